@@ -1,0 +1,85 @@
+// A small HTTP/1.1 server on loopback (plain or TLS), for the emulator and the loopback tests.
+// Each request becomes an `exchange` that the handler may answer at once or later (a held
+// long poll), or end abnormally (dropped connection, partial reply) to simulate faults.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "src/transport/http_types.hpp"
+
+namespace sfstream::emulator::net {
+
+/// PEM material for a TLS server.
+struct server_tls {
+  std::string certificate_chain_pem;
+  std::string private_key_pem;
+};
+
+/// A throwaway CA and a leaf certificate signed by it, made with OpenSSL at run time.
+struct certificate_set {
+  std::string ca_certificate_pem;  ///< Trust this (e.g. write it to a file for --ca-file).
+  std::string certificate_pem;     ///< Leaf, valid for the names given.
+  std::string private_key_pem;     ///< Leaf key.
+};
+
+/// Makes a CA and a leaf for `names` (DNS names or IP addresses) valid for `days`.
+certificate_set make_certificates(const std::vector<std::string>& names = {"127.0.0.1", "localhost", "::1"},
+                                  int days = 30);
+
+struct server_options {
+  std::string address = "127.0.0.1";  ///< Loopback only: other addresses are refused.
+  std::uint16_t port = 0;              ///< 0 picks a free port.
+  std::optional<server_tls> tls;       ///< Plain HTTP when empty.
+  std::size_t body_limit = 1024 * 1024;  ///< Larger request bodies get 413 from the server.
+};
+
+/// One request awaiting its reply. Answer it exactly once; an exchange dropped without an
+/// answer closes the connection when the last reference goes.
+class exchange {
+ public:
+  virtual ~exchange() = default;
+  virtual const transport::http_request& request() const noexcept = 0;
+  /// The peer's address, e.g. "127.0.0.1".
+  virtual std::string remote_address() const = 0;
+  /// Sends the response (keep-alive unless the request asked otherwise).
+  virtual void respond(transport::http_response response) = 0;
+  /// Closes the connection without answering.
+  virtual void drop() = 0;
+  /// Sends the head and the first `body_bytes` of the body, then closes the connection.
+  virtual void respond_partial_and_drop(transport::http_response response, std::size_t body_bytes) = 0;
+  virtual bool answered() const noexcept = 0;
+  /// Called once if the client closes the connection before the exchange is answered.
+  virtual void on_abandoned(std::function<void()> callback) = 0;
+};
+
+using request_handler = std::function<void(std::shared_ptr<exchange>)>;
+
+class http_server {
+ public:
+  /// Binds and starts accepting at once; throws sfstream::error if it cannot bind.
+  http_server(boost::asio::any_io_executor executor, server_options options, request_handler handler);
+  ~http_server();
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  std::uint16_t port() const noexcept;
+  /// "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT".
+  std::string base_url() const;
+  /// Stops accepting and closes every connection. Idempotent.
+  void stop();
+  /// Number of currently open connections.
+  std::size_t connection_count() const noexcept;
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace sfstream::emulator::net

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets up (installs what is missing), builds and runs the main job: the demo against the
+# embedded org emulator. Extra arguments go to `sfstream demo` (e.g. --follow).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+build=${SFSTREAM_BUILD_DIR:-build}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j "$(nproc)" --target sfstream_cli
+exec "$build/cli/sfstream" demo "$@"
