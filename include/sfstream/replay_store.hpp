@@ -1,0 +1,43 @@
+// Durable replay positions: the last replay id handled per channel, and that event's time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "sfstream/error.hpp"
+
+namespace sfstream {
+
+/// A channel's last handled event.
+struct replay_position {
+  std::int64_t replay_id = 0;
+  std::chrono::system_clock::time_point event_time{};  ///< When the event was created (or received).
+};
+
+/// Where committed replay positions live. Keys are replay keys (the channel without a filter).
+/// Implementations are used from one thread at a time.
+class replay_store {
+ public:
+  virtual ~replay_store() = default;
+  /// The stored position of `replay_key`, if any.
+  virtual std::optional<replay_position> load(const std::string& replay_key) const = 0;
+  /// Every stored position.
+  virtual std::map<std::string, replay_position> load_all() const = 0;
+  /// Records positions durably before returning (one atomic write for the whole batch).
+  virtual error_info save(const std::map<std::string, replay_position>& positions) = 0;
+};
+
+/// A store that lives in memory only (the default: positions survive re-handshakes, not restarts).
+std::shared_ptr<replay_store> make_memory_replay_store();
+
+/// A store in one file: writes are atomic (temporary file, fsync, rename) and the store holds an
+/// exclusive lock (a second process gets errc::replay_store_locked) until it is destroyed.
+/// Throws sfstream::error when the file cannot be locked, read or parsed.
+std::shared_ptr<replay_store> open_file_replay_store(const std::filesystem::path& path);
+
+}  // namespace sfstream
