@@ -1,0 +1,88 @@
+// The emulator's event bus: every streaming channel (PushTopic, generic, platform event, CDC),
+// its replay ids and its retained events. The data side (E2) publishes through it; the CometD
+// server (E1) replays from it and is told of each new event through the publish listener.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emulator/clock.hpp"
+
+namespace sfstream::emulator {
+
+/// How long a channel keeps its events for replay (dialect reference §3.3): PushTopic and
+/// generic streaming keep 24 hours, platform events and change events 72 hours.
+enum class retention { hours_24, hours_72 };
+
+/// One retained event.
+struct stored_event {
+  std::string channel;
+  std::int64_t replay_id = 0;
+  clock::time_point at;  ///< Emulator time of publication.
+  std::string data;      ///< JSON text of the Bayeux message's `data` object.
+};
+
+/// The result of asking for the events to replay after a given id on a channel.
+enum class replay_check {
+  ok,         ///< Events (possibly none) are available.
+  not_found,  ///< The id is neither -1, -2, nor a retained id/the id just before one (§3.3).
+};
+
+/// Channels, replay ids and retained events. Single-threaded (used on the emulator executor).
+class event_bus {
+ public:
+  /// Called for each published event, after it is stored.
+  using publish_listener = std::function<void(const stored_event&)>;
+
+  /// `now` gives the time used for publication and retention; it must outlive the bus.
+  explicit event_bus(const clock& now);
+
+  /// Creates the channel if it does not exist (re-declaring keeps its events and replay ids).
+  void declare_channel(const std::string& channel, retention keep);
+  /// True when declare_channel was called for exactly this channel name.
+  bool channel_exists(const std::string& channel) const;
+  /// The retention of a declared channel.
+  std::optional<retention> channel_retention(const std::string& channel) const;
+  /// Removes the channel and its events (e.g. a deleted PushTopic). Subscribers are not told.
+  void remove_channel(const std::string& channel);
+
+  /// Publishes one event on a declared channel: assigns the channel's next replay id (strictly
+  /// increasing per channel, not necessarily contiguous), calls `render_data` to get the JSON
+  /// text of the `data` object (which must carry "event":{"replayId":N,...} for that kind),
+  /// stores it and tells the listener. Returns the replay id, or -1 when the channel is not
+  /// declared (render_data is then not called).
+  std::int64_t publish(const std::string& channel,
+                       const std::function<std::string(std::int64_t replay_id, clock::time_point at)>& render_data);
+
+  /// Retained events of `channel` with replay id greater than `after` and not older than the
+  /// channel's retention, oldest first. `after` = -2 means all retained events; -1 means none.
+  std::vector<stored_event> events_after(const std::string& channel, std::int64_t after) const;
+  /// Whether `after` is an acceptable replay position for `channel` (-1, -2, or an id within the
+  /// retained window: a retained id, or an id between the oldest retained and the newest).
+  replay_check check_replay(const std::string& channel, std::int64_t after) const;
+  /// The last replay id assigned on the channel (0 when none yet).
+  std::int64_t last_replay_id(const std::string& channel) const;
+  /// Sets the hook told of each event (the CometD server). Replaces any previous listener.
+  void set_publish_listener(publish_listener listener);
+  /// Drops events older than their channel's retention (also done lazily by the queries).
+  void purge_expired();
+
+ private:
+  struct channel_state {
+    retention keep = retention::hours_24;
+    std::int64_t next_id = 1;
+    std::vector<stored_event> events;
+  };
+  std::chrono::hours retention_of(const channel_state& state) const;
+
+  const clock& clock_;
+  std::map<std::string, channel_state> channels_;
+  publish_listener listener_;
+};
+
+}  // namespace sfstream::emulator
