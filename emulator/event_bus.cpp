@@ -1,0 +1,114 @@
+#include "emulator/event_bus.hpp"
+
+#include <algorithm>
+
+namespace sfstream::emulator {
+
+event_bus::event_bus(const clock& now) : clock_(now) {}
+
+void event_bus::declare_channel(const std::string& channel, retention keep) {
+  auto [it, inserted] = channels_.try_emplace(channel);
+  if (inserted) {
+    it->second.keep = keep;
+  }
+}
+
+bool event_bus::channel_exists(const std::string& channel) const { return channels_.count(channel) != 0; }
+
+std::optional<retention> event_bus::channel_retention(const std::string& channel) const {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) {
+    return std::nullopt;
+  }
+  return it->second.keep;
+}
+
+void event_bus::remove_channel(const std::string& channel) { channels_.erase(channel); }
+
+std::chrono::hours event_bus::retention_of(const channel_state& state) const {
+  return state.keep == retention::hours_72 ? std::chrono::hours{72} : std::chrono::hours{24};
+}
+
+std::int64_t event_bus::publish(
+    const std::string& channel,
+    const std::function<std::string(std::int64_t replay_id, clock::time_point at)>& render_data) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) {
+    return -1;
+  }
+  channel_state& state = it->second;
+  const std::int64_t id = state.next_id++;
+  stored_event event{channel, id, clock_.now(), {}};
+  event.data = render_data(id, event.at);
+  state.events.push_back(std::move(event));
+  if (listener_) {
+    // Copy: the listener may publish again (e.g. a CDC event on two channels), which could
+    // reallocate the vector.
+    const stored_event published = state.events.back();
+    listener_(published);
+  }
+  return id;
+}
+
+namespace {
+
+auto first_retained(const std::vector<stored_event>& events, clock::time_point oldest) {
+  return std::find_if(events.begin(), events.end(), [&](const stored_event& e) { return e.at >= oldest; });
+}
+
+}  // namespace
+
+std::vector<stored_event> event_bus::events_after(const std::string& channel, std::int64_t after) const {
+  std::vector<stored_event> out;
+  auto it = channels_.find(channel);
+  if (it == channels_.end() || after == -1) {
+    return out;
+  }
+  const auto& events = it->second.events;
+  for (auto e = first_retained(events, clock_.now() - retention_of(it->second)); e != events.end(); ++e) {
+    if (after == -2 || e->replay_id > after) {
+      out.push_back(*e);
+    }
+  }
+  return out;
+}
+
+replay_check event_bus::check_replay(const std::string& channel, std::int64_t after) const {
+  if (after == -1 || after == -2) {
+    return replay_check::ok;
+  }
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) {
+    return replay_check::not_found;
+  }
+  const auto& events = it->second.events;
+  auto first = first_retained(events, clock_.now() - retention_of(it->second));
+  if (first == events.end()) {
+    return replay_check::not_found;
+  }
+  // Inside the retained window: from the oldest retained event to the newest one.
+  if (after >= first->replay_id && after <= events.back().replay_id) {
+    return replay_check::ok;
+  }
+  return replay_check::not_found;
+}
+
+std::int64_t event_bus::last_replay_id(const std::string& channel) const {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) {
+    return 0;
+  }
+  return it->second.next_id - 1;
+}
+
+void event_bus::set_publish_listener(publish_listener listener) { listener_ = std::move(listener); }
+
+void event_bus::purge_expired() {
+  const auto now = clock_.now();
+  for (auto& [name, state] : channels_) {
+    auto first = first_retained(state.events, now - retention_of(state));
+    state.events.erase(state.events.begin(), first);
+  }
+}
+
+}  // namespace sfstream::emulator
