@@ -159,8 +159,9 @@ class session {
     std::optional<replay_policy> policy;
     bool confirmed = false;
   };
-  enum class step { none, authenticate, handshake, connect };
+  enum class step { none, authenticate, handshake, connect, finish };
   enum class failure_kind { transport, http_status, timeout, protocol, limit, retry_advice };
+  static const char* to_cause(failure_kind kind) noexcept;
 
   // Emission.
   void emit(action a);
@@ -168,40 +169,40 @@ class session {
   void finish(error_info error);
   std::string next_id();
 
-  // Lanes.
+  // Lanes and timers.
   void send_handshake(time_point now);
+  void send_disconnect(const std::string& client, time_point now);
   void send_connect(time_point now);
   void queue_control(pending_message m, time_point now);
   void flush_control(time_point now);
-  void abort_lane(lane on);
+  void drop_connection();
   void schedule(step what, std::chrono::milliseconds delay, time_point now);
   void schedule_control_retry(std::chrono::milliseconds delay, time_point now);
   void arm_timer(time_point now);
 
   // Reactions.
   void rehandshake(const char* cause, time_point now);
-  void reauthenticate(time_point now);
-  void fail_attempt(failure_kind kind, step retry, std::string text, time_point now);
-  bool count_failure(time_point now);
-  std::chrono::milliseconds backoff_delay();
-  std::chrono::milliseconds limit_delay();
+  void reauthenticate(std::string text, time_point now);
+  void fail_attempt(failure_kind kind, step retry, std::string text, time_point now,
+                    std::chrono::milliseconds at_least = std::chrono::milliseconds{0});
+  bool count_failure();
+  std::chrono::milliseconds jittered(std::chrono::milliseconds initial,
+                                     std::chrono::milliseconds cap, unsigned& attempts);
   std::uint64_t random();
-
-  // Replies.
-  void handle_control_reply(std::vector<message>& messages, time_point now);
-  void handle_long_poll_reply(std::vector<message>& messages, time_point now);
-  void handle_handshake_reply(const message& m, time_point now);
-  bool handle_connect_reply(const message& m, time_point now);
-  void handle_subscribe_reply(const pending_message& p, const message& m, time_point now);
-  void handle_unsubscribe_reply(const pending_message& p, const message& m);
-  void deliver_events(std::vector<message>& messages);
-  bool handle_unsolicited_disconnect(const std::vector<message>& messages, time_point now);
-  void control_lane_failed(std::string text, failure_kind kind, time_point now);
-  void long_poll_failed(std::string text, failure_kind kind, time_point now);
   void read_advice(const message& m);
   bool expired(time_point now) const;
   replay_policy policy_for(const std::string& channel) const;
   std::int64_t resume_from(const std::string& channel) const;
+
+  // Replies.
+  void control_lane_failed(std::string text, failure_kind kind, time_point now);
+  void long_poll_failed(std::string text, failure_kind kind, time_point now);
+  void handle_control_reply(std::vector<message>& messages, time_point now);
+  void handle_long_poll_reply(std::vector<message>& messages, time_point now);
+  void handle_handshake_reply(const message& m, time_point now);
+  void handle_subscribe_reply(const pending_message& p, const message& m, time_point now);
+  void handle_unsubscribe_reply(const pending_message& p, const message& m, time_point now);
+  void deliver_events(std::vector<message>& messages);
 
   session_config config_;
   session_state state_ = session_state::unconnected;
@@ -226,7 +227,8 @@ class session {
   unsigned limit_attempts_ = 0;
   int failures_ = 0;
   bool auth_retried_ = false;
-  bool pausing_ = false;
+  bool connected_since_handshake_ = false;
+  std::uint64_t epoch_ = 0;
   std::uint64_t rng_state_ = 0;
   session_counters counters_;
 };
