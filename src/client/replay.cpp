@@ -1,0 +1,69 @@
+#include "sfstream/replay.hpp"
+
+#include <charconv>
+#include <limits>
+
+#include "src/replay/event_time.hpp"
+
+namespace sfstream {
+
+std::string_view to_string(replay_policy policy) noexcept {
+  switch (policy) {
+    case replay_policy::earliest:
+      return "earliest";
+    case replay_policy::tip:
+      return "tip";
+    case replay_policy::fail:
+      return "fail";
+  }
+  return "earliest";
+}
+
+std::optional<replay_policy> parse_replay_policy(std::string_view text) noexcept {
+  if (text == "earliest") return replay_policy::earliest;
+  if (text == "tip") return replay_policy::tip;
+  if (text == "fail") return replay_policy::fail;
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> parse_replay_id(std::string_view text) noexcept {
+  if (text == "-1") return replay_new;
+  if (text == "-2") return replay_all;
+  // Digits only: from_chars alone would accept a leading '-', and we must refuse signs,
+  // spaces, exponents and fractions.
+  if (text.empty()) return std::nullopt;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::string gap_record::to_string() const {
+  std::string out = "replay gap on ";
+  out += channel.empty() ? std::string("(unknown channel)") : channel;
+  out += ": last replayId ";
+  out += last_replay_id ? std::to_string(*last_replay_id) : std::string("unknown");
+  out += ", last event time ";
+  out += last_event_time ? detail::format_event_time(*last_event_time) : std::string("unknown");
+  out += cause == gap_cause::expired ? ", older than the channel's retention"
+                                     : ", refused by the server";
+  out += "; policy ";
+  out += sfstream::to_string(policy_taken);
+  if (policy_taken == replay_policy::fail) {
+    out += ": subscription stopped";
+  } else {
+    out += ": resumed from ";
+    out += std::to_string(resumed_from);
+    if (resumed_from == replay_all) {
+      out += " (all retained events)";
+    } else if (resumed_from == replay_new) {
+      out += " (new events only)";
+    }
+  }
+  return out;
+}
+
+}  // namespace sfstream
