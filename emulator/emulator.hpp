@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -16,6 +17,10 @@
 #include "emulator/event_bus.hpp"
 
 namespace sfstream::emulator {
+
+namespace net {
+class exchange;
+}
 
 /// A user who can log in (SOAP password + token, OAuth password grant, JWT subject).
 struct emulator_user {
@@ -124,6 +129,8 @@ class org_emulator {
   std::size_t client_count() const;
 
  private:
+  void route(std::shared_ptr<net::exchange> exchange);
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };

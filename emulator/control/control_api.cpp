@@ -1,0 +1,188 @@
+#include "emulator/control/control_api.hpp"
+
+#include <string_view>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace sfstream::emulator::control {
+
+namespace {
+
+transport::http_response reply(unsigned status, std::string body) {
+  transport::http_response r;
+  r.status = status;
+  r.reason = status == 200 ? "OK" : status == 400 ? "Bad Request" : status == 404 ? "Not Found" : "Method Not Allowed";
+  r.headers = {{"Content-Type", "application/json;charset=UTF-8"}};
+  r.body = std::move(body);
+  return r;
+}
+
+transport::http_response bad(std::string_view why) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("error");
+  w.String(why.data(), static_cast<rapidjson::SizeType>(why.size()));
+  w.EndObject();
+  return reply(400, sb.GetString());
+}
+
+transport::http_response ok(std::string_view extra_key = {}, std::string_view extra_value = {}) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("ok");
+  w.Bool(true);
+  if (!extra_key.empty()) {
+    w.Key(extra_key.data(), static_cast<rapidjson::SizeType>(extra_key.size()));
+    w.String(extra_value.data(), static_cast<rapidjson::SizeType>(extra_value.size()));
+  }
+  w.EndObject();
+  return reply(200, sb.GetString());
+}
+
+std::optional<std::int64_t> int_field(const rapidjson::Value& body, const char* name) {
+  auto it = body.FindMember(name);
+  if (it == body.MemberEnd() || !it->value.IsInt64()) return std::nullopt;
+  return it->value.GetInt64();
+}
+
+std::string string_field(const rapidjson::Value& body, const char* name) {
+  auto it = body.FindMember(name);
+  if (it == body.MemberEnd() || !it->value.IsString()) return {};
+  return it->value.GetString();
+}
+
+/// Reads a non-negative count (default 1 when absent).
+std::optional<std::size_t> count_field(const rapidjson::Value& body) {
+  if (!body.HasMember("count")) return 1;
+  auto n = int_field(body, "count");
+  if (!n || *n < 0) return std::nullopt;
+  return static_cast<std::size_t>(*n);
+}
+
+transport::http_response data_result(const data::op_result& r) {
+  if (!r) return bad(r.error->error_code + ": " + r.error->message);
+  return ok("id", r.id);
+}
+
+}  // namespace
+
+transport::http_response handle_control(org_emulator& org, const transport::http_request& request) {
+  std::string_view path = request.target;
+  path = path.substr(0, path.find('?'));
+  if (path == "/_emulator/status" && request.method == "GET") {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.StartObject();
+    w.Key("clients");
+    w.Uint64(org.client_count());
+    w.Key("clockOffsetMs");
+    w.Int64(org.clock().offset().count());
+    w.EndObject();
+    return reply(200, sb.GetString());
+  }
+  if (request.method != "POST") {
+    return reply(405, R"({"error":"control endpoints accept POST only"})");
+  }
+  rapidjson::Document body;
+  if (request.body.empty()) {
+    body.SetObject();
+  } else if (body.Parse(request.body.c_str(), request.body.size()).HasParseError() || !body.IsObject()) {
+    return bad("the body must be a JSON object");
+  }
+
+  if (path == "/_emulator/clock/advance") {
+    std::int64_t ms = 0;
+    if (auto v = int_field(body, "milliseconds")) ms += *v;
+    if (auto v = int_field(body, "seconds")) ms += *v * 1000;
+    if (auto v = int_field(body, "hours")) ms += *v * 3'600'000;
+    if (ms <= 0) return bad("give a positive milliseconds, seconds or hours");
+    org.advance_clock(std::chrono::milliseconds{ms});
+    return ok();
+  }
+  if (path == "/_emulator/sessions/expire") {
+    org.expire_all_sessions();
+    return ok();
+  }
+  if (path == "/_emulator/cometd/forget-clients") {
+    org.forget_all_clients();
+    return ok();
+  }
+  if (path == "/_emulator/cometd/rotate-affinity") {
+    org.rotate_affinity_cookie();
+    return ok();
+  }
+  if (path == "/_emulator/cometd/disconnect") {
+    org.disconnect_all_clients();
+    return ok();
+  }
+  if (path == "/_emulator/faults/drop-connections") {
+    auto n = count_field(body);
+    if (!n) return bad("count must be a non-negative integer");
+    org.drop_next_connections(*n);
+    return ok();
+  }
+  if (path == "/_emulator/faults/cometd") {
+    auto n = count_field(body);
+    if (!n) return bad("count must be a non-negative integer");
+    const std::string kind = string_field(body, "kind");
+    if (kind == "503") {
+      org.fail_next_cometd_requests(*n, cometd_fault::http_503);
+    } else if (kind == "not-json") {
+      org.fail_next_cometd_requests(*n, cometd_fault::not_json);
+    } else {
+      return bad("kind must be \"503\" or \"not-json\"");
+    }
+    return ok();
+  }
+  if (path == "/_emulator/faults/delay") {
+    auto ms = int_field(body, "milliseconds");
+    if (!ms || *ms < 0) return bad("milliseconds must be a non-negative integer");
+    org.set_reply_delay(std::chrono::milliseconds{*ms});
+    return ok();
+  }
+  if (path == "/_emulator/faults/too-busy") {
+    auto n = count_field(body);
+    if (!n) return bad("count must be a non-negative integer");
+    org.make_too_busy(*n);
+    return ok();
+  }
+  if (path == "/_emulator/cdc/gap") {
+    const std::string entity = string_field(body, "entity");
+    const std::string type = string_field(body, "changeType");
+    std::vector<std::string> ids;
+    auto it = body.FindMember("ids");
+    if (it != body.MemberEnd() && it->value.IsArray()) {
+      for (const auto& v : it->value.GetArray()) {
+        if (!v.IsString()) return bad("ids must be strings");
+        ids.emplace_back(v.GetString());
+      }
+    }
+    if (entity.empty()) return bad("entity is required");
+    if (type == "GAP_OVERFLOW") return data_result(org.rest().emit_overflow(entity));
+    data::gap_type gap{};
+    if (type == "GAP_CREATE") gap = data::gap_type::gap_create;
+    else if (type == "GAP_UPDATE") gap = data::gap_type::gap_update;
+    else if (type == "GAP_DELETE") gap = data::gap_type::gap_delete;
+    else if (type == "GAP_UNDELETE") gap = data::gap_type::gap_undelete;
+    else return bad("changeType must be GAP_CREATE, GAP_UPDATE, GAP_DELETE, GAP_UNDELETE or GAP_OVERFLOW");
+    return data_result(org.rest().emit_gap_events(entity, ids, gap));
+  }
+  if (path == "/_emulator/cdc/overflow") {
+    const std::string entity = string_field(body, "entity");
+    if (entity.empty()) return bad("entity is required");
+    return data_result(org.rest().emit_overflow(entity));
+  }
+  if (path == "/_emulator/cdc/bulk-change") {
+    const std::string entity = string_field(body, "entity");
+    auto n = int_field(body, "count");
+    if (entity.empty() || !n || *n <= 0) return bad("entity and a positive count are required");
+    return data_result(org.rest().bulk_change(entity, static_cast<std::size_t>(*n)));
+  }
+  return reply(404, R"({"error":"unknown control path"})");
+}
+
+}  // namespace sfstream::emulator::control

@@ -1,0 +1,307 @@
+#include "emulator/emulator.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include <boost/asio/steady_timer.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "emulator/auth/oauth_server.hpp"
+#include "emulator/auth/session_registry.hpp"
+#include "emulator/auth/soap_login_server.hpp"
+#include "emulator/cometd/cometd_server.hpp"
+#include "emulator/control/control_api.hpp"
+#include "emulator/net/http_server.hpp"
+
+namespace sfstream::emulator {
+
+namespace {
+
+namespace asio = boost::asio;
+
+/// Wraps an exchange to apply the reply-shaping controls (delay, drop mid-reply) to whatever
+/// the route handler answers, now or later.
+class shaped_exchange : public net::exchange {
+ public:
+  shaped_exchange(std::shared_ptr<net::exchange> inner, asio::any_io_executor executor,
+                  std::chrono::milliseconds delay, bool drop_mid_reply)
+      : inner_(std::move(inner)), executor_(std::move(executor)), delay_(delay), drop_(drop_mid_reply) {}
+
+  const transport::http_request& request() const noexcept override { return inner_->request(); }
+  std::string remote_address() const override { return inner_->remote_address(); }
+  void respond(transport::http_response response) override {
+    if (answered_) return;
+    answered_ = true;
+    if (delay_.count() <= 0) {
+      deliver(std::move(response));
+      return;
+    }
+    auto timer = std::make_shared<asio::steady_timer>(executor_, delay_);
+    auto self = std::static_pointer_cast<shaped_exchange>(shared_from_this_());
+    timer->async_wait([timer, self, r = std::move(response)](boost::system::error_code) mutable {
+      self->deliver(std::move(r));
+    });
+  }
+  void drop() override {
+    answered_ = true;
+    inner_->drop();
+  }
+  void respond_partial_and_drop(transport::http_response response, std::size_t body_bytes) override {
+    answered_ = true;
+    inner_->respond_partial_and_drop(std::move(response), body_bytes);
+  }
+  bool answered() const noexcept override { return answered_ || inner_->answered(); }
+  void on_abandoned(std::function<void()> callback) override { inner_->on_abandoned(std::move(callback)); }
+
+  std::weak_ptr<shaped_exchange> self_;
+
+ private:
+  std::shared_ptr<net::exchange> shared_from_this_() { return self_.lock(); }
+  void deliver(transport::http_response response) {
+    if (inner_->answered()) return;
+    if (drop_) {
+      const std::size_t half = response.body.size() / 2;
+      inner_->respond_partial_and_drop(std::move(response), half);
+    } else {
+      inner_->respond(std::move(response));
+    }
+  }
+
+  std::shared_ptr<net::exchange> inner_;
+  asio::any_io_executor executor_;
+  std::chrono::milliseconds delay_;
+  bool drop_;
+  bool answered_ = false;
+};
+
+transport::http_response json_reply(unsigned status, std::string body) {
+  transport::http_response r;
+  r.status = status;
+  r.reason = status == 200 ? "OK" : status == 401 ? "Unauthorized" : status == 404 ? "Not Found" : "Error";
+  r.headers = {{"Content-Type", "application/json;charset=UTF-8"}};
+  r.body = std::move(body);
+  return r;
+}
+
+std::string bearer(const transport::http_request& request) {
+  const std::string* h = transport::find_header(request.headers, "Authorization");
+  if (h == nullptr) return {};
+  std::string_view v = *h;
+  for (std::string_view scheme : {"Bearer ", "OAuth ", "bearer ", "oauth "}) {
+    if (v.substr(0, scheme.size()) == scheme) {
+      v.remove_prefix(scheme.size());
+      break;
+    }
+  }
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  return std::string(v);
+}
+
+constexpr std::string_view default_api_version = "64.0";
+
+bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+
+std::string make_state_dir(const std::string& requested) {
+  namespace fs = std::filesystem;
+  if (!requested.empty()) {
+    fs::create_directories(requested);
+    return requested;
+  }
+  std::string pattern = (fs::temp_directory_path() / "sfstream-emulator-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw error(error_info{make_error_code(errc::invalid_config), {"", "", "creating the emulator state directory"}});
+  }
+  return pattern;
+}
+
+}  // namespace
+
+struct org_emulator::impl {
+  asio::any_io_executor executor;
+  emulator_options options;
+  emulator::clock clk;
+  event_bus bus{clk};
+  auth::session_registry sessions;
+  std::unique_ptr<data::rest_api> rest;
+  auth::soap_login_server soap;
+  auth::oauth_server oauth;
+  std::unique_ptr<cometd::cometd_server> cometd;
+  std::unique_ptr<net::http_server> server;
+  std::string ca_file;
+  std::size_t drop_count = 0;
+  std::chrono::milliseconds delay{0};
+  bool stopped = false;
+
+  impl(asio::any_io_executor ex, emulator_options opts)
+      : executor(std::move(ex)),
+        options(prepare(std::move(opts))),
+        sessions(clk, options.session_lifetime, options.org_id.substr(0, 15)),
+        soap(options, sessions),
+        oauth(options, clk, sessions) {}
+
+  static emulator_options prepare(emulator_options o) {
+    if (o.org_id.size() < 15) {
+      throw error(error_info{make_error_code(errc::invalid_config), {"", "", "the emulator org_id must have 15 or 18 characters"}});
+    }
+    o.data.org_id = o.org_id;
+    o.data.automated_user.org_id = o.org_id;
+    return o;
+  }
+
+  const emulator_user* user_named(const std::string& username) const {
+    for (const auto& u : options.users) {
+      if (u.username == username) return &u;
+    }
+    return nullptr;
+  }
+
+  std::optional<data::caller> caller_of(const std::string& token) {
+    if (token.empty()) return std::nullopt;
+    auto name = sessions.use_session(token);
+    if (!name) return std::nullopt;
+    const emulator_user* u = user_named(*name);
+    if (u == nullptr) return std::nullopt;
+    return data::caller{u->user_id, options.org_id, u->username};
+  }
+};
+
+org_emulator::org_emulator(boost::asio::any_io_executor executor, emulator_options options)
+    : impl_(std::make_unique<impl>(executor, std::move(options))) {
+  auto& s = *impl_;
+  s.rest = std::make_unique<data::rest_api>(s.clk, s.bus, s.options.data);
+  cometd::cometd_settings cs;
+  cs.long_poll_timeout = s.options.long_poll_timeout;
+  cs.client_expiry = s.options.client_expiry;
+  cs.concurrent_client_limit = s.options.concurrent_client_limit;
+  cs.daily_event_limit = s.options.daily_event_limit;
+  cs.secure_cookies = s.options.tls;
+  s.cometd = std::make_unique<cometd::cometd_server>(executor, cs, s.clk, s.bus, [this](const std::string& token) {
+    auto who = impl_->caller_of(token);
+    return who ? std::optional<std::string>(who->user_id) : std::nullopt;
+  });
+
+  net::server_options so;
+  so.address = s.options.address;
+  so.port = s.options.port;
+  so.body_limit = 4 * 1024 * 1024;
+  if (s.options.tls) {
+    auto certs = net::make_certificates();
+    so.tls = net::server_tls{certs.certificate_pem, certs.private_key_pem};
+    const std::string dir = make_state_dir(s.options.state_dir);
+    s.ca_file = (std::filesystem::path(dir) / "emulator-ca.pem").string();
+    std::ofstream out(s.ca_file, std::ios::binary | std::ios::trunc);
+    out << certs.ca_certificate_pem;
+    if (!out.flush()) {
+      throw error(error_info{make_error_code(errc::invalid_config), {"", "", "writing the emulator CA file " + s.ca_file}});
+    }
+  }
+  s.server = std::make_unique<net::http_server>(executor, so, [this](std::shared_ptr<net::exchange> ex) { route(std::move(ex)); });
+}
+
+org_emulator::~org_emulator() { stop(); }
+
+void org_emulator::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->cometd->stop();
+  impl_->server->stop();
+}
+
+void org_emulator::route(std::shared_ptr<net::exchange> raw) {
+  auto& s = *impl_;
+  const std::string target = raw->request().target;
+  std::string_view path = target;
+  path = path.substr(0, path.find('?'));
+
+  if (starts_with(path, "/_emulator/")) {
+    const std::string peer = raw->remote_address();
+    if (peer != "127.0.0.1" && peer != "::1" && peer != "::ffff:127.0.0.1") {
+      raw->respond(json_reply(403, R"({"error":"control endpoints answer loopback callers only"})"));
+      return;
+    }
+    raw->respond(control::handle_control(*this, raw->request()));
+    return;
+  }
+
+  const bool drop = s.drop_count > 0;
+  if (drop) --s.drop_count;
+  auto ex = std::make_shared<shaped_exchange>(std::move(raw), s.executor, s.delay, drop);
+  ex->self_ = ex;
+  const auto& req = ex->request();
+
+  if (cometd::is_cometd_path(target)) {
+    s.cometd->handle(ex);
+  } else if (starts_with(path, "/services/Soap/")) {
+    ex->respond(s.soap.handle(req, base_url()));
+  } else if (path == "/services/oauth2/token") {
+    ex->respond(s.oauth.handle(req, base_url()));
+  } else if (path == "/services/data" || starts_with(path, "/services/data/")) {
+    auto who = s.caller_of(bearer(req));
+    if (!who) {
+      ex->respond(json_reply(401, R"([{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}])"));
+      return;
+    }
+    ex->respond(s.rest->handle(req, *who));
+  } else {
+    ex->respond(json_reply(404, R"([{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}])"));
+  }
+}
+
+std::string org_emulator::base_url() const { return impl_->server->base_url(); }
+std::string org_emulator::login_url() const { return base_url(); }
+std::string org_emulator::ca_file() const { return impl_->ca_file; }
+const emulator_options& org_emulator::options() const noexcept { return impl_->options; }
+emulator::clock& org_emulator::clock() noexcept { return impl_->clk; }
+emulator::event_bus& org_emulator::events() noexcept { return impl_->bus; }
+data::rest_api& org_emulator::rest() noexcept { return *impl_->rest; }
+
+std::string org_emulator::startup_json() const {
+  const auto& o = impl_->options;
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  auto field = [&](const char* k, const std::string& v) {
+    w.Key(k);
+    w.String(v);
+  };
+  w.StartObject();
+  field("base_url", base_url());
+  field("login_url", login_url());
+  field("cometd_path", "/cometd/" + std::string(default_api_version));
+  field("ca_file", ca_file());
+  const emulator_user empty{};
+  const emulator_user& u = o.users.empty() ? empty : o.users.front();
+  field("username", u.username);
+  field("password", u.password);
+  field("security_token", u.security_token);
+  const oauth_client empty_client{};
+  const oauth_client& c = o.oauth_clients.empty() ? empty_client : o.oauth_clients.front();
+  field("client_id", c.client_id);
+  field("client_secret", c.client_secret);
+  w.EndObject();
+  return sb.GetString();
+}
+
+std::string org_emulator::issue_session(const std::string& username) {
+  if (impl_->user_named(username) == nullptr) return {};
+  return impl_->sessions.create_session(username);
+}
+
+void org_emulator::advance_clock(std::chrono::milliseconds by) { impl_->clk.advance(by); }
+void org_emulator::expire_all_sessions() { impl_->sessions.expire_all(); }
+void org_emulator::forget_all_clients() { impl_->cometd->forget_all_clients(); }
+void org_emulator::rotate_affinity_cookie() { impl_->cometd->rotate_affinity_cookie(); }
+void org_emulator::drop_next_connections(std::size_t count) { impl_->drop_count = count; }
+void org_emulator::fail_next_cometd_requests(std::size_t count, cometd_fault fault) {
+  impl_->cometd->fail_next_requests(count, fault == cometd_fault::http_503 ? cometd::injected_fault::http_503
+                                                                           : cometd::injected_fault::not_json);
+}
+void org_emulator::set_reply_delay(std::chrono::milliseconds delay) { impl_->delay = delay; }
+void org_emulator::disconnect_all_clients() { impl_->cometd->disconnect_all_clients(); }
+void org_emulator::make_too_busy(std::size_t count) { impl_->cometd->make_too_busy(count); }
+std::size_t org_emulator::client_count() const { return impl_->cometd->client_count(); }
+
+}  // namespace sfstream::emulator
