@@ -29,6 +29,10 @@
 
 namespace sfstream {
 
+namespace detail {
+class client_runtime;
+}
+
 /// The client's state, named as CometD clients name theirs so logs compare.
 enum class client_state {
   unconnected, authenticating, handshaking, connected, backing_off, paused, disconnecting, closed
@@ -71,7 +75,12 @@ struct client_metrics {
 
 class client {
  public:
+  /// Network I/O and handlers both on `executor` (handlers are posted, never run inside a
+  /// network completion).
   client(boost::asio::any_io_executor executor, client_config config);
+  /// Handlers run on `handler_executor` (e.g. a thread pool), network I/O on `executor`.
+  client(boost::asio::any_io_executor executor, boost::asio::any_io_executor handler_executor,
+         client_config config);
   /// Cancels and waits for nothing: destroying a running client ends it without a clean stop.
   ~client();
   client(const client&) = delete;
@@ -114,8 +123,7 @@ class client {
 
  private:
   void start_run(std::function<void(std::error_code)> done);
-  class impl;
-  std::shared_ptr<impl> impl_;
+  std::shared_ptr<detail::client_runtime> impl_;
 };
 
 }  // namespace sfstream

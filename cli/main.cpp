@@ -1,0 +1,24 @@
+// The `sfstream` command: dispatches to its subcommands.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "cli/commands.hpp"
+#include "sfstream/version.hpp"
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(sfstream::cli::usage_text, stderr);
+    return sfstream::cli::exit_usage;
+  }
+  const std::string_view command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::fputs(sfstream::cli::usage_text, stdout);
+    return 0;
+  }
+  if (command == "--version") {
+    std::printf("sfstream %s\n", sfstream::version_string());
+    return 0;
+  }
+  return sfstream::cli::run_command(command, argc - 2, argv + 2);
+}
