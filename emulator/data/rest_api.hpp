@@ -56,9 +56,9 @@ struct platform_event_definition {
 /// Everything the data side needs to know about the org.
 struct data_options {
   /// 18-char org id; the default is a fixed, valid id.
-  std::string org_id = "00D5f000000EmUlEAK";
+  std::string org_id = "00D5f000000EmUlAAK";
   /// Runs direct calls made with an empty caller (CreatedById, commitUser).
-  caller automated_user{"0055f000000EmUlAAK", "00D5f000000EmUlEAK", "automated@emulator.local"};
+  caller automated_user{"0055f000000EmUlAAK", "00D5f000000EmUlAAK", "automated@emulator.local"};
   std::vector<object_definition> custom_objects;
   std::vector<platform_event_definition> platform_events;
   /// Entities with Change Data Capture on, e.g. {"Account", "Invoice__c"}.
