@@ -702,6 +702,9 @@ void session::handle_long_poll_reply(std::vector<message>& messages, time_point 
         }
       }
     } else if (auto limit = limit_name(e); !limit.empty()) {
+      // Over a limit the subscription is disconnected (dialect reference §4): come back with
+      // a handshake, not a connect.
+      last_reply_.reset();
       fail_attempt(failure_kind::limit, step::connect,
                    "Salesforce limit reached (" + std::string(limit) + "): " +
                        std::string(e.cause()),

@@ -155,7 +155,8 @@ class script {
         return out;
       }
     }
-    FAIL("expected a send on the " << (l == lane::control ? "control" : "long_poll") << " lane");
+    FAIL("expected a send on the " << std::string(l == lane::control ? "control" : "long_poll")
+                                   << " lane");
     return {};
   }
 
@@ -234,11 +235,15 @@ class script {
 
   /// The id of the (single) message in an outstanding long-poll send.
   std::string connect_id() {
-    auto c = take_send(lane::long_poll);
-    auto m = messages_of(c.body);
+    drain();
+    std::erase_if(pending, [](const action& a) {
+      auto* v = std::get_if<send>(&a);
+      return v && v->lane == lane::long_poll;
+    });
+    REQUIRE(outstanding[1].has_value());
+    auto m = messages_of(outstanding[1]->body);
     REQUIRE(m.size() == 1);
     REQUIRE(m[0].channel == "/meta/connect");
-    outstanding[1] = c;
     return *m[0].id;
   }
 };
