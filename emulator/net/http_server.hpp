@@ -41,7 +41,11 @@ struct server_options {
 };
 
 /// One request awaiting its reply. Answer it exactly once; an exchange dropped without an
-/// answer closes the connection when the last reference goes.
+/// answer closes the connection when the last reference goes. respond(), drop() and
+/// respond_partial_and_drop() may be called from any thread: the work is dispatched to the
+/// server's executor. While a request waits for its answer the server keeps one read
+/// outstanding on the connection, so a client that closes is noticed at once (on_abandoned);
+/// a request the client pipelines meanwhile is parsed and held until the first is answered.
 class exchange {
  public:
   virtual ~exchange() = default;
@@ -72,10 +76,16 @@ class http_server {
   std::uint16_t port() const noexcept;
   /// "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT".
   std::string base_url() const;
-  /// Stops accepting and closes every connection. Idempotent.
+  /// Stops accepting and closes every connection. Idempotent. Call it from the executor's
+  /// thread, or while the executor runs nowhere (the destructor does the same).
   void stop();
   /// Number of currently open connections.
   std::size_t connection_count() const noexcept;
+  /// Number of connections accepted since the server started (tests count reuse with it).
+  std::size_t accepted_count() const noexcept;
+  /// Closes every connection that has no request in progress (simulates a server that drops
+  /// idle keep-alive connections); the acceptor keeps running.
+  void close_idle_connections();
 
  private:
   struct impl;
