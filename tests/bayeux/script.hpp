@@ -8,6 +8,7 @@
 
 #include <ostream>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -92,6 +93,7 @@ class script {
   std::deque<action> pending;           ///< Drained but not yet taken by the test.
   std::optional<send> outstanding[2];   ///< The send in flight per lane.
   std::optional<milliseconds> timer;    ///< The wait in force.
+  std::optional<time_point> timer_due;  ///< When it ends.
   bool auth_pending = false;
   std::optional<error_info> finished_with;
 
@@ -108,6 +110,7 @@ class script {
         outstanding[static_cast<int>(ab->lane)].reset();
       } else if (auto* w = std::get_if<wait>(&*a)) {
         timer = w->duration;
+        timer_due = now + w->duration;
       } else if (std::holds_alternative<authenticate>(*a)) {
         auth_pending = true;
       } else if (auto* f = std::get_if<finished>(&*a)) {
@@ -187,8 +190,9 @@ class script {
   }
   void fire_timer() {
     REQUIRE(timer.has_value());
-    now += *timer;
+    now = std::max(now, *timer_due);
     timer.reset();
+    timer_due.reset();
     s.on_timer(now);
     drain();
   }
