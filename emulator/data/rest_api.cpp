@@ -282,6 +282,7 @@ struct transaction {
   std::int64_t commit_timestamp = 0;
   std::string user_id;
   std::string origin;
+  std::string stamp;  ///< Canonical datetime of the commit: every write of the transaction uses it.
   int sequence = 0;
 };
 
@@ -342,6 +343,7 @@ class rest_api_impl {
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now().time_since_epoch()).count();
     t.user_id = effective(who).user_id;
     t.origin = origin;
+    t.stamp = format_datetime(std::chrono::system_clock::time_point(std::chrono::milliseconds(t.commit_timestamp)));
     return t;
   }
 
@@ -534,7 +536,7 @@ class rest_api_impl {
     if (auto problem = validate_special(*object, values, nullptr); problem) return {{}, *problem};
     std::optional<api_error> failure;
     const std::string id = ids_.next(object->key_prefix);
-    record_change change = store_.create(*object, values, effective(who).user_id, now(), id, failure);
+    record_change change = store_.create(*object, values, effective(who).user_id, txn.stamp, id, failure);
     if (failure) return {{}, *failure};
     after_special(change);
     dispatch(txn, {change}, true);
@@ -553,7 +555,7 @@ class rest_api_impl {
     if (!convert_fields(*target->object, doc, false, values, error)) return {{}, error};
     if (auto problem = validate_special(*target->object, values, target); problem) return {{}, *problem};
     std::optional<api_error> failure;
-    record_change change = store_.update(*target, values, effective(who).user_id, now(), failure);
+    record_change change = store_.update(*target, values, effective(who).user_id, txn.stamp, failure);
     if (failure) return {{}, *failure};
     after_special(change);
     dispatch(txn, {change}, true);
@@ -564,7 +566,7 @@ class rest_api_impl {
     record* target = locate(object_name, id);
     if (!target) return {{}, missing(object_name, id)};
     if (target->deleted) return {{}, api_error{"ENTITY_IS_DELETED", "entity is deleted", {}}};
-    record_change change = store_.remove(*target, effective(who).user_id, now());
+    record_change change = store_.remove(*target, effective(who).user_id, txn.stamp);
     after_special(change);
     dispatch(txn, {change}, true);
     return {target->id, std::nullopt};
@@ -575,7 +577,7 @@ class rest_api_impl {
     if (!target) return {{}, missing(object_name, id)};
     if (!target->deleted) return {{}, api_error{"UNDELETE_FAILED", "Entity is not in the recycle bin", {}}};
     if (auto problem = validate_special(*target->object, target->fields, target); problem) return {{}, *problem};
-    record_change change = store_.undelete(*target, effective(who).user_id, now());
+    record_change change = store_.undelete(*target, effective(who).user_id, txn.stamp);
     after_special(change);
     dispatch(txn, {change}, true);
     return {target->id, std::nullopt};
@@ -960,7 +962,7 @@ class rest_api_impl {
         break;
       }
     const std::string user = effective(who).user_id;
-    const std::string stamp = now();
+    const std::string stamp = txn.stamp;
     const std::string marker = "Bulk change " + std::to_string(txn.commit_number);
     std::vector<record_change> changes;
     std::vector<std::string> updatable;
