@@ -66,10 +66,14 @@ class event {
   const std::string& json() const noexcept { return json_; }
   channel_kind kind() const noexcept { return kind_of_channel(channel_); }
 
-  /// The `data` object as JSON text, exactly as received.
+  /// The `data` member as JSON text, byte for byte as received; empty when the message is not
+  /// valid JSON or has no `data` member.
   std::string data_json() const;
 
-  /// Typed views; each fails with errc::protocol_error when the event is not of that shape.
+  /// Typed views following the dialect reference §6 shapes; each fails with errc::protocol_error
+  /// when the event is not of that shape, returning empty data and, when `why` is given, saying
+  /// in its diagnostics what is missing or wrong (on success `*why` is cleared). They never
+  /// throw on malformed input. JSON text members are cut from json() unchanged.
   pushtopic_data as_pushtopic(error_info* why = nullptr) const;
   generic_data as_generic(error_info* why = nullptr) const;
   platform_event_data as_platform_event(error_info* why = nullptr) const;

@@ -38,6 +38,15 @@ std::shared_ptr<replay_store> make_memory_replay_store();
 /// A store in one file: writes are atomic (temporary file, fsync, rename) and the store holds an
 /// exclusive lock (a second process gets errc::replay_store_locked) until it is destroyed.
 /// Throws sfstream::error when the file cannot be locked, read or parsed.
+///
+/// The file is a small JSON document (replay ids exact over the whole int64 range, event times
+/// as ISO-8601 UTC kept to the millisecond). The lock is a flock on "<path>.lock", which is left
+/// in place; a second open of the same path, in this process or another, fails while the first
+/// store lives. A missing file is an empty store; a file that does not parse is
+/// errc::replay_store_corrupt (never read as empty, and never overwritten by the failed open);
+/// a file or lock that cannot be opened or read is errc::replay_store_io. Every error names the
+/// path. save() merges the given positions into the stored ones and returns
+/// errc::replay_store_io when the write fails, leaving the previous file intact.
 std::shared_ptr<replay_store> open_file_replay_store(const std::filesystem::path& path);
 
 }  // namespace sfstream

@@ -41,27 +41,27 @@ std::optional<std::int64_t> parse_replay_id(std::string_view text) noexcept {
   return value;
 }
 
+// Starts with the channel, not with "replay gap": callers prefix their own label.
 std::string gap_record::to_string() const {
-  std::string out = "replay gap on ";
-  out += channel.empty() ? std::string("(unknown channel)") : channel;
+  std::string out = channel.empty() ? std::string("(unknown channel)") : channel;
   out += ": last replayId ";
   out += last_replay_id ? std::to_string(*last_replay_id) : std::string("unknown");
-  out += ", last event time ";
+  out += " (event time ";
   out += last_event_time ? detail::format_event_time(*last_event_time) : std::string("unknown");
-  out += cause == gap_cause::expired ? ", older than the channel's retention"
-                                     : ", refused by the server";
+  out += cause == gap_cause::expired ? ") is older than the channel's retention"
+                                     : ") was refused by the server";
   out += "; policy ";
   out += sfstream::to_string(policy_taken);
   if (policy_taken == replay_policy::fail) {
-    out += ": subscription stopped";
-  } else {
-    out += ": resumed from ";
-    out += std::to_string(resumed_from);
-    if (resumed_from == replay_all) {
-      out += " (all retained events)";
-    } else if (resumed_from == replay_new) {
-      out += " (new events only)";
-    }
+    out += " stopped the subscription";
+    return out;
+  }
+  out += " resumed from ";
+  out += std::to_string(resumed_from);
+  if (resumed_from == replay_all) {
+    out += " (all retained events)";
+  } else if (resumed_from == replay_new) {
+    out += " (new events only)";
   }
   return out;
 }

@@ -226,6 +226,7 @@ class file_replay_store final : public replay_store {
   }
 
   error_info save(const std::map<std::string, replay_position>& positions) override {
+    if (positions.empty()) return {};
     const std::lock_guard guard(mutex_);
     auto merged = positions_;
     for (const auto& [key, position] : positions) merged[key] = position;

@@ -47,6 +47,10 @@ TEST_CASE("a gap record prints channel, last id, event time, cause, policy and r
   gap.policy_taken = sfstream::replay_policy::earliest;
   gap.resumed_from = sfstream::replay_all;
   const std::string line = gap.to_string();
+  CHECK(line ==
+        "/topic/InvoiceStatementUpdates: last replayId 9007199254740993 (event time "
+        "2016-03-29T16:40:08.208Z) is older than the channel's retention; policy earliest resumed "
+        "from -2 (all retained events)");
   CHECK(line.find("/topic/InvoiceStatementUpdates") != std::string::npos);
   CHECK(line.find("9007199254740993") != std::string::npos);
   CHECK(line.find("2016-03-29T16:40:08.208Z") != std::string::npos);
@@ -65,7 +69,7 @@ TEST_CASE("a gap record without id or time and with policy fail says so instead 
   CHECK(line.find("/event/Low_Ink__e") != std::string::npos);
   CHECK(line.find("unknown") != std::string::npos);
   CHECK(line.find("refused") != std::string::npos);
-  CHECK(line.find("fail") != std::string::npos);
+  CHECK(line.find("policy fail stopped the subscription") != std::string::npos);
   CHECK(line.find("resumed") == std::string::npos);
 }
 
