@@ -654,7 +654,6 @@ void session::deliver_events(std::vector<message>& messages) {
 
 void session::handle_long_poll_reply(std::vector<message>& messages, time_point now) {
   if (state_ != session_state::connected && state_ != session_state::backing_off) return;
-  const std::uint64_t epoch = epoch_;
   const message* reply = nullptr;
   bool disconnect = false;
   for (const auto& m : messages) {
@@ -721,7 +720,6 @@ void session::handle_long_poll_reply(std::vector<message>& messages, time_point 
                    milliseconds{std::max<std::int64_t>(advice_.interval.value_or(0), 0)});
     }
   }
-  (void)epoch;
   deliver_events(messages);
 }
 
@@ -914,9 +912,14 @@ void session::handle_unsubscribe_reply(const pending_message& p, const message& 
                                        time_point now) {
   if (!m.successful.value_or(false)) {
     const reply_error e{m.error, m.failure_reason};
-    if (is_unknown_client(e)) {
+    if (is_unknown_client(e) || is_auth_error(e)) {
+      // The server-side subscription is gone with the client either way.
       emit(unsubscribed{p.channel});
-      rehandshake("unknown_client", now);
+      if (is_auth_error(e)) {
+        reauthenticate(std::string(e.cause()), now);
+      } else {
+        rehandshake("unknown_client", now);
+      }
       return;
     }
     diag(diagnostic_level::warning,
