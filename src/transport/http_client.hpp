@@ -45,7 +45,9 @@ std::shared_ptr<boost::asio::ssl::context> make_client_tls_context(const transpo
                                                                    error_info* why = nullptr);
 
 /// Picks the proxy for `target`: the explicit one, else HTTPS_PROXY/https_proxy unless
-/// NO_PROXY/no_proxy matches the host. Loopback targets never use an environment proxy.
+/// NO_PROXY/no_proxy matches the host. Loopback and http:// targets never use an environment
+/// proxy; an unparsable environment proxy is ignored. See src/transport/proxy.hpp for the
+/// proxy URL parser and the NO_PROXY rules.
 std::optional<proxy_config> select_proxy(const transport_options& options, const url& target);
 
 /// One keep-alive connection to one origin, one exchange at a time. Connects lazily; after any
@@ -63,17 +65,26 @@ class http_lane : public std::enable_shared_from_this<http_lane> {
   virtual ~http_lane() = default;
 
   /// Sends `request` and calls `done` exactly once, on the lane's executor, with the complete
-  /// response or an error (timeout, body_too_large, connection_closed, tls_error, ...).
-  /// Responses of every status are delivered as responses, not errors.
+  /// response or an error (timeout, body_too_large, connection_closed, tls_error,
+  /// connection_failed, proxy_error, insecure_url, ...). Responses of every status are
+  /// delivered as responses, not errors, and their Set-Cookie headers go to the jar. `deadline`
+  /// covers connect (itself bounded by connect_timeout), TLS, CONNECT, write and read. If a
+  /// kept-alive connection turns out closed by the server before any byte of the reply, the
+  /// request is sent once more on a fresh connection. Call from the lane's executor; while an
+  /// exchange is in flight a second call fails with invalid_config.
   virtual void async_exchange(http_request request, std::chrono::milliseconds deadline,
                               handler done) = 0;
-  /// Aborts the exchange in flight (its handler gets errc::cancelled) and closes the socket.
+  /// Aborts the exchange in flight (its handler gets errc::cancelled) and closes the socket;
+  /// when idle, just closes the kept connection. Safe from any thread (dispatched to the
+  /// lane's executor).
   virtual void cancel() = 0;
   virtual bool busy() const noexcept = 0;
   virtual const url& origin() const noexcept = 0;
 };
 
 /// One request to a full URL on a fresh connection: for logins, token requests and REST calls.
+/// `request.target` is replaced by the URL's path and query; no cookies are sent or kept.
+/// `tls` may be null (a context is made from `options` for https).
 void async_http_request(boost::asio::any_io_executor executor,
                         std::shared_ptr<boost::asio::ssl::context> tls,
                         const transport_options& options, const url& target,
