@@ -25,6 +25,7 @@
 
 #include "sfstream/replay_store.hpp"
 #include "src/replay/event_time.hpp"
+#include "src/replay/file_replay_store.hpp"
 
 namespace sfstream {
 namespace {
@@ -135,11 +136,16 @@ error_info read_file(const std::filesystem::path& path, std::optional<std::strin
   return {};
 }
 
-error_info parse_store(const std::filesystem::path& path, const std::string& text,
-                       std::map<std::string, replay_position>& positions) {
+}  // namespace
+
+namespace detail {
+
+error_info parse_replay_store(std::string_view text, const std::filesystem::path& path,
+                              std::map<std::string, replay_position>& positions) {
   auto corrupt = [&](std::string why) {
     return make_error(errc::replay_store_corrupt, path, std::move(why));
   };
+  if (text.find('\0') != std::string_view::npos) return corrupt("the file contains a NUL byte");
   rapidjson::Document document;
   document.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (document.HasParseError()) {
@@ -148,13 +154,15 @@ error_info parse_store(const std::filesystem::path& path, const std::string& tex
                    rapidjson::GetParseError_En(document.GetParseError()));
   }
   if (!document.IsObject()) return corrupt("the document is not a JSON object");
-  const auto version = document.FindMember("version");
-  if (version == document.MemberEnd() || !version->value.IsInt() ||
+  // Read through a const view: const iterators compare unambiguously under C++20.
+  const rapidjson::Value& root = document;
+  const auto version = root.FindMember("version");
+  if (version == root.MemberEnd() || !version->value.IsInt() ||
       version->value.GetInt() != format_version) {
     return corrupt("\"version\" is missing or is not 1");
   }
-  const auto list = document.FindMember("positions");
-  if (list == document.MemberEnd() || !list->value.IsObject()) {
+  const auto list = root.FindMember("positions");
+  if (list == root.MemberEnd() || !list->value.IsObject()) {
     return corrupt("\"positions\" is missing or is not an object");
   }
   for (const auto& member : list->value.GetObject()) {
@@ -179,7 +187,7 @@ error_info parse_store(const std::filesystem::path& path, const std::string& tex
   return {};
 }
 
-std::string serialize_store(const std::map<std::string, replay_position>& positions) {
+std::string serialize_replay_store(const std::map<std::string, replay_position>& positions) {
   rapidjson::StringBuffer buffer;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
   writer.SetIndent(' ', 2);
@@ -207,6 +215,10 @@ std::string serialize_store(const std::map<std::string, replay_position>& positi
   return out;
 }
 
+}  // namespace detail
+
+namespace {
+
 class file_replay_store final : public replay_store {
  public:
   file_replay_store(std::filesystem::path path, unique_fd lock,
@@ -230,7 +242,7 @@ class file_replay_store final : public replay_store {
     const std::lock_guard guard(mutex_);
     auto merged = positions_;
     for (const auto& [key, position] : positions) merged[key] = position;
-    if (auto failed = write_atomically(serialize_store(merged))) return failed;
+    if (auto failed = write_atomically(detail::serialize_replay_store(merged))) return failed;
     positions_ = std::move(merged);
     return {};
   }
@@ -311,7 +323,8 @@ std::shared_ptr<replay_store> open_file_replay_store(const std::filesystem::path
   if (auto failed = read_file(path, contents)) throw error(std::move(failed));
   std::map<std::string, replay_position> positions;
   if (contents) {
-    if (auto failed = parse_store(path, *contents, positions)) throw error(std::move(failed));
+    if (auto failed = detail::parse_replay_store(*contents, path, positions))
+      throw error(std::move(failed));
   }
   return std::make_shared<file_replay_store>(path, std::move(lock), std::move(positions));
 }
