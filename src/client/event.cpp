@@ -212,6 +212,13 @@ class shape_reader {
   rapidjson::Document document_;
 };
 
+// A server value quoted for a diagnostic, cut short so a hostile message cannot bloat logs.
+std::string quoted(const std::string& value) {
+  constexpr std::size_t limit = 64;
+  if (value.size() <= limit) return "\"" + value + "\"";
+  return "\"" + value.substr(0, limit) + "...\"";
+}
+
 template <std::size_t N>
 bool one_of(std::string_view value, const std::array<std::string_view, N>& allowed) {
   for (const auto candidate : allowed) {
@@ -272,7 +279,7 @@ pushtopic_data event::as_pushtopic(error_info* why) const {
     return {};
   }
   if (!one_of(*type, pushtopic_types)) {
-    reader.fail("data.event.type \"" + *type + "\" is not one of " + list(pushtopic_types));
+    reader.fail("data.event.type " + quoted(*type) + " is not one of " + list(pushtopic_types));
     return {};
   }
   auto created = string_member(header, "createdDate");
@@ -281,10 +288,8 @@ pushtopic_data event::as_pushtopic(error_info* why) const {
     return {};
   }
   if (object_member(data, "sobject") == nullptr) {
-    {
-      reader.missing("data.sobject", "an object");
-      return {};
-    }
+    reader.missing("data.sobject", "an object");
+    return {};
   }
   auto sobject = reader.raw({"data", "sobject"});
   if (!sobject) return {};
@@ -325,10 +330,8 @@ platform_event_data event::as_platform_event(error_info* why) const {
     return {};
   }
   if (object_member(data, "payload") == nullptr) {
-    {
-      reader.missing("data.payload", "an object");
-      return {};
-    }
+    reader.missing("data.payload", "an object");
+    return {};
   }
   const json_value* header = object_member(data, "event");
   if (header == nullptr) {
@@ -360,36 +363,28 @@ change_data event::as_change(error_info* why) const {
   }
   const json_value* header = object_member(payload, "ChangeEventHeader");
   if (header == nullptr) {
-    {
-      reader.missing("data.payload.ChangeEventHeader", "an object");
-      return {};
-    }
+    reader.missing("data.payload.ChangeEventHeader", "an object");
+    return {};
   }
   auto entity = string_member(header, "entityName");
   if (!entity) {
-    {
-      reader.missing("data.payload.ChangeEventHeader.entityName", "a string");
-      return {};
-    }
+    reader.missing("data.payload.ChangeEventHeader.entityName", "a string");
+    return {};
   }
   auto type = string_member(header, "changeType");
   if (!type) {
-    {
-      reader.missing("data.payload.ChangeEventHeader.changeType", "a string");
-      return {};
-    }
+    reader.missing("data.payload.ChangeEventHeader.changeType", "a string");
+    return {};
   }
   if (!one_of(*type, change_types)) {
-    reader.fail("data.payload.ChangeEventHeader.changeType \"" + *type + "\" is not one of " +
+    reader.fail("data.payload.ChangeEventHeader.changeType " + quoted(*type) + " is not one of " +
                 list(change_types));
     return {};
   }
   const json_value* ids = member(header, "recordIds");
   if (ids == nullptr || !ids->IsArray()) {
-    {
-      reader.missing("data.payload.ChangeEventHeader.recordIds", "an array");
-      return {};
-    }
+    reader.missing("data.payload.ChangeEventHeader.recordIds", "an array");
+    return {};
   }
   std::vector<std::string> record_ids;
   record_ids.reserve(ids->Size());
