@@ -400,3 +400,31 @@ TEST_CASE("a saving process killed at a random moment always leaves a parsable, 
     next_id = saved->replay_id + 1;
   }
 }
+
+TEST_CASE("a failed save reports replay_store_io and keeps both the file and the loaded state") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  auto store = sfstream::open_file_replay_store(path);
+  CHECK_FALSE(store->save({{"/topic/A", {1, time_of(1)}}}));
+  const std::string before = read_text(path);
+
+  fs::create_directories(dir.path() / "replay.json.tmp");  // The temporary cannot be created.
+  const auto failed = store->save({{"/topic/A", {2, time_of(2)}}});
+  CHECK(failed.code == sfstream::errc::replay_store_io);
+  CHECK(failed.to_string().find(path.string()) != std::string::npos);
+  CHECK(read_text(path) == before);
+  REQUIRE(store->load("/topic/A").has_value());
+  CHECK(store->load("/topic/A")->replay_id == 1);
+
+  fs::remove(dir.path() / "replay.json.tmp");
+  CHECK_FALSE(store->save({{"/topic/A", {3, time_of(3)}}}));
+  CHECK(store->load("/topic/A")->replay_id == 3);
+}
+
+TEST_CASE("saving an empty batch changes nothing and creates no file") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  auto store = sfstream::open_file_replay_store(path);
+  CHECK_FALSE(store->save({}));
+  CHECK_FALSE(fs::exists(path));
+}
