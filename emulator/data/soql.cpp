@@ -324,6 +324,12 @@ class parser {
   }
 
   soql_condition unary() {
+    // Bounded recursion: Salesforce's own parser refuses absurd nesting too.
+    if (++depth_ > 64) throw soql_failure{"MALFORMED_QUERY", "expression nesting is too deep", tokens_[pos_].at};
+    struct leave {
+      int& depth;
+      ~leave() { --depth; }
+    } guard{depth_};
     if (accept_keyword("not")) {
       soql_condition n;
       n.type = soql_condition::kind::negation;
@@ -475,6 +481,7 @@ class parser {
   const schema& objects_;
   std::vector<token> tokens_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
   const object_def* object_ = nullptr;
 };
 

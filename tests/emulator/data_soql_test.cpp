@@ -242,3 +242,34 @@ TEST_CASE("queryAll sees deleted records with IsDeleted true and query does not"
   CHECK(f.names("SELECT Id FROM Account", true).size() == 4);
   CHECK(f.names("SELECT Id FROM Account WHERE IsDeleted = true", true) == std::vector<std::string>{"Acme"});
 }
+
+TEST_CASE("arbitrary query text never throws: it parses or gets an error code and message") {
+  fixture f;
+  f.seed_accounts();
+  const std::string pieces[] = {"SELECT", "Id", ",", "Name", "FROM", "Account", "WHERE", "(", ")", "AND", "OR", "NOT",
+                                "=", "!=", "<", ">=", "LIKE", "IN", "'a%'", "'x\\'y'", "5", "-3.5", "null", "true",
+                                "TODAY", "LAST_N_DAYS", ":", "2", "2024-01-01", "ORDER", "BY", "DESC", "NULLS", "LAST",
+                                "LIMIT", "OFFSET", "COUNT()", "'", "\\", "#", "Industry", "NumberOfEmployees", "Id"};
+  std::uint64_t state = 12345;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::size_t>(state >> 33);
+  };
+  for (int round = 0; round < 3000; ++round) {
+    std::string q = round % 2 == 0 ? "SELECT Id FROM Account WHERE " : "";
+    const std::size_t n = 1 + next() % 12;
+    for (std::size_t i = 0; i < n; ++i) q += pieces[next() % std::size(pieces)] + std::string(next() % 3 == 0 ? "" : " ");
+    api_error error;
+    std::optional<soql_query> query;
+    CHECK_NOTHROW(query = parse_soql(q, f.objects, error));
+    if (query) {
+      CHECK_NOTHROW(run_soql(*query, f.store, true, now));
+    } else {
+      CHECK_FALSE(error.error_code.empty());
+      CHECK(error.message.find("ERROR at Row:1:Column:") != std::string::npos);
+    }
+  }
+  api_error error;
+  CHECK_FALSE(parse_soql("SELECT Id FROM Account WHERE " + std::string(5000, '('), f.objects, error).has_value());
+  CHECK(error.error_code == "MALFORMED_QUERY");
+}
