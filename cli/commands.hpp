@@ -1,6 +1,7 @@
 // The subcommands of the `sfstream` command and its exit codes.
 #pragma once
 
+#include <span>
 #include <string_view>
 
 namespace sfstream::cli {
@@ -10,14 +11,26 @@ inline constexpr int exit_ok = 0;
 inline constexpr int exit_failure = 1;       ///< Any other failure.
 inline constexpr int exit_usage = 2;         ///< Bad command line.
 inline constexpr int exit_auth = 3;          ///< Authentication failed.
-inline constexpr int exit_rejected = 4;      ///< A subscription was rejected.
+inline constexpr int exit_rejected = 4;      ///< Every subscription was rejected.
 inline constexpr int exit_replay_gap = 5;    ///< A replay gap under --replay-policy fail.
-inline constexpr int exit_network = 6;       ///< Network given up (only with bounded retries).
+inline constexpr int exit_network = 6;       ///< Network given up (only with --max-retries).
 inline constexpr int exit_interrupted = 130; ///< SIGINT/SIGTERM.
 
+/// The top-level help: commands and exit codes.
 extern const char* const usage_text;
 
-/// Runs `command` with its arguments; returns the exit code.
+/// Runs `command` with its arguments (those after the command name); returns the exit code.
 int run_command(std::string_view command, int argc, char** argv);
+
+// One function per subcommand; `args` are the arguments after the command name.
+int run_subscribe(std::span<char* const> args);
+int run_login(std::span<char* const> args);
+int run_demo(std::span<char* const> args);
+int run_emulator(std::span<char* const> args);
+int run_topic(std::span<char* const> args);
+int run_publish(std::span<char* const> args);
+
+/// Prints "sfstream <command>: <message>" and a pointer to --help on stderr; returns exit_usage.
+int usage_error(std::string_view command, std::string_view message);
 
 }  // namespace sfstream::cli

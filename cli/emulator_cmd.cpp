@@ -1,0 +1,121 @@
+// `sfstream emulator`: the local org on 127.0.0.1 until SIGINT/SIGTERM.
+#include <array>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "emulator/emulator.hpp"
+
+namespace sfstream::cli {
+
+namespace {
+
+namespace asio = boost::asio;
+
+const char* const emulator_help =
+    "usage: sfstream emulator [--port N] [--http] [--long-poll-timeout S] [--client-expiry S]\n"
+    "                         [--config FILE] [--state-dir DIR]\n"
+    "\n"
+    "Runs the local org emulator on 127.0.0.1 until SIGINT or SIGTERM (then exits 0). The first\n"
+    "line on stdout is one JSON object with its URLs and test credentials:\n"
+    "  {\"base_url\":...,\"login_url\":...,\"cometd_path\":...,\"ca_file\":...,\"username\":...,\n"
+    "   \"password\":...,\"security_token\":...,\"client_id\":...,\"client_secret\":...}\n"
+    "Point the other commands at it, e.g.\n"
+    "  sfstream subscribe --login-url BASE_URL --ca-file CA_FILE --username U --password P \\\n"
+    "      --security-token T /topic/AccountUpdates\n"
+    "\n"
+    "  --port N                 listen on port N (default: a free port)\n"
+    "  --http                   plain HTTP instead of HTTPS (loopback only)\n"
+    "  --long-poll-timeout S    how long a /meta/connect is held (default 110)\n"
+    "  --client-expiry S        forget a client this long after its last reply (default 40)\n"
+    "  --config FILE            JSON: {\"customObjects\":[...],\"platformEvents\":[...],\n"
+    "                           \"cdcEntities\":[...],\"overflowThreshold\":N,\"queryBatchSize\":N}\n"
+    "  --state-dir DIR          where the CA file is written (default: a fresh temporary dir)\n"
+    "\n"
+    "exit codes: 0 stopped by a signal; 1 could not start; 2 usage.\n";
+
+constexpr std::array<option_spec, 7> emulator_specs{{
+    {"port", true, ""},
+    {"http", false, ""},
+    {"long-poll-timeout", true, ""},
+    {"client-expiry", true, ""},
+    {"config", true, ""},
+    {"state-dir", true, ""},
+    {"help", false, "", 'h'},
+}};
+
+}  // namespace
+
+int run_emulator(std::span<char* const> args) {
+  std::string error;
+  auto parsed = parse_args(args, emulator_specs, error);
+  if (!parsed) return usage_error("emulator", error);
+  if (parsed->given("help")) {
+    std::fputs(emulator_help, stdout);
+    return exit_ok;
+  }
+  if (!parsed->positionals().empty()) {
+    return usage_error("emulator", "unexpected argument '" + parsed->positionals()[0] + "'");
+  }
+  emulator::emulator_options options;
+  if (auto p = parsed->value("port")) {
+    auto v = parse_count(*p);
+    if (!v || *v > 65535) return usage_error("emulator", "--port needs a number from 0 to 65535");
+    options.port = static_cast<std::uint16_t>(*v);
+  }
+  options.tls = !parsed->given("http");
+  if (auto t = parsed->value("long-poll-timeout")) {
+    auto v = parse_seconds(*t);
+    if (!v) return usage_error("emulator", "--long-poll-timeout needs a number of seconds");
+    options.long_poll_timeout = *v;
+  }
+  if (auto t = parsed->value("client-expiry")) {
+    auto v = parse_seconds(*t);
+    if (!v || v->count() == 0) return usage_error("emulator", "--client-expiry needs a positive number of seconds");
+    options.client_expiry = *v;
+  }
+  if (auto d = parsed->value("state-dir")) options.state_dir = *d;
+  if (auto file = parsed->value("config")) {
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) return usage_error("emulator", "cannot read --config file '" + *file + "'");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    error_info why;
+    auto data = emulator::data::data_options::parse_json(text, &why);
+    if (!data) return usage_error("emulator", "bad --config file '" + *file + "': " + describe(why));
+    options.data = std::move(*data);
+  }
+
+  asio::io_context io;
+  std::unique_ptr<emulator::org_emulator> emu;
+  try {
+    emu = std::make_unique<emulator::org_emulator>(io.get_executor(), options);
+  } catch (const sfstream::error& e) {
+    print_error("emulator: cannot start: " + describe(e.info()));
+    return exit_failure;
+  } catch (const std::exception& e) {
+    print_error(std::string("emulator: cannot start: ") + e.what());
+    return exit_failure;
+  }
+  print_line(emu->startup_json());
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    print_error("emulator: stopping");
+    emu->stop();
+    io.stop();
+  });
+  io.run();
+  emu.reset();
+  return exit_ok;
+}
+
+}  // namespace sfstream::cli

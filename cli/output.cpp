@@ -1,0 +1,206 @@
+#include "cli/output.hpp"
+
+#include <cstdio>
+#include <mutex>
+
+#include <rapidjson/document.h>
+
+#include "sfstream/detail/redact.hpp"
+
+namespace sfstream::cli {
+
+namespace {
+
+std::mutex& output_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::vector<std::string>& secrets() {
+  static std::vector<std::string> s;
+  return s;
+}
+
+std::string masked(std::string_view text) {
+  std::lock_guard lock{output_mutex()};
+  return detail::redact(text, secrets());
+}
+
+std::string replay_text(const event& e) {
+  return e.replay_id() ? std::to_string(*e.replay_id()) : std::string("none");
+}
+
+/// A short rendering of a JSON object's members, e.g. "Name=Acme, Industry=Energy".
+std::string members_text(const std::string& json, std::size_t limit = 4) {
+  rapidjson::Document d;
+  d.Parse(json.c_str(), json.size());
+  if (d.HasParseError() || !d.IsObject()) return {};
+  std::string out;
+  std::size_t n = 0;
+  for (auto it = d.MemberBegin(); it != d.MemberEnd() && n < limit; ++it) {
+    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    if (name == "attributes" || name == "ChangeEventHeader" || name == "CreatedById" || name == "CreatedDate") {
+      continue;
+    }
+    std::string value;
+    if (it->value.IsString()) {
+      value.assign(it->value.GetString(), it->value.GetStringLength());
+    } else if (it->value.IsNull()) {
+      value = "null";
+    } else if (it->value.IsBool()) {
+      value = it->value.GetBool() ? "true" : "false";
+    } else if (it->value.IsNumber()) {
+      value = it->value.IsInt64() ? std::to_string(it->value.GetInt64()) : std::to_string(it->value.GetDouble());
+    } else {
+      value = "{…}";
+    }
+    if (!out.empty()) out += ", ";
+    out += std::string(name) + "=" + value;
+    ++n;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string json_string(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (u < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[u >> 4];
+          out += hex[u & 0xF];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string event_line(const event& e) {
+  std::string data = e.data_json();
+  if (data.empty()) data = "null";
+  std::string out;
+  out.reserve(data.size() + e.channel().size() + 48);
+  out += "{\"channel\":";
+  out += json_string(e.channel());
+  out += ",\"replayId\":";
+  out += e.replay_id() ? std::to_string(*e.replay_id()) : std::string("null");
+  out += ",\"data\":";
+  out += data;
+  out += '}';
+  return out;
+}
+
+std::string summarize(const event& e) {
+  error_info why;
+  switch (e.kind()) {
+    case channel_kind::topic: {
+      auto p = e.as_pushtopic(&why);
+      if (why) break;
+      return "PushTopic " + e.channel() + ": " + p.type + " " + members_text(p.sobject_json) + " (replay " +
+             replay_text(e) + ")";
+    }
+    case channel_kind::generic: {
+      auto g = e.as_generic(&why);
+      if (why) break;
+      return "generic " + e.channel() + ": payload " + json_string(g.payload) + " (replay " + replay_text(e) + ")";
+    }
+    case channel_kind::platform_event: {
+      auto p = e.as_platform_event(&why);
+      if (why) break;
+      return "platform event " + e.channel() + ": " + members_text(p.payload_json) + " (replay " + replay_text(e) +
+             ")";
+    }
+    case channel_kind::change_data_capture: {
+      auto c = e.as_change(&why);
+      if (why) break;
+      std::string ids;
+      for (const auto& id : c.record_ids) ids += (ids.empty() ? "" : ",") + id;
+      const std::string fields = members_text(c.payload_json);
+      return "change event " + e.channel() + ": " + c.change_type + " " + c.entity_name + " " + ids +
+             (fields.empty() ? std::string() : " " + fields) + " (replay " + replay_text(e) + ")";
+    }
+    case channel_kind::other:
+      break;
+  }
+  return "event on " + e.channel() + " (replay " + replay_text(e) + ")";
+}
+
+void print_line(std::string_view line) {
+  std::lock_guard lock{output_mutex()};
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+void print_error(std::string_view line) {
+  const std::string text = "sfstream: " + masked(line) + "\n";
+  std::lock_guard lock{output_mutex()};
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
+}
+
+void print_note(std::string_view line) {
+  const std::string text = masked(line) + "\n";
+  std::lock_guard lock{output_mutex()};
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
+}
+
+void add_secret(std::string secret) {
+  if (secret.empty()) return;
+  std::lock_guard lock{output_mutex()};
+  secrets().push_back(std::move(secret));
+}
+
+logger stderr_logger(bool verbose) {
+  logger log;
+  log.min_level = verbose ? log_level::debug : log_level::warning;
+  log.sink = [](log_level level, std::string_view text) {
+    print_error(std::string(to_string(level)) + ": " + std::string(text));
+  };
+  return log;
+}
+
+int exit_code_for(const error_info& error) {
+  if (!error) return 0;
+  if (error.code.category() != category()) return 1;
+  const int v = error.code.value();
+  if (v >= 200 && v < 300) return 3;
+  if (v >= 100 && v < 200) return 2;
+  switch (static_cast<errc>(v)) {
+    case errc::subscription_rejected: return 4;
+    case errc::replay_gap: return 5;
+    case errc::retries_exhausted: return 6;
+    case errc::cancelled: return 130;
+    default: return 1;
+  }
+}
+
+std::string describe(const error_info& error) {
+  std::string out;
+  if (!error.diag.server_code.empty()) out = error.diag.server_code + ": ";
+  if (!error.diag.server_text.empty()) out += error.diag.server_text + " ";
+  out += "(" + (error.code ? error.code.message() : std::string("no error"));
+  if (!error.diag.context.empty()) out += "; " + error.diag.context;
+  out += ")";
+  return out;
+}
+
+}  // namespace sfstream::cli

@@ -1,0 +1,119 @@
+// `sfstream publish`: a platform event (POST sobjects/Name__e) or a generic push
+// (POST sobjects/StreamingChannel/<id>/push) through the REST API.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <rapidjson/document.h>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/rest.hpp"
+
+namespace sfstream::cli {
+
+namespace {
+
+const char* const publish_help =
+    "usage: sfstream publish [connection options] /event/Name__e '{\"Field__c\":\"value\"}'\n"
+    "       sfstream publish [connection options] /u/channel 'payload text'\n"
+    "\n"
+    "Publishes a platform event (POST /services/data/vXX.X/sobjects/Name__e with the JSON object\n"
+    "as its fields) or pushes a generic event to a StreamingChannel (found by name, then\n"
+    "POST .../sobjects/StreamingChannel/<id>/push with the payload string). Prints the org's\n"
+    "JSON reply on stdout.\n"
+    "\n"
+    "connection options: as for 'sfstream subscribe' (--username, --password, --security-token,\n"
+    "--login-url, --access-token, --instance-url, --oauth ..., --api-version (REST, default\n"
+    "59.0), --ca-file, --proxy, --timeout, -v) with the same SF_* environment variables.\n"
+    "\n"
+    "exit codes: 0 done; 1 the org refused or the network failed; 2 usage; 3 authentication failed.\n";
+
+int failed(const std::string& what, const error_info& why) {
+  print_error(what + ": " + describe(why));
+  const int code = exit_code_for(why);
+  return code == exit_ok ? exit_failure : code;
+}
+
+std::string soql_literal(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+int run_publish(std::span<char* const> args) {
+  auto base = connection_options();
+  std::vector<option_spec> specs(base.begin(), base.end());
+  std::string error;
+  auto parsed = parse_args(args, specs, error);
+  if (!parsed) return usage_error("publish", error);
+  if (parsed->given("help")) {
+    std::fputs(publish_help, stdout);
+    return exit_ok;
+  }
+  const auto& pos = parsed->positionals();
+  if (pos.size() != 2) return usage_error("publish", "give a CHANNEL and a PAYLOAD");
+  const std::string& channel = pos[0];
+  const std::string& payload = pos[1];
+  const bool is_event = channel.rfind("/event/", 0) == 0 && channel.size() > 10 &&
+                        channel.compare(channel.size() - 3, 3, "__e") == 0;
+  const bool is_generic = channel.rfind("/u/", 0) == 0 && channel.size() > 3;
+  if (!is_event && !is_generic) {
+    return usage_error("publish", "CHANNEL must be /event/Name__e or /u/name (got '" + channel + "')");
+  }
+  if (is_event) {
+    rapidjson::Document d;
+    d.Parse(payload.c_str(), payload.size());
+    if (d.HasParseError() || !d.IsObject()) {
+      return usage_error("publish", "the payload of a platform event must be a JSON object of its fields");
+    }
+  }
+  for (const char* name : {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
+    if (auto v = parsed->value(name)) add_secret(*v);
+  }
+  auto network = network_from(*parsed, error);
+  if (!network) return usage_error("publish", error);
+  if (auto t = parsed->value("timeout")) {
+    auto v = parse_seconds(*t);
+    if (!v || v->count() == 0) return usage_error("publish", "--timeout needs a positive number of seconds");
+    network->request_timeout = *v;
+  }
+  const logger log = stderr_logger(parsed->given("verbose"));
+  boost::asio::io_context io;
+  auto credentials = credentials_from(*parsed, io.get_executor(), *network, log, error);
+  if (!credentials) return usage_error("publish", error);
+  blocking_rest rest(io, credentials, *network, parsed->value("api-version").value_or("59.0"));
+  if (auto why = rest.login()) return failed("login failed", why);
+
+  rest_reply reply;
+  if (is_event) {
+    const std::string object = channel.substr(7);
+    if (auto why = rest.call("POST", "/sobjects/" + object, payload, reply)) return failed("publishing " + object, why);
+    print_line(reply.body);
+    return exit_ok;
+  }
+
+  const std::string query =
+      "/query?q=" + url_encode("SELECT Id FROM StreamingChannel WHERE Name = " + soql_literal(channel));
+  if (auto why = rest.call("GET", query, "", reply)) return failed("finding the StreamingChannel", why);
+  const std::string id = first_record_id(reply.body);
+  if (id.empty()) {
+    print_error("no StreamingChannel named '" + channel + "'");
+    return exit_failure;
+  }
+  const std::string body = "{\"pushEvents\":[{\"payload\":" + json_string(payload) + ",\"userIds\":[]}]}";
+  if (auto why = rest.call("POST", "/sobjects/StreamingChannel/" + id + "/push", body, reply)) {
+    return failed("pushing to " + channel, why);
+  }
+  print_line(reply.body);
+  return exit_ok;
+}
+
+}  // namespace sfstream::cli

@@ -1,0 +1,321 @@
+// `sfstream subscribe`: one client, every channel given, one JSON line per event on stdout.
+#include <algorithm>
+#include <csignal>
+#include <functional>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "sfstream/client.hpp"
+
+namespace sfstream::cli {
+
+namespace {
+
+namespace asio = boost::asio;
+
+const char* const subscribe_help =
+    "usage: sfstream subscribe [options] CHANNEL[=REPLAY]...\n"
+    "\n"
+    "Subscribes one client to every CHANNEL (/topic/Name[?Field=value], /u/path, /event/Name__e,\n"
+    "/data/ChangeEvents, /data/ObjectChangeEvent, ...) and writes one JSON object per event to\n"
+    "stdout, flushed per line:\n"
+    "  {\"channel\":\"/topic/X\",\"replayId\":12,\"data\":{... as received ...}}\n"
+    "Gap records, rejections and logs go to stderr.\n"
+    "\n"
+    "credentials (one of; environment variables in parentheses are used when the option is absent):\n"
+    "  --username U --password P [--security-token T]   SOAP login (SF_USERNAME, SF_PASSWORD,\n"
+    "                                                   SF_SECURITY_TOKEN)\n"
+    "  --access-token T --instance-url URL              a token you already have (SF_ACCESS_TOKEN,\n"
+    "                                                   SF_INSTANCE_URL)\n"
+    "  --oauth password|refresh-token|client-credentials|jwt\n"
+    "      --client-id ID (SF_CLIENT_ID)  --client-secret S (SF_CLIENT_SECRET)\n"
+    "      --refresh-token T (SF_REFRESH_TOKEN)  --jwt-key-file PEM (SF_JWT_KEY_FILE)\n"
+    "      plus --username/--password/--security-token for the password flow, --username for jwt\n"
+    "  --login-url URL     login host (SF_LOGIN_URL; default https://login.salesforce.com)\n"
+    "  --sandbox           use https://test.salesforce.com when --login-url is not given\n"
+    "  --soap-version V    SOAP login() API version (default 64.0; 31.0-64.0)\n"
+    "  --enterprise        SOAP login on the enterprise endpoint instead of the partner one\n"
+    "\n"
+    "streaming:\n"
+    "  --api-version V     Streaming API version (default 59.0)\n"
+    "  --replay -1|-2|ID   where to start: -1 new events only (default), -2 all retained,\n"
+    "                      ID after that replay id; CHANNEL=REPLAY overrides it for one channel\n"
+    "  --replay-store PATH keep the last handled replay id per channel in PATH (locked, atomic\n"
+    "                      writes); a stored position wins over --replay\n"
+    "  --replay-policy earliest|tip|fail\n"
+    "                      when a stored id cannot be honoured: replay all retained (earliest,\n"
+    "                      default), only new events (tip), or stop with exit code 5 (fail)\n"
+    "  --count N           exit 0 after N events\n"
+    "  --timeout SECONDS   stop after SECONDS (exit 0; exit 1 when --count N was not reached)\n"
+    "  --max-retries N     give up after N consecutive failed attempts (exit 6); default: never\n"
+    "\n"
+    "network:\n"
+    "  --ca-file PEM       trust this CA besides the system store (e.g. the emulator's)\n"
+    "  --proxy URL         http://[user:password@]host:port CONNECT proxy (default: HTTPS_PROXY,\n"
+    "                      honouring NO_PROXY)\n"
+    "  -v, --verbose       log meta traffic on stderr (secrets redacted)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "exit codes: 0 done; 1 other failure; 2 usage; 3 authentication failed; 4 every subscription\n"
+    "rejected; 5 replay gap under --replay-policy fail; 6 network given up (--max-retries);\n"
+    "130 interrupted (SIGINT/SIGTERM stop gracefully: queued events are printed and committed).\n";
+
+std::vector<option_spec> subscribe_specs() {
+  auto base = connection_options();
+  std::vector<option_spec> specs(base.begin(), base.end());
+  specs.push_back({"replay", true, ""});
+  specs.push_back({"replay-store", true, ""});
+  specs.push_back({"replay-policy", true, ""});
+  specs.push_back({"count", true, ""});
+  specs.push_back({"max-retries", true, ""});
+  return specs;
+}
+
+std::string replay_key(const std::string& channel) { return channel.substr(0, channel.find('?')); }
+
+/// Splits "CHANNEL=REPLAY". A filtered PushTopic channel has '=' of its own
+/// ("/topic/X?Industry=Energy"): there the suffix counts as a replay id only when the query
+/// string holds one more '=' than its field=value pairs need.
+bool split_channel(const std::string& arg, std::string& channel, std::optional<std::int64_t>& replay, std::string& error) {
+  channel = arg;
+  replay.reset();
+  const auto eq = arg.rfind('=');
+  if (eq == std::string::npos) return true;
+  const auto q = arg.find('?');
+  if (q != std::string::npos && eq > q) {
+    const std::string query = arg.substr(q + 1);
+    const auto equals = static_cast<std::size_t>(std::count(query.begin(), query.end(), '='));
+    const auto pairs = static_cast<std::size_t>(std::count(query.begin(), query.end(), '&')) + 1;
+    if (equals <= pairs) return true;
+  }
+  auto id = parse_replay_id(std::string_view(arg).substr(eq + 1));
+  if (!id) {
+    error = "bad replay id in '" + arg + "': use CHANNEL=-1, CHANNEL=-2 or CHANNEL=ID";
+    return false;
+  }
+  channel = arg.substr(0, eq);
+  replay = id;
+  return true;
+}
+
+/// The replay store the client writes through: it commits, per channel, only what this process
+/// has printed. When --count stops the command, events already received but not printed are
+/// not committed, so the next run gets them again.
+class printed_store final : public replay_store {
+ public:
+  explicit printed_store(std::shared_ptr<replay_store> inner) : inner_(std::move(inner)) {}
+
+  void printed(const std::string& key, std::int64_t id) {
+    std::lock_guard lock{mutex_};
+    printed_[key] = replay_position{id, std::chrono::system_clock::now()};
+  }
+
+  std::optional<replay_position> load(const std::string& key) const override { return inner_->load(key); }
+  std::map<std::string, replay_position> load_all() const override { return inner_->load_all(); }
+  error_info save(const std::map<std::string, replay_position>& positions) override {
+    std::map<std::string, replay_position> out;
+    {
+      std::lock_guard lock{mutex_};
+      for (const auto& [key, position] : positions) {
+        auto it = printed_.find(key);
+        if (it == printed_.end()) continue;
+        replay_position p = position;
+        if (it->second.replay_id < p.replay_id) p = it->second;
+        out[key] = p;
+      }
+    }
+    if (out.empty()) return {};
+    return inner_->save(out);
+  }
+
+ private:
+  std::shared_ptr<replay_store> inner_;
+  mutable std::mutex mutex_;
+  std::map<std::string, replay_position> printed_;
+};
+
+}  // namespace
+
+int run_subscribe(std::span<char* const> args) {
+  const auto specs = subscribe_specs();
+  std::string error;
+  auto parsed = parse_args(args, specs, error);
+  if (!parsed) return usage_error("subscribe", error);
+  if (parsed->given("help")) {
+    std::fputs(subscribe_help, stdout);
+    return exit_ok;
+  }
+  if (parsed->positionals().empty()) return usage_error("subscribe", "give at least one CHANNEL");
+
+  std::int64_t default_replay = replay_new;
+  if (auto r = parsed->value("replay")) {
+    auto id = parse_replay_id(*r);
+    if (!id) return usage_error("subscribe", "--replay must be -1, -2 or a replay id (got '" + *r + "')");
+    default_replay = *id;
+  }
+  replay_policy policy = replay_policy::earliest;
+  if (auto p = parsed->value("replay-policy")) {
+    auto v = parse_replay_policy(*p);
+    if (!v) return usage_error("subscribe", "--replay-policy must be earliest, tip or fail (got '" + *p + "')");
+    policy = *v;
+  }
+  std::optional<long long> count;
+  if (auto c = parsed->value("count")) {
+    count = parse_count(*c);
+    if (!count || *count == 0) return usage_error("subscribe", "--count needs a positive whole number");
+  }
+  std::optional<std::chrono::milliseconds> timeout;
+  if (auto t = parsed->value("timeout")) {
+    timeout = parse_seconds(*t);
+    if (!timeout || timeout->count() == 0) return usage_error("subscribe", "--timeout needs a positive number of seconds");
+  }
+  int max_retries = -1;
+  if (auto m = parsed->value("max-retries")) {
+    auto v = parse_count(*m);
+    if (!v || *v > 1'000'000) return usage_error("subscribe", "--max-retries needs a whole number (0-1000000)");
+    max_retries = static_cast<int>(*v);
+  }
+  struct wanted {
+    std::string channel;
+    std::int64_t replay;
+  };
+  std::vector<wanted> channels;
+  for (const auto& arg : parsed->positionals()) {
+    std::string channel;
+    std::optional<std::int64_t> replay;
+    if (!split_channel(arg, channel, replay, error)) return usage_error("subscribe", error);
+    channels.push_back({channel, replay.value_or(default_replay)});
+  }
+
+  for (const char* name : {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
+    if (auto v = parsed->value(name)) add_secret(*v);
+  }
+  auto network = network_from(*parsed, error);
+  if (!network) return usage_error("subscribe", error);
+  if (network->proxy) add_secret(network->proxy->password);
+  const logger log = stderr_logger(parsed->given("verbose"));
+
+  asio::io_context io;
+  auto credentials = credentials_from(*parsed, io.get_executor(), *network, log, error);
+  if (!credentials) return usage_error("subscribe", error);
+
+  std::shared_ptr<replay_store> inner;
+  if (auto path = parsed->value("replay-store")) {
+    try {
+      inner = open_file_replay_store(*path);
+    } catch (const sfstream::error& e) {
+      print_error("cannot open the replay store " + *path + ": " + describe(e.info()));
+      return exit_failure;
+    }
+  } else {
+    inner = make_memory_replay_store();
+  }
+  auto store = std::make_shared<printed_store>(inner);
+
+  client_config config;
+  config.credentials = credentials;
+  config.api_version = parsed->value("api-version").value_or("59.0");
+  config.network = *network;
+  config.log = log;
+  config.store = store;
+  config.policy = policy;
+  config.max_retries = max_retries;
+  client c{io.get_executor(), config};
+
+  int exit_code = exit_ok;
+  bool stopping = false;
+  bool finished = false;
+  long long printed = 0;
+  std::size_t rejected = 0;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer deadline(io);
+
+  auto stop = [&](int code) {
+    if (exit_code == exit_ok) exit_code = code;
+    if (stopping) return;
+    stopping = true;
+    deadline.cancel();
+    if (!finished) c.cancel();
+  };
+
+  for (const auto& w : channels) {
+    subscription_callbacks cbs;
+    const std::string channel = w.channel;
+    cbs.on_event = [&, channel](const event& e) {
+      if (count && printed >= *count) return;  // already stopping; not committed either
+      print_line(event_line(e));
+      ++printed;
+      if (e.replay_id()) store->printed(replay_key(e.channel()), *e.replay_id());
+      if (count && printed >= *count) stop(exit_ok);
+    };
+    cbs.on_subscribed = [channel](std::int64_t from) {
+      print_error("subscribed to " + channel + " (replay from " + std::to_string(from) + ")");
+    };
+    cbs.on_gap = [&](const gap_record& gap) {
+      print_error("replay gap: " + gap.to_string());
+      if (gap.policy_taken == replay_policy::fail) stop(exit_replay_gap);
+    };
+    cbs.on_rejected = [&, channel](const error_info& why) {
+      print_error("subscription to " + channel + " rejected: " + describe(why));
+      if (why.code == errc::replay_gap) return stop(exit_replay_gap);
+      if (++rejected == channels.size()) stop(exit_rejected);
+    };
+    if (auto why = c.subscribe(w.channel, w.replay, std::move(cbs))) {
+      return usage_error("subscribe", "cannot subscribe to '" + w.channel + "': " + describe(why));
+    }
+  }
+
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int) {
+    if (ec) return;
+    if (stopping) {
+      // A second signal while the graceful stop is under way: leave at once.
+      std::fflush(stdout);
+      ::_exit(exit_interrupted);
+    }
+    print_error("interrupted: stopping");
+    stop(exit_interrupted);
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  if (timeout) {
+    deadline.expires_after(*timeout);
+    deadline.async_wait([&](boost::system::error_code ec) {
+      if (ec || stopping) return;
+      if (count) {
+        print_error("timed out after " + std::to_string(printed) + " of " + std::to_string(*count) + " events");
+        stop(exit_failure);
+      } else {
+        stop(exit_ok);
+      }
+    });
+  }
+
+  c.async_run([&](std::error_code ec) {
+    finished = true;
+    if (ec && !stopping) {
+      const error_info why = c.last_error();
+      print_error("stopped: " + describe(why.code ? why : error_info{ec, {}}));
+      const int code = exit_code_for(why.code ? why : error_info{ec, {}});
+      exit_code = code == exit_ok || code == exit_interrupted ? exit_failure : code;
+    }
+    signals.cancel();
+    deadline.cancel();
+    io.stop();
+  });
+  io.run();
+  return exit_code;
+}
+
+}  // namespace sfstream::cli
