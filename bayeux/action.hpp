@@ -50,10 +50,10 @@ struct authenticate {
 
 /// One event received on a subscribed channel.
 struct event {
-  std::string channel;                     ///< As received (filter included for PushTopics).
-  std::string replay_key;                  ///< The channel without its filter.
-  std::optional<std::int64_t> replay_id;   ///< data.event.replayId; nullopt when absent.
-  std::string json;                        ///< The raw message object text.
+  std::string channel;                    ///< As received (filter included for PushTopics).
+  std::string replay_key;                 ///< The channel without its filter.
+  std::optional<std::int64_t> replay_id;  ///< data.event.replayId; nullopt when absent.
+  std::string json;                       ///< The raw message object text.
 };
 
 /// Hand an event to the user's handler; call commit(replay_key, replay_id) once it returned.

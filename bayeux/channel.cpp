@@ -13,11 +13,12 @@ error_info channel_error(std::string_view name, std::string text) {
 }
 
 bool is_name_char(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-bool is_segment_char(char c) noexcept { return is_name_char(c) || c == '-' || c == '.'; }
+bool is_segment_char(char c) noexcept {
+  return is_name_char(c) || c == '-' || c == '.';
+}
 
 bool all_of(std::string_view s, bool (*pred)(char) noexcept) {
   return std::all_of(s.begin(), s.end(), [pred](char c) { return pred(c); });
@@ -33,7 +34,9 @@ std::string_view replay_key_of(std::string_view name) noexcept {
   return name.substr(0, std::min(name.find('?'), name.size()));
 }
 
-std::string_view channel::replay_key() const noexcept { return replay_key_of(name); }
+std::string_view channel::replay_key() const noexcept {
+  return replay_key_of(name);
+}
 
 std::chrono::hours channel::retention() const noexcept {
   switch (kind) {
@@ -55,15 +58,24 @@ std::chrono::hours channel::retention() const noexcept {
 
 std::string_view to_string(channel_kind kind) noexcept {
   switch (kind) {
-    case channel_kind::meta: return "meta";
-    case channel_kind::topic: return "topic";
-    case channel_kind::generic: return "generic";
-    case channel_kind::platform_event: return "platform_event";
-    case channel_kind::custom_platform_channel: return "custom_platform_channel";
-    case channel_kind::cdc_all: return "cdc_all";
-    case channel_kind::cdc_standard: return "cdc_standard";
-    case channel_kind::cdc_custom: return "cdc_custom";
-    case channel_kind::cdc_custom_channel: return "cdc_custom_channel";
+    case channel_kind::meta:
+      return "meta";
+    case channel_kind::topic:
+      return "topic";
+    case channel_kind::generic:
+      return "generic";
+    case channel_kind::platform_event:
+      return "platform_event";
+    case channel_kind::custom_platform_channel:
+      return "custom_platform_channel";
+    case channel_kind::cdc_all:
+      return "cdc_all";
+    case channel_kind::cdc_standard:
+      return "cdc_standard";
+    case channel_kind::cdc_custom:
+      return "cdc_custom";
+    case channel_kind::cdc_custom_channel:
+      return "cdc_custom_channel";
   }
   return "unknown";
 }

@@ -24,7 +24,7 @@ enum class channel_kind {
 
 /// A validated channel name.
 struct channel {
-  std::string name;    ///< The full name as given, filter included.
+  std::string name;  ///< The full name as given, filter included.
   channel_kind kind = channel_kind::meta;
   std::string filter;  ///< The PushTopic filter query after '?', empty when none.
 

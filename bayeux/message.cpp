@@ -17,7 +17,9 @@ error_info protocol_error(std::string text) {
   return e;
 }
 
-bool is_ws(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_ws(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 std::size_t skip_ws(std::string_view s, std::size_t i) noexcept {
   while (i < s.size() && is_ws(s[i])) ++i;
@@ -212,8 +214,8 @@ result<std::vector<message>> parse_reply(std::string_view body) {
   std::vector<message> out;
   out.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
-    const rapidjson::Value& obj =
-        doc.IsArray() ? doc[static_cast<rapidjson::SizeType>(i)] : static_cast<rapidjson::Value&>(doc);
+    const rapidjson::Value& obj = doc.IsArray() ? doc[static_cast<rapidjson::SizeType>(i)]
+                                                : static_cast<rapidjson::Value&>(doc);
     message m;
     if (auto what = read_fields(obj, m); !what.empty()) {
       return protocol_error("reply element " + std::to_string(i) + ": " + what);
@@ -230,13 +232,27 @@ void append_json_string(std::string& out, std::string_view text) {
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (u < 0x20) {
           out += "\\u00";

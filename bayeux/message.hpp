@@ -24,26 +24,24 @@ struct advice {
   std::optional<std::int64_t> timeout;        ///< Milliseconds the server holds a connect.
   std::optional<bool> multiple_clients;       ///< "multiple-clients": two clients, one browser.
 
-  bool empty() const noexcept {
-    return !reconnect && !interval && !timeout && !multiple_clients;
-  }
+  bool empty() const noexcept { return !reconnect && !interval && !timeout && !multiple_clients; }
 };
 
 /// One message of a reply. Typed accessors for the fields the session uses; `json` keeps the
 /// whole message object exactly as received (unknown fields included, never re-serialised).
 struct message {
-  std::string channel;                      ///< "" when absent.
-  std::optional<std::string> id;            ///< Numbers are kept as their decimal text.
-  std::string client_id;                    ///< "" when absent.
-  std::optional<bool> successful;           ///< Absent on data messages.
-  std::string error;                        ///< e.g. "403::Unknown client"; "" when absent.
-  std::string subscription;                 ///< May be missing or empty on a failed subscribe.
-  std::optional<bayeux::advice> advice;     ///< Absent when the reply carries none.
-  std::string ext;                          ///< The ext object as compact JSON; "" when absent.
-  std::string failure_reason;               ///< ext.sfdc.failureReason; "" when absent.
-  bool has_data = false;                    ///< A `data` member is present.
-  std::optional<std::int64_t> replay_id;    ///< data.event.replayId when a 64-bit integer.
-  std::string json;                         ///< The raw message object text.
+  std::string channel;                    ///< "" when absent.
+  std::optional<std::string> id;          ///< Numbers are kept as their decimal text.
+  std::string client_id;                  ///< "" when absent.
+  std::optional<bool> successful;         ///< Absent on data messages.
+  std::string error;                      ///< e.g. "403::Unknown client"; "" when absent.
+  std::string subscription;               ///< May be missing or empty on a failed subscribe.
+  std::optional<bayeux::advice> advice;   ///< Absent when the reply carries none.
+  std::string ext;                        ///< The ext object as compact JSON; "" when absent.
+  std::string failure_reason;             ///< ext.sfdc.failureReason; "" when absent.
+  bool has_data = false;                  ///< A `data` member is present.
+  std::optional<std::int64_t> replay_id;  ///< data.event.replayId when a 64-bit integer.
+  std::string json;                       ///< The raw message object text.
 
   /// True for /meta/... channels.
   bool is_meta() const noexcept;

@@ -48,7 +48,9 @@ std::string_view limit_name(const reply_error& e) noexcept {
   return {};
 }
 
-bool is_auth_error(const reply_error& e) noexcept { return e.code_is("401::"); }
+bool is_auth_error(const reply_error& e) noexcept {
+  return e.code_is("401::");
+}
 
 bool is_unknown_client(const reply_error& e) noexcept {
   return e.has("::Unknown client") || e.has("Client has not completed handshake") ||
@@ -90,14 +92,22 @@ bool is_transport_code(const std::error_code& code) noexcept {
 
 std::string_view to_string(session_state state) noexcept {
   switch (state) {
-    case session_state::unconnected: return "unconnected";
-    case session_state::authenticating: return "authenticating";
-    case session_state::handshaking: return "handshaking";
-    case session_state::connected: return "connected";
-    case session_state::backing_off: return "backing_off";
-    case session_state::paused: return "paused";
-    case session_state::disconnecting: return "disconnecting";
-    case session_state::closed: return "closed";
+    case session_state::unconnected:
+      return "unconnected";
+    case session_state::authenticating:
+      return "authenticating";
+    case session_state::handshaking:
+      return "handshaking";
+    case session_state::connected:
+      return "connected";
+    case session_state::backing_off:
+      return "backing_off";
+    case session_state::paused:
+      return "paused";
+    case session_state::disconnecting:
+      return "disconnecting";
+    case session_state::closed:
+      return "closed";
   }
   return "unknown";
 }
@@ -132,7 +142,9 @@ std::optional<action> session::next_action() {
   return a;
 }
 
-std::string session::next_id() { return std::to_string(next_id_++); }
+std::string session::next_id() {
+  return std::to_string(next_id_++);
+}
 
 // ---- queries ----------------------------------------------------------------------------
 
@@ -325,9 +337,9 @@ void session::send_connect(time_point now) {
   // The first connect asks for an immediate answer (advice.timeout 0), so its deadline is a
   // control deadline; later ones are held up to advice.timeout by the server.
   const milliseconds deadline =
-      first_connect_ ? config_.control_timeout
-                     : milliseconds{advice_.timeout.value_or(salesforce_hold_ms)} +
-                           config_.network_slack;
+      first_connect_
+          ? config_.control_timeout
+          : milliseconds{advice_.timeout.value_or(salesforce_hold_ms)} + config_.network_slack;
   long_poll_busy_ = true;
   emit(send{lane::long_poll, "[" + encode_connect(client_id_, connect_id_, first_connect_) + "]",
             std::max(deadline, milliseconds{1})});
@@ -354,8 +366,7 @@ void session::flush_control(time_point now) {
       }
       p.replay_from = resume_from(p.channel);
       p.id = next_id();
-      encoded = encode_subscribe(client_id_, p.channel, it->second.replay_key, p.replay_from,
-                                 p.id);
+      encoded = encode_subscribe(client_id_, p.channel, it->second.replay_key, p.replay_from, p.id);
     } else if (p.kind == pending_kind::unsubscribe) {
       p.id = next_id();
       encoded = encode_unsubscribe(client_id_, p.channel, p.id);
@@ -497,12 +508,18 @@ bool session::count_failure() {
 
 const char* session::to_cause(failure_kind kind) noexcept {
   switch (kind) {
-    case failure_kind::transport: return "transport";
-    case failure_kind::http_status: return "http_status";
-    case failure_kind::timeout: return "timeout";
-    case failure_kind::protocol: return "protocol";
-    case failure_kind::limit: return "limit";
-    case failure_kind::retry_advice: return "retry_advice";
+    case failure_kind::transport:
+      return "transport";
+    case failure_kind::http_status:
+      return "http_status";
+    case failure_kind::timeout:
+      return "timeout";
+    case failure_kind::protocol:
+      return "protocol";
+    case failure_kind::limit:
+      return "limit";
+    case failure_kind::retry_advice:
+      return "retry_advice";
   }
   return "other";
 }
@@ -510,11 +527,10 @@ const char* session::to_cause(failure_kind kind) noexcept {
 void session::fail_attempt(failure_kind kind, step retry, std::string text, time_point now,
                            milliseconds at_least) {
   if (!count_failure()) return;
-  milliseconds delay = kind == failure_kind::limit
-                           ? jittered(config_.limit_backoff_initial, config_.limit_backoff_max,
-                                      limit_attempts_)
-                           : jittered(config_.backoff_initial, config_.backoff_max,
-                                      backoff_attempts_);
+  milliseconds delay =
+      kind == failure_kind::limit
+          ? jittered(config_.limit_backoff_initial, config_.limit_backoff_max, limit_attempts_)
+          : jittered(config_.backoff_initial, config_.backoff_max, backoff_attempts_);
   delay = std::max(delay, at_least);
   if (retry == step::connect) ++counters_.reconnects_by_cause[to_cause(kind)];
   state_ = session_state::backing_off;
@@ -567,8 +583,7 @@ void session::on_transport_error(lane on, error_info error, time_point now) {
   bool& busy = on == lane::control ? control_busy_ : long_poll_busy_;
   if (!busy) return;
   busy = false;
-  const auto kind =
-      error.code == errc::timeout ? failure_kind::timeout : failure_kind::transport;
+  const auto kind = error.code == errc::timeout ? failure_kind::timeout : failure_kind::transport;
   std::string text = (on == lane::control ? "control exchange failed: " : "long poll failed: ") +
                      error.to_string();
   if (on == lane::control) {
@@ -633,8 +648,7 @@ void session::control_lane_failed(std::string text, failure_kind kind, time_poin
   }
   if (!count_failure()) return;
   const auto delay = jittered(config_.backoff_initial, config_.backoff_max, backoff_attempts_);
-  diag(diagnostic_level::warning,
-       text + "; retrying in " + std::to_string(delay.count()) + " ms");
+  diag(diagnostic_level::warning, text + "; retrying in " + std::to_string(delay.count()) + " ms");
   schedule_control_retry(delay, now);
 }
 
@@ -661,9 +675,8 @@ void session::handle_long_poll_reply(std::vector<message>& messages, time_point 
       if (!m.id || *m.id == connect_id_) {
         if (!reply) reply = &m;
       } else {
-        diag(diagnostic_level::info,
-             "ignored a /meta/connect reply with id " + *m.id + " (outstanding " + connect_id_ +
-                 ")");
+        diag(diagnostic_level::info, "ignored a /meta/connect reply with id " + *m.id +
+                                         " (outstanding " + connect_id_ + ")");
       }
     } else if (m.channel == "/meta/disconnect") {
       disconnect = true;
@@ -704,10 +717,9 @@ void session::handle_long_poll_reply(std::vector<message>& messages, time_point 
       // Over a limit the subscription is disconnected (dialect reference §4): come back with
       // a handshake, not a connect.
       last_reply_.reset();
-      fail_attempt(failure_kind::limit, step::connect,
-                   "Salesforce limit reached (" + std::string(limit) + "): " +
-                       std::string(e.cause()),
-                   now);
+      fail_attempt(
+          failure_kind::limit, step::connect,
+          "Salesforce limit reached (" + std::string(limit) + "): " + std::string(e.cause()), now);
     } else if (is_auth_error(e)) {
       reauthenticate(std::string(e.cause()), now);
     } else if (is_unknown_client(e) || advice_.reconnect == reconnect_advice::handshake) {
@@ -740,11 +752,11 @@ void session::handle_control_reply(std::vector<message>& messages, time_point no
     for (std::size_t i = 0; i < outstanding.size(); ++i) {
       const auto& p = outstanding[i];
       if (answered[i]) continue;
-      const bool kind_ok = (p.kind == pending_kind::handshake && m.channel == "/meta/handshake") ||
-                           (p.kind == pending_kind::subscribe && m.channel == "/meta/subscribe") ||
-                           (p.kind == pending_kind::unsubscribe &&
-                            m.channel == "/meta/unsubscribe") ||
-                           (p.kind == pending_kind::disconnect && m.channel == "/meta/disconnect");
+      const bool kind_ok =
+          (p.kind == pending_kind::handshake && m.channel == "/meta/handshake") ||
+          (p.kind == pending_kind::subscribe && m.channel == "/meta/subscribe") ||
+          (p.kind == pending_kind::unsubscribe && m.channel == "/meta/unsubscribe") ||
+          (p.kind == pending_kind::disconnect && m.channel == "/meta/disconnect");
       if (kind_ok && (m.subscription.empty() || m.subscription == p.channel)) return i;
     }
     return std::nullopt;
@@ -833,12 +845,11 @@ void session::handle_handshake_reply(const message& m, time_point now) {
   }
   read_advice(m);
   if (m.successful.value_or(false)) {
-    fail_attempt(failure_kind::protocol, step::handshake,
-                 "the handshake reply has no clientId", now);
+    fail_attempt(failure_kind::protocol, step::handshake, "the handshake reply has no clientId",
+                 now);
   } else if (auto limit = limit_name(e); !limit.empty()) {
     fail_attempt(failure_kind::limit, step::handshake,
-                 "Salesforce limit reached (" + std::string(limit) +
-                     "): " + std::string(e.cause()),
+                 "Salesforce limit reached (" + std::string(limit) + "): " + std::string(e.cause()),
                  now);
   } else if (is_auth_error(e)) {
     reauthenticate(std::string(e.cause()), now);
@@ -850,8 +861,7 @@ void session::handle_handshake_reply(const message& m, time_point now) {
   }
 }
 
-void session::handle_subscribe_reply(const pending_message& p, const message& m,
-                                     time_point now) {
+void session::handle_subscribe_reply(const pending_message& p, const message& m, time_point now) {
   auto it = subscriptions_.find(p.channel);
   if (m.successful.value_or(false)) {
     if (it == subscriptions_.end()) return;  // unsubscribed meanwhile; the unsubscribe follows
@@ -908,8 +918,7 @@ void session::handle_subscribe_reply(const pending_message& p, const message& m,
   emit(subscription_failed{p.channel, std::move(err)});
 }
 
-void session::handle_unsubscribe_reply(const pending_message& p, const message& m,
-                                       time_point now) {
+void session::handle_unsubscribe_reply(const pending_message& p, const message& m, time_point now) {
   if (!m.successful.value_or(false)) {
     const reply_error e{m.error, m.failure_reason};
     if (is_unknown_client(e) || is_auth_error(e)) {

@@ -40,7 +40,7 @@ TEST_CASE("invalid channels are refused with a message that says what is wrong")
   CHECK(why("") == "channel name is empty");
   CHECK(why("topic/X") == "channel names start with '/'");
   CHECK(why("/event/A__e?x=1") == "only PushTopic channels (/topic/...) accept a ?filter query");
-  CHECK(why("/data/Account") .find("change data capture channels") == 0);
+  CHECK(why("/data/Account").find("change data capture channels") == 0);
   CHECK(why("/foo/bar").find("unknown channel prefix") == 0);
   CHECK(why("/topic/a b").find("spaces") != std::string::npos);
   CHECK(why("/topic/").find("empty segments") != std::string::npos);
@@ -59,7 +59,8 @@ TEST_CASE("the replay key is the channel without its filter") {
   CHECK(replay_key_of("/event/A__e") == "/event/A__e");
 }
 
-TEST_CASE("retention is 24 hours for PushTopic and generic channels and 72 hours for events and CDC") {
+TEST_CASE(
+    "retention is 24 hours for PushTopic and generic channels and 72 hours for events and CDC") {
   CHECK(parse_channel("/topic/A")->retention() == 24h);
   CHECK(parse_channel("/u/a")->retention() == 24h);
   CHECK(parse_channel("/event/A__e")->retention() == 72h);

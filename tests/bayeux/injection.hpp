@@ -16,7 +16,7 @@ namespace sfstream::bayeux::test {
 /// unsubscribes and disconnects. A request with a stale clientId gets 403::Unknown client.
 class fake_salesforce {
  public:
-  std::string client;        ///< The clientId the server knows; "" after a disconnect.
+  std::string client;  ///< The clientId the server knows; "" after a disconnect.
   int generation = 0;
   std::int64_t next_replay = 100;
   std::set<std::string> subscribed;  ///< Server-side subscriptions of the current client.
@@ -107,10 +107,18 @@ struct injection_run {
     t.advance(on == lane::long_poll && server.subscribed.size() > 0 ? 1s : 10ms);
     if (fail_at && *fail_at == exchanges++) {
       switch (how) {
-        case injected::connection_failed: t.fail(on, errc::connection_failed); return;
-        case injected::timeout: t.fail(on, errc::timeout); return;
-        case injected::http_503: t.reply(on, "Service Unavailable", 503); return;
-        case injected::garbage: t.reply(on, "<html>proxy error</html>"); return;
+        case injected::connection_failed:
+          t.fail(on, errc::connection_failed);
+          return;
+        case injected::timeout:
+          t.fail(on, errc::timeout);
+          return;
+        case injected::http_503:
+          t.reply(on, "Service Unavailable", 503);
+          return;
+        case injected::garbage:
+          t.reply(on, "<html>proxy error</html>");
+          return;
         case injected::unknown_client:
           server.client = "forgotten";
           break;

@@ -31,9 +31,10 @@ int baseline_exchanges() {
 
 }  // namespace
 
-TEST_CASE("the error-injection helper replays the script with a failure injected at each step: "
-          "the session retries or re-handshakes, never crashes, never waits forever, never drops "
-          "a subscription") {
+TEST_CASE(
+    "the error-injection helper replays the script with a failure injected at each step: "
+    "the session retries or re-handshakes, never crashes, never waits forever, never drops "
+    "a subscription") {
   const int total = baseline_exchanges();
   REQUIRE(total >= 20);
   for (auto how : {injected::connection_failed, injected::timeout, injected::http_503,
@@ -58,7 +59,8 @@ TEST_CASE("the error-injection helper replays the script with a failure injected
         const auto sent = run.server.last_subscribe_replay[c];
         const auto key = std::string(replay_key_of(c));
         const bool from_start = sent == start++;
-        const bool from_commit = run.committed.count(key) && sent >= 100 && sent <= run.committed[key];
+        const bool from_commit =
+            run.committed.count(key) && sent >= 100 && sent <= run.committed[key];
         CHECK_MESSAGE((from_start || from_commit), c << " resubscribed from " << sent);
       }
       CHECK_FALSE(run.t.finished_with.has_value());

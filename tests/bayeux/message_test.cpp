@@ -22,8 +22,9 @@ TEST_CASE("a reply array is parsed into messages with typed fields and raw JSON 
   CHECK(ev.has_data);
   CHECK(ev.replay_id == 13);
   CHECK_FALSE(ev.is_meta());
-  CHECK(ev.json ==
-        R"({"data":{"event":{"createdDate":"2016-03-29T16:40:08.208Z","replayId":13,"type":"created"},"sobject":{"Name":"INV-0001","Id":"a00D0000008o6y8IAA"}},"channel":"/topic/InvoiceStatementUpdates"})");
+  CHECK(
+      ev.json ==
+      R"({"data":{"event":{"createdDate":"2016-03-29T16:40:08.208Z","replayId":13,"type":"created"},"sobject":{"Name":"INV-0001","Id":"a00D0000008o6y8IAA"}},"channel":"/topic/InvoiceStatementUpdates"})");
   const auto& c = r.value()[1];
   CHECK(c.is_meta());
   CHECK(c.id == "85");
@@ -47,7 +48,9 @@ TEST_CASE("a single object body is accepted as one message") {
   CHECK(m.successful == false);
   CHECK(m.advice->reconnect == reconnect_advice::none);
   CHECK_FALSE(m.advice->interval.has_value());
-  CHECK(m.ext == R"({"sfdc":{"failureReason":"401::Authentication invalid"},"replay":true,"payload.format":true})");
+  CHECK(
+      m.ext ==
+      R"({"sfdc":{"failureReason":"401::Authentication invalid"},"replay":true,"payload.format":true})");
   CHECK_FALSE(m.id.has_value());
 }
 
@@ -92,16 +95,17 @@ TEST_CASE("raw message slices survive braces and escaped quotes inside strings")
 }
 
 TEST_CASE("unknown fields are kept in the raw JSON") {
-  const std::string m = R"({"channel":"/meta/connect","id":"1","successful":true,"x-new":{"a":[1,2]}})";
+  const std::string m =
+      R"({"channel":"/meta/connect","id":"1","successful":true,"x-new":{"a":[1,2]}})";
   auto r = parse_reply("[" + m + "]");
   REQUIRE(r.has_value());
   CHECK(r.value()[0].json == m);
 }
 
 TEST_CASE("malformed replies give a protocol error that says what is wrong") {
-  for (const char* body : {"", "[", "{", "[1]", "\"x\"", "[{\"channel\":5}]", "[{}]x",
-                           "[{\"successful\":\"yes\"}]", "[{\"advice\":3}]", "null",
-                           "[{\"id\":[1]}]"}) {
+  for (const char* body :
+       {"", "[", "{", "[1]", "\"x\"", "[{\"channel\":5}]", "[{}]x", "[{\"successful\":\"yes\"}]",
+        "[{\"advice\":3}]", "null", "[{\"id\":[1]}]"}) {
     CAPTURE(body);
     auto r = parse_reply(body);
     if (std::string_view(body) == "[{}]x") {
@@ -126,22 +130,26 @@ TEST_CASE("an empty array is a valid reply with no messages") {
 }
 
 TEST_CASE("the handshake request is encoded compactly with replay and long-polling") {
-  CHECK(encode_handshake("1") ==
-        R"({"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0","supportedConnectionTypes":["long-polling"],"ext":{"replay":true},"id":"1"})");
+  CHECK(
+      encode_handshake("1") ==
+      R"({"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0","supportedConnectionTypes":["long-polling"],"ext":{"replay":true},"id":"1"})");
 }
 
 TEST_CASE("the connect request carries advice timeout 0 only when asked") {
-  CHECK(encode_connect("abc", "2", true) ==
-        R"({"channel":"/meta/connect","clientId":"abc","connectionType":"long-polling","advice":{"timeout":0},"id":"2"})");
+  CHECK(
+      encode_connect("abc", "2", true) ==
+      R"({"channel":"/meta/connect","clientId":"abc","connectionType":"long-polling","advice":{"timeout":0},"id":"2"})");
   CHECK(encode_connect("abc", "3", false) ==
         R"({"channel":"/meta/connect","clientId":"abc","connectionType":"long-polling","id":"3"})");
 }
 
 TEST_CASE("subscribe carries ext.replay keyed by the channel without filter as a 64-bit integer") {
-  CHECK(encode_subscribe("c", "/topic/T?Name='a\"b'", "/topic/T", 9223372036854775807LL, "4") ==
-        R"({"channel":"/meta/subscribe","clientId":"c","subscription":"/topic/T?Name='a\"b'","ext":{"replay":{"/topic/T":9223372036854775807}},"id":"4"})");
-  CHECK(encode_subscribe("c", "/event/E__e", "/event/E__e", -2, "5") ==
-        R"({"channel":"/meta/subscribe","clientId":"c","subscription":"/event/E__e","ext":{"replay":{"/event/E__e":-2}},"id":"5"})");
+  CHECK(
+      encode_subscribe("c", "/topic/T?Name='a\"b'", "/topic/T", 9223372036854775807LL, "4") ==
+      R"({"channel":"/meta/subscribe","clientId":"c","subscription":"/topic/T?Name='a\"b'","ext":{"replay":{"/topic/T":9223372036854775807}},"id":"4"})");
+  CHECK(
+      encode_subscribe("c", "/event/E__e", "/event/E__e", -2, "5") ==
+      R"({"channel":"/meta/subscribe","clientId":"c","subscription":"/event/E__e","ext":{"replay":{"/event/E__e":-2}},"id":"5"})");
 }
 
 TEST_CASE("unsubscribe, disconnect and batches are encoded compactly") {

@@ -67,8 +67,7 @@ inline std::string event_message(const std::string& channel, std::int64_t replay
          std::to_string(replay_id) + R"(,"type":"created"},"sobject":)" + payload +
          R"(},"channel":")" + channel + R"("})";
 }
-inline std::string subscribe_reply(const message& request, bool ok,
-                                   const std::string& error = {}) {
+inline std::string subscribe_reply(const message& request, bool ok, const std::string& error = {}) {
   std::string out = R"({"clientId":")" + request.client_id +
                     R"(","channel":"/meta/subscribe","id":")" + request.id.value_or("") +
                     R"(","subscription":")" + request.subscription + R"(","successful":)" +
@@ -217,7 +216,8 @@ class script {
     answer_subscribes();
     auto c = take_send(lane::long_poll);
     auto cm = messages_of(c.body);
-    reply(lane::long_poll, "[" + connect_ok_message(*cm[0].id, client, first_connect_advice()) + "]");
+    reply(lane::long_poll,
+          "[" + connect_ok_message(*cm[0].id, client, first_connect_advice()) + "]");
     return client;
   }
 

@@ -16,9 +16,9 @@ namespace {
 std::int64_t replay_in(const message& subscribe_request) {
   // ext is {"replay":{"<key>":N}}; read N back with the reply parser.
   auto r = parse_reply(R"([{"data":{"event":{"replayId":)" +
-                       subscribe_request.ext.substr(subscribe_request.ext.rfind(':') + 1,
-                                                    subscribe_request.ext.find('}') -
-                                                        subscribe_request.ext.rfind(':') - 1) +
+                       subscribe_request.ext.substr(
+                           subscribe_request.ext.rfind(':') + 1,
+                           subscribe_request.ext.find('}') - subscribe_request.ext.rfind(':') - 1) +
                        R"(}},"channel":"/u/x"}])");
   REQUIRE(r.has_value());
   REQUIRE(r.value()[0].replay_id.has_value());
@@ -70,14 +70,14 @@ std::size_t index_of_send(script& t, lane l) {
 
 }  // namespace
 
-TEST_CASE("handshake, then the first connect (advice.timeout 0) on the long-poll lane and every "
-          "subscription on the control lane, in as few POST bodies as stay under 32,768 bytes") {
+TEST_CASE(
+    "handshake, then the first connect (advice.timeout 0) on the long-poll lane and every "
+    "subscription on the control lane, in as few POST bodies as stay under 32,768 bytes") {
   script t;
   const int n = 600;
   for (int i = 0; i < n; ++i) {
-    REQUIRE_FALSE(t.s.subscribe("/event/A_rather_long_platform_event_name_number_" +
-                                    std::to_string(i) + "__e",
-                                -1, t.now));
+    REQUIRE_FALSE(t.s.subscribe(
+        "/event/A_rather_long_platform_event_name_number_" + std::to_string(i) + "__e", -1, t.now));
   }
   t.s.start(t.now);
   t.take<authenticate>();
@@ -85,8 +85,9 @@ TEST_CASE("handshake, then the first connect (advice.timeout 0) on the long-poll
   CHECK(t.s.state() == session_state::handshaking);
   auto hs = t.take_send(lane::control);
   CHECK(hs.deadline == 30s);
-  CHECK(hs.body ==
-        R"([{"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0","supportedConnectionTypes":["long-polling"],"ext":{"replay":true},"id":"1"}])");
+  CHECK(
+      hs.body ==
+      R"([{"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0","supportedConnectionTypes":["long-polling"],"ext":{"replay":true},"id":"1"}])");
   t.reply(lane::control, handshake_ok("1"));
   CHECK(t.s.state() == session_state::connected);
   CHECK(t.s.client_id() == "cl1");
@@ -147,8 +148,9 @@ TEST_CASE("advice is read from every reply, a successful handshake resets it") {
   CHECK(t.s.state() == session_state::connected);
 }
 
-TEST_CASE("when a connect reply carries events, the next connect is queued before any deliver "
-          "action") {
+TEST_CASE(
+    "when a connect reply carries events, the next connect is queued before any deliver "
+    "action") {
   script t;
   REQUIRE_FALSE(t.s.subscribe("/topic/InvoiceStatementUpdates", -1, t.now));
   t.connect();
@@ -177,7 +179,8 @@ TEST_CASE("a connect reply whose id is not the outstanding one is ignored") {
   t.clear();
   const auto id = t.connect_id();
   t.reply(lane::long_poll,
-          "[" + connect_ok_message(id + "0", "cl1", R"({"interval":7000,"reconnect":"handshake"})") +
+          "[" +
+              connect_ok_message(id + "0", "cl1", R"({"interval":7000,"reconnect":"handshake"})") +
               "]");
   // Neither its advice nor its success is taken: no immediate connect, no handshake.
   CHECK(t.s.advice().interval == 0);
@@ -191,9 +194,10 @@ TEST_CASE("a connect reply whose id is not the outstanding one is ignored") {
   CHECK(t.outstanding[1].has_value());
 }
 
-TEST_CASE("403::Unknown client (or advice reconnect=handshake) re-handshakes without "
-          "re-authenticating, then re-subscribes every channel with its last committed replay id, "
-          "never the starting one") {
+TEST_CASE(
+    "403::Unknown client (or advice reconnect=handshake) re-handshakes without "
+    "re-authenticating, then re-subscribes every channel with its last committed replay id, "
+    "never the starting one") {
   for (const bool by_advice : {false, true}) {
     CAPTURE(by_advice);
     script t;
@@ -232,9 +236,10 @@ TEST_CASE("403::Unknown client (or advice reconnect=handshake) re-handshakes wit
   }
 }
 
-TEST_CASE("a 401 on any message, or a handshake denied for an authentication reason, asks for "
-          "authentication with force-refresh and then re-handshakes, a second consecutive "
-          "authentication failure ends the session with an authentication error") {
+TEST_CASE(
+    "a 401 on any message, or a handshake denied for an authentication reason, asks for "
+    "authentication with force-refresh and then re-handshakes, a second consecutive "
+    "authentication failure ends the session with an authentication error") {
   SUBCASE("401 on connect, then handshake denied for authentication") {
     script t;
     t.connect();
@@ -283,8 +288,9 @@ TEST_CASE("a 401 on any message, or a handshake denied for an authentication rea
   }
 }
 
-TEST_CASE("advice reconnect=none without an authentication cause ends the session with a clear "
-          "error") {
+TEST_CASE(
+    "advice reconnect=none without an authentication cause ends the session with a clear "
+    "error") {
   SUBCASE("on connect") {
     script t;
     t.connect();
@@ -310,8 +316,9 @@ TEST_CASE("advice reconnect=none without an authentication cause ends the sessio
   }
 }
 
-TEST_CASE("a subscription rejected for one channel (does not exist, no access, unknown channel) "
-          "yields subscription_failed for that channel while the others keep streaming") {
+TEST_CASE(
+    "a subscription rejected for one channel (does not exist, no access, unknown channel) "
+    "yields subscription_failed for that channel while the others keep streaming") {
   script t;
   REQUIRE_FALSE(t.s.subscribe("/topic/Good", -1, t.now));
   REQUIRE_FALSE(t.s.subscribe("/topic/Nope", -1, t.now));
@@ -353,18 +360,18 @@ TEST_CASE("a subscription rejected for one channel (does not exist, no access, u
   // The good channel keeps streaming.
   auto c = t.take_send(lane::long_poll);
   t.outstanding[1] = c;
-  t.reply(lane::long_poll, "[" + event_message("/topic/Good", 1) + "," +
-                               connect_ok_message(*messages_of(c.body)[0].id, "cl1",
-                                                  first_connect_advice()) +
-                               "]");
+  t.reply(lane::long_poll,
+          "[" + event_message("/topic/Good", 1) + "," +
+              connect_ok_message(*messages_of(c.body)[0].id, "cl1", first_connect_advice()) + "]");
   CHECK(t.take<deliver>().event.channel == "/topic/Good");
   CHECK(t.s.state() == session_state::connected);
   CHECK(t.outstanding[1].has_value());
 }
 
-TEST_CASE("400::The replayId {N} you provided was invalid applies the configured replay policy - "
-          "fall back to -2, fall back to -1, or fail - and a fallback emits a gap notice "
-          "(channel, the id refused, policy taken)") {
+TEST_CASE(
+    "400::The replayId {N} you provided was invalid applies the configured replay policy - "
+    "fall back to -2, fall back to -1, or fail - and a fallback emits a gap notice "
+    "(channel, the id refused, policy taken)") {
   const std::string refused =
       "400::The replayId {4817264} you provided was invalid.  Please provide a valid ID, -2 to "
       "replay all events, or -1 to replay only new events.";
@@ -411,8 +418,9 @@ TEST_CASE("400::The replayId {N} you provided was invalid applies the configured
   }
 }
 
-TEST_CASE("limit errors (concurrent clients, daily events, 503 too busy, connection limit) back "
-          "off long and capped, with a diagnostic naming the limit, never a tight loop") {
+TEST_CASE(
+    "limit errors (concurrent clients, daily events, 503 too busy, connection limit) back "
+    "off long and capped, with a diagnostic naming the limit, never a tight loop") {
   SUBCASE("handshake denied for limits") {
     const std::pair<std::string, std::string> reasons[] = {
         {"403::Organization concurrent user limit exceeded", "concurrent clients"},
@@ -435,8 +443,8 @@ TEST_CASE("limit errors (concurrent clients, daily events, 503 too busy, connect
         CHECK(d.level == diagnostic_level::error);
         CHECK(d.text.find(name) != std::string::npos);
         REQUIRE(t.timer.has_value());
-        CHECK(*t.timer >= 30s);        // half of limit_backoff_initial at least
-        CHECK(*t.timer <= 30min);      // capped
+        CHECK(*t.timer >= 30s);    // half of limit_backoff_initial at least
+        CHECK(*t.timer <= 30min);  // capped
         if (i > 0 && i < 4) CHECK(*t.timer > previous / 2);
         previous = *t.timer;
         CHECK(t.s.state() == session_state::backing_off);
@@ -465,9 +473,10 @@ TEST_CASE("limit errors (concurrent clients, daily events, 503 too busy, connect
   }
 }
 
-TEST_CASE("transport errors, HTTP 5xx and missed deadlines back off exponentially with jitter "
-          "(seedable), reset on success, and re-handshake when the server must have forgotten "
-          "the client (40 s since the last reply)") {
+TEST_CASE(
+    "transport errors, HTTP 5xx and missed deadlines back off exponentially with jitter "
+    "(seedable), reset on success, and re-handshake when the server must have forgotten "
+    "the client (40 s since the last reply)") {
   auto run = [](std::uint64_t seed) {
     auto config = script::default_config();
     config.jitter_seed = seed;
@@ -543,8 +552,9 @@ TEST_CASE("an unsolicited /meta/disconnect re-handshakes and re-subscribes") {
   CHECK(t.s.is_subscribed("/event/E__e"));
 }
 
-TEST_CASE("stop sends /meta/disconnect on the control lane with a short deadline and finishes "
-          "without waiting forever for a reply Salesforce may never send") {
+TEST_CASE(
+    "stop sends /meta/disconnect on the control lane with a short deadline and finishes "
+    "without waiting forever for a reply Salesforce may never send") {
   SUBCASE("answered") {
     script t;
     t.connect();
@@ -593,8 +603,9 @@ TEST_CASE("stop sends /meta/disconnect on the control lane with a short deadline
   }
 }
 
-TEST_CASE("subscribe and unsubscribe while connected are sent at once, while not connected they "
-          "are remembered and applied at the next handshake") {
+TEST_CASE(
+    "subscribe and unsubscribe while connected are sent at once, while not connected they "
+    "are remembered and applied at the next handshake") {
   script t;
   REQUIRE_FALSE(t.s.subscribe("/topic/Early", 3, t.now));
   REQUIRE_FALSE(t.s.subscribe("/topic/Dropped", -1, t.now));
@@ -621,10 +632,9 @@ TEST_CASE("subscribe and unsubscribe while connected are sent at once, while not
   CHECK(bm[0].channel == "/meta/unsubscribe");
   CHECK(bm[0].subscription == "/topic/Early");
   CHECK(bm[1].subscription == "/topic/Later");
-  t.reply(lane::control,
-          R"([{"clientId":"cl1","channel":"/meta/unsubscribe","id":")" + *bm[0].id +
-              R"(","subscription":"/topic/Early","successful":true},)" +
-              subscribe_reply(bm[1], true) + "]");
+  t.reply(lane::control, R"([{"clientId":"cl1","channel":"/meta/unsubscribe","id":")" + *bm[0].id +
+                             R"(","subscription":"/topic/Early","successful":true},)" +
+                             subscribe_reply(bm[1], true) + "]");
   CHECK(t.take<unsubscribed>().channel == "/topic/Early");
   CHECK(t.s.is_subscribed("/topic/Later"));
   // Invalid input is refused with a clear error and changes nothing.
@@ -634,15 +644,16 @@ TEST_CASE("subscribe and unsubscribe while connected are sent at once, while not
   CHECK(t.s.unsubscribe("/topic/Unknown", t.now).code == errc::invalid_channel);
 }
 
-TEST_CASE("pause disconnects and holds no connect, resume re-handshakes and re-subscribes from "
-          "committed ids") {
+TEST_CASE(
+    "pause disconnects and holds no connect, resume re-handshakes and re-subscribes from "
+    "committed ids") {
   script t;
   REQUIRE_FALSE(t.s.subscribe("/data/AccountChangeEvent", -1, t.now));
   t.connect();
   t.clear();
   auto id = t.connect_id();
-  t.reply(lane::long_poll,
-          "[" + event_message("/data/AccountChangeEvent", 37904280) + "," + connect_ok_message(id) + "]");
+  t.reply(lane::long_poll, "[" + event_message("/data/AccountChangeEvent", 37904280) + "," +
+                               connect_ok_message(id) + "]");
   t.clear();
   t.s.pause(t.now);
   t.drain();
@@ -670,9 +681,10 @@ TEST_CASE("pause disconnects and holds no connect, resume re-handshakes and re-s
   CHECK(t.s.counters().rehandshakes_by_cause.at("resume") == 1);
 }
 
-TEST_CASE("a /meta/connect whose successful reply has been received is re-issued at once "
-          "(interval from advice, 0 normally) so the gap between a reply and the next connect "
-          "never depends on the handler") {
+TEST_CASE(
+    "a /meta/connect whose successful reply has been received is re-issued at once "
+    "(interval from advice, 0 normally) so the gap between a reply and the next connect "
+    "never depends on the handler") {
   script t;
   t.connect();
   // Issued at once after the first reply (interval 0): no timer needed.
@@ -680,10 +692,13 @@ TEST_CASE("a /meta/connect whose successful reply has been received is re-issued
   CHECK_FALSE(t.timer.has_value());
   t.clear();
   auto id = t.connect_id();
-  t.reply(lane::long_poll,
-          "[" + connect_ok_message(id, "cl1",
-                                   R"({"interval":2000,"multiple-clients":true,"reconnect":"retry","timeout":110000})") +
-              "]");
+  t.reply(
+      lane::long_poll,
+      "[" +
+          connect_ok_message(
+              id, "cl1",
+              R"({"interval":2000,"multiple-clients":true,"reconnect":"retry","timeout":110000})") +
+          "]");
   CHECK(t.s.advice().multiple_clients == true);
   CHECK_FALSE(t.outstanding[1].has_value());
   REQUIRE(t.timer.has_value());
@@ -692,8 +707,9 @@ TEST_CASE("a /meta/connect whose successful reply has been received is re-issued
   CHECK(t.outstanding[1].has_value());
 }
 
-TEST_CASE("when no reply came for client_expiry (40 s) the next attempt is a handshake, not a "
-          "connect") {
+TEST_CASE(
+    "when no reply came for client_expiry (40 s) the next attempt is a handshake, not a "
+    "connect") {
   script t;
   t.connect();
   t.clear();

@@ -88,9 +88,10 @@ struct driver {
         out += R"({"clientId":"c)" + std::to_string(++client) +
                R"(","channel":"/meta/handshake","id":")" + id + R"(","successful":true})";
       } else if (m.channel == "/meta/connect") {
-        out += R"({"data":{"event":{"replayId":7}},"channel":"/topic/A"},)"
-               R"({"advice":{"interval":0,"timeout":110000,"reconnect":"retry"},"channel":"/meta/connect","id":")" +
-               id + R"(","successful":true})";
+        out +=
+            R"({"data":{"event":{"replayId":7}},"channel":"/topic/A"},)"
+            R"({"advice":{"interval":0,"timeout":110000,"reconnect":"retry"},"channel":"/meta/connect","id":")" +
+            id + R"(","successful":true})";
       } else {
         out += R"({"channel":")" + m.channel + R"(","id":")" + id + R"(","subscription":")" +
                m.subscription + R"(","successful":true})";
@@ -176,9 +177,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (target == 7) {  // a re-handshake in flight
     if (d.outstanding[1]) {
       d.outstanding[1].reset();
-      d.s.on_reply(lane::long_poll, 200,
-                   R"([{"channel":"/meta/connect","error":"403::Unknown client","advice":{"reconnect":"handshake"},"successful":false}])",
-                   d.now);
+      d.s.on_reply(
+          lane::long_poll, 200,
+          R"([{"channel":"/meta/connect","error":"403::Unknown client","advice":{"reconnect":"handshake"},"successful":false}])",
+          d.now);
       d.drain();
     }
   }
@@ -229,10 +231,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       case 8:
         switch ((op >> 5) & 3) {
-          case 0: d.s.pause(d.now); break;
-          case 1: d.s.resume(d.now); break;
-          case 2: d.s.stop(d.now); break;
-          default: d.s.start(d.now); break;
+          case 0:
+            d.s.pause(d.now);
+            break;
+          case 1:
+            d.s.resume(d.now);
+            break;
+          case 2:
+            d.s.stop(d.now);
+            break;
+          default:
+            d.s.start(d.now);
+            break;
         }
         break;
       case 9:
@@ -241,10 +251,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           d.s.on_authenticated(d.now);
         } else {
           d.auth = false;
-          d.s.on_authentication_failed({make_error_code(op & 0x40 ? errc::connection_failed
-                                                                  : errc::auth_invalid_login),
-                                        {}},
-                                       d.now);
+          d.s.on_authentication_failed(
+              {make_error_code(op & 0x40 ? errc::connection_failed : errc::auth_invalid_login), {}},
+              d.now);
         }
         break;
     }
