@@ -195,8 +195,12 @@ int exit_code_for(const error_info& error) {
 
 std::string describe(const error_info& error) {
   std::string out;
-  if (!error.diag.server_code.empty()) out = error.diag.server_code + ": ";
-  if (!error.diag.server_text.empty()) out += error.diag.server_text + " ";
+  const auto& code = error.diag.server_code;
+  const auto& text = error.diag.server_text;
+  // Salesforce fault strings often start with their code ("INVALID_LOGIN: Invalid ...").
+  const bool text_has_code = !code.empty() && text.compare(0, code.size(), code) == 0;
+  if (!code.empty() && !text_has_code) out = code + ": ";
+  if (!text.empty()) out += text + " ";
   out += "(" + (error.code ? error.code.message() : std::string("no error"));
   if (!error.diag.context.empty()) out += "; " + error.diag.context;
   out += ")";

@@ -21,6 +21,7 @@ blocking_rest::blocking_rest(boost::asio::io_context& io, std::shared_ptr<creden
 error_info blocking_rest::login() {
   std::optional<error_info> result;
   credentials_->async_token(false, [&result](error_info why, access_token) { result.emplace(std::move(why)); });
+  if (io_.stopped()) io_.restart();  // an io_context that ran out of work stays stopped
   while (!result && io_.run_one() > 0) {
   }
   if (!result) return {make_error_code(errc::timeout), {"", "", "logging in"}};
@@ -34,6 +35,7 @@ error_info blocking_rest::call(std::string method, const std::string& path, std:
                         reply = rest_reply{status, std::move(text)};
                         result.emplace(std::move(why));
                       });
+  if (io_.stopped()) io_.restart();  // an io_context that ran out of work stays stopped
   while (!result && io_.run_one() > 0) {
   }
   if (!result) return {make_error_code(errc::timeout), {"", "", "calling " + path}};
