@@ -54,7 +54,9 @@ class provider_base : public credentials_provider, public std::enable_shared_fro
  public:
   provider_base(asio::any_io_executor executor, network_options network, logger log, std::string description)
       : executor_(std::move(executor)), network_(std::move(network)), log_(std::move(log)),
-        description_(std::move(description)) {}
+        description_(std::move(description)) {
+    if (network_.proxy) add_secret(network_.proxy->password);
+  }
 
   void async_token(bool force_refresh, token_handler done) override {
     std::unique_lock lock(mutex_);
