@@ -164,7 +164,9 @@ void print_note(std::string_view line) {
 }
 
 void add_secret(std::string secret) {
-  if (secret.empty()) return;
+  // Masking a 1-3 character "secret" would mangle ordinary words in every line; no real
+  // password, token or key is that short.
+  if (secret.size() < 4) return;
   std::lock_guard lock{output_mutex()};
   secrets().push_back(std::move(secret));
 }

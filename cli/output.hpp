@@ -31,7 +31,7 @@ void print_error(std::string_view line);
 void print_note(std::string_view line);
 
 /// Remembers secrets the user gave (passwords, tokens) so print_error and the logger mask them
-/// should any server text ever echo one back.
+/// should any server text ever echo one back. Strings shorter than 4 characters are ignored.
 void add_secret(std::string secret);
 
 /// A logger writing "sfstream: <level>: text" to stderr: warnings and errors by default; with
