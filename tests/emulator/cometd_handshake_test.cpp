@@ -58,7 +58,7 @@ TEST_CASE("a handshake with an invalid token is denied with 401::Authentication 
 TEST_CASE("the Authorization header is accepted as Bearer, OAuth or a bare token") {
   harness h;
   const auto token = h.token();
-  for (const std::string value : {"Bearer " + token, "OAuth " + token, token}) {
+  for (const std::string& value : std::vector<std::string>{"Bearer " + token, "OAuth " + token, token}) {
     auto r = h.send("POST", "/cometd/59.0", handshake_body, {{"Content-Type", "application/json"}, {"Authorization", value}});
     CHECK(r.body.find("\"successful\":true") != std::string::npos);
   }
