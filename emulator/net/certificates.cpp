@@ -79,21 +79,23 @@ void add_extension(X509* cert, X509* issuer, int nid, const std::string& value) 
   check(X509_add_ext(cert, ext.get(), -1), "adding a certificate extension");
 }
 
-x509_ptr make_certificate(EVP_PKEY* key, const std::string& common_name, X509* issuer,
-                          int days) {
+x509_ptr make_certificate(EVP_PKEY* key, const std::string& common_name, X509* issuer, int days) {
   x509_ptr cert(X509_new());
   if (!cert) fail("allocating a certificate");
   check(X509_set_version(cert.get(), 2), "setting the certificate version");
   set_random_serial(cert.get());
   if (X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) == nullptr) fail("setting notBefore");
-  if (X509_time_adj_ex(X509_getm_notAfter(cert.get()), days, 0, nullptr) == nullptr) fail("setting notAfter");
+  if (X509_time_adj_ex(X509_getm_notAfter(cert.get()), days, 0, nullptr) == nullptr)
+    fail("setting notAfter");
   check(X509_set_pubkey(cert.get(), key), "setting the public key");
   X509_NAME* name = X509_get_subject_name(cert.get());
   check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                                   reinterpret_cast<const unsigned char*>("sfstream test"), -1, -1, 0),
+                                   reinterpret_cast<const unsigned char*>("sfstream test"), -1, -1,
+                                   0),
         "setting the subject");
   check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                   reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0),
+                                   reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
+                                   -1, 0),
         "setting the subject");
   X509* signer = issuer != nullptr ? issuer : cert.get();
   check(X509_set_issuer_name(cert.get(), X509_get_subject_name(signer)), "setting the issuer");
@@ -112,7 +114,8 @@ std::string to_pem(X509* cert) {
 std::string to_pem(EVP_PKEY* key) {
   bio_ptr bio(BIO_new(BIO_s_mem()));
   if (!bio) fail("allocating a BIO");
-  check(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr), "writing a key");
+  check(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr),
+        "writing a key");
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<std::size_t>(size));
@@ -120,7 +123,8 @@ std::string to_pem(EVP_PKEY* key) {
 
 bool is_ip_address(const std::string& name) {
   unsigned char buffer[16];
-  return inet_pton(AF_INET, name.c_str(), buffer) == 1 || inet_pton(AF_INET6, name.c_str(), buffer) == 1;
+  return inet_pton(AF_INET, name.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, name.c_str(), buffer) == 1;
 }
 
 }  // namespace

@@ -97,12 +97,15 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
     asio::dispatch(executor_, [conn = conn_] { conn->close(); });
   }
 
-  void respond_partial_and_drop(transport::http_response response, std::size_t body_bytes) override {
+  void respond_partial_and_drop(transport::http_response response,
+                                std::size_t body_bytes) override {
     if (answered_.exchange(true)) return;
-    std::string raw = "HTTP/1.1 " + std::to_string(response.status) + " " +
-                      (response.reason.empty() ? std::string(http::obsolete_reason(http::int_to_status(response.status)))
-                                               : response.reason) +
-                      "\r\n";
+    std::string raw =
+        "HTTP/1.1 " + std::to_string(response.status) + " " +
+        (response.reason.empty()
+             ? std::string(http::obsolete_reason(http::int_to_status(response.status)))
+             : response.reason) +
+        "\r\n";
     for (const auto& [name, value] : response.headers) {
       if (beast::iequals(name, "Content-Length")) continue;
       raw += name + ": " + value + "\r\n";
@@ -187,40 +190,43 @@ class connection final : public connection_base {
     if (closed_) return;
     auto msg = std::make_shared<http::response<http::string_body>>(std::move(response));
     writing_ = true;
-    http::async_write(stream_, *msg, [self = self_ptr(), msg, keep_alive](beast::error_code ec, std::size_t) {
-      self->writing_ = false;
-      if (self->closed_) return;
-      if (ec || !keep_alive) {
-        self->close();
-        return;
-      }
-      self->current_.reset();
-      self->busy_ = false;
-      self->next();
-    });
+    http::async_write(stream_, *msg,
+                      [self = self_ptr(), msg, keep_alive](beast::error_code ec, std::size_t) {
+                        self->writing_ = false;
+                        if (self->closed_) return;
+                        if (ec || !keep_alive) {
+                          self->close();
+                          return;
+                        }
+                        self->current_.reset();
+                        self->busy_ = false;
+                        self->next();
+                      });
   }
 
   void send_raw_and_close(std::string bytes) override {
     if (closed_) return;
     auto data = std::make_shared<std::string>(std::move(bytes));
     writing_ = true;
-    asio::async_write(stream_, asio::buffer(*data), [self = self_ptr(), data](beast::error_code, std::size_t) {
-      self->writing_ = false;
-      self->close();
-    });
+    asio::async_write(stream_, asio::buffer(*data),
+                      [self = self_ptr(), data](beast::error_code, std::size_t) {
+                        self->writing_ = false;
+                        self->close();
+                      });
   }
 
  private:
-  std::shared_ptr<connection> self_ptr() { return std::static_pointer_cast<connection>(shared_from_this()); }
+  std::shared_ptr<connection> self_ptr() {
+    return std::static_pointer_cast<connection>(shared_from_this());
+  }
 
   void do_read() {
     if (closed_ || reading_ || queued_) return;
     parser_.emplace();
     parser_->body_limit(state_->options.body_limit);
     reading_ = true;
-    http::async_read(stream_, buffer_, *parser_, [self = self_ptr()](beast::error_code ec, std::size_t) {
-      self->on_read(ec);
-    });
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = self_ptr()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
@@ -258,8 +264,8 @@ class connection final : public connection_base {
     if (queued_) {
       auto [request, keep_alive] = std::move(*queued_);
       queued_.reset();
-      auto ex = std::make_shared<exchange_impl>(shared_from_this(), state_->executor, std::move(request), remote_,
-                                                keep_alive);
+      auto ex = std::make_shared<exchange_impl>(shared_from_this(), state_->executor,
+                                                std::move(request), remote_, keep_alive);
       current_ = ex;
       busy_ = true;
       do_read();
@@ -362,10 +368,11 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
     std::shared_ptr<connection_base> conn;
     if (tls) {
       conn = std::make_shared<connection<asio::ssl::stream<beast::tcp_stream>>>(
-          state, asio::ssl::stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls), std::move(remote));
+          state, asio::ssl::stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls),
+          std::move(remote));
     } else {
-      conn = std::make_shared<connection<beast::tcp_stream>>(state, beast::tcp_stream(std::move(socket)),
-                                                             std::move(remote));
+      conn = std::make_shared<connection<beast::tcp_stream>>(
+          state, beast::tcp_stream(std::move(socket)), std::move(remote));
     }
     state->open.fetch_add(1);
     state->accepted.fetch_add(1);
@@ -397,7 +404,8 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   }
 };
 
-http_server::http_server(boost::asio::any_io_executor executor, server_options options, request_handler handler) {
+http_server::http_server(boost::asio::any_io_executor executor, server_options options,
+                         request_handler handler) {
   auto fail = [](errc code, std::string text) {
     error_info info;
     info.code = make_error_code(code);
@@ -408,7 +416,8 @@ http_server::http_server(boost::asio::any_io_executor executor, server_options o
   beast::error_code ec;
   const auto address = asio::ip::make_address(options.address, ec);
   if (ec) fail(errc::invalid_config, "the address '" + options.address + "' is not an IP address");
-  if (!address.is_loopback()) fail(errc::invalid_config, "only loopback addresses may be used, not " + options.address);
+  if (!address.is_loopback())
+    fail(errc::invalid_config, "only loopback addresses may be used, not " + options.address);
   const std::uint16_t wanted_port = options.port;
   std::optional<server_tls> tls_material = options.tls;
   impl_ = std::make_shared<impl>(executor, std::move(options), std::move(handler));
@@ -420,7 +429,8 @@ http_server::http_server(boost::asio::any_io_executor executor, server_options o
                         asio::ssl::context::no_tlsv1_1);
     context.use_certificate_chain(asio::buffer(tls_material->certificate_chain_pem), ec);
     if (ec) fail(errc::tls_error, "the certificate chain PEM could not be loaded: " + ec.message());
-    context.use_private_key(asio::buffer(tls_material->private_key_pem), asio::ssl::context::pem, ec);
+    context.use_private_key(asio::buffer(tls_material->private_key_pem), asio::ssl::context::pem,
+                            ec);
     if (ec) fail(errc::tls_error, "the private key PEM could not be loaded");
   }
   auto& acceptor = impl_->acceptor;
@@ -429,30 +439,39 @@ http_server::http_server(boost::asio::any_io_executor executor, server_options o
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) fail(errc::connection_failed, "cannot listen on " + address.to_string() + ":" +
-                                            std::to_string(wanted_port) + ": " + ec.message());
+  if (ec)
+    fail(errc::connection_failed, "cannot listen on " + address.to_string() + ":" +
+                                      std::to_string(wanted_port) + ": " + ec.message());
   impl_->port = acceptor.local_endpoint().port();
   impl_->accept();
 }
 
-http_server::~http_server() { stop(); }
+http_server::~http_server() {
+  stop();
+}
 
-std::uint16_t http_server::port() const noexcept { return impl_->port; }
+std::uint16_t http_server::port() const noexcept {
+  return impl_->port;
+}
 
 std::string http_server::base_url() const {
   const auto& address = impl_->state->options.address;
   const bool v6 = address.find(':') != std::string::npos;
-  return std::string(impl_->tls ? "https" : "http") + "://" + (v6 ? "[" + address + "]" : address) + ":" +
-         std::to_string(impl_->port);
+  return std::string(impl_->tls ? "https" : "http") + "://" + (v6 ? "[" + address + "]" : address) +
+         ":" + std::to_string(impl_->port);
 }
 
 void http_server::stop() {
   if (impl_) impl_->stop();
 }
 
-std::size_t http_server::connection_count() const noexcept { return impl_->state->open.load(); }
+std::size_t http_server::connection_count() const noexcept {
+  return impl_->state->open.load();
+}
 
-std::size_t http_server::accepted_count() const noexcept { return impl_->state->accepted.load(); }
+std::size_t http_server::accepted_count() const noexcept {
+  return impl_->state->accepted.load();
+}
 
 void http_server::close_idle_connections() {
   for (auto& conn : impl_->live_connections()) conn->close_if_idle();

@@ -17,7 +17,9 @@ namespace {
 constexpr std::size_t max_cookie_bytes = 8192;
 constexpr std::size_t max_cookies = 300;
 
-char lower(char c) noexcept { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower(char c) noexcept {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 std::string to_lower(std::string_view text) {
   std::string out(text);
@@ -26,8 +28,8 @@ std::string to_lower(std::string_view text) {
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::string_view trim(std::string_view text) {
@@ -38,13 +40,15 @@ std::string_view trim(std::string_view text) {
 
 bool is_ip_address(const std::string& host) {
   unsigned char buffer[16];
-  return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+  return inet_pton(AF_INET, host.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), buffer) == 1;
 }
 
 /// RFC 6265 §5.1.3.
 bool domain_match(const std::string& host, const std::string& domain) {
   if (host == domain) return true;
-  return host.size() > domain.size() && host.compare(host.size() - domain.size(), domain.size(), domain) == 0 &&
+  return host.size() > domain.size() &&
+         host.compare(host.size() - domain.size(), domain.size(), domain) == 0 &&
          host[host.size() - domain.size() - 1] == '.' && !is_ip_address(host);
 }
 
@@ -66,19 +70,21 @@ std::string default_path(const url& u) {
 /// RFC 6265 §5.1.4.
 bool path_match(std::string_view request, const std::string& cookie_path) {
   if (request == cookie_path) return true;
-  if (request.size() <= cookie_path.size() || request.compare(0, cookie_path.size(), cookie_path) != 0) return false;
+  if (request.size() <= cookie_path.size() ||
+      request.compare(0, cookie_path.size(), cookie_path) != 0)
+    return false;
   return cookie_path.back() == '/' || request[cookie_path.size()] == '/';
 }
 
 bool is_date_delimiter(char c) {
   const auto u = static_cast<unsigned char>(c);
-  return u == 0x09 || (u >= 0x20 && u <= 0x2f) || (u >= 0x3b && u <= 0x40) || (u >= 0x5b && u <= 0x60) ||
-         (u >= 0x7b && u <= 0x7e);
+  return u == 0x09 || (u >= 0x20 && u <= 0x2f) || (u >= 0x3b && u <= 0x40) ||
+         (u >= 0x5b && u <= 0x60) || (u >= 0x7b && u <= 0x7e);
 }
 
 /// Reads 1..max_digits leading digits of `token`; the rest must not start with a digit.
-std::optional<int> leading_number(std::string_view token, std::size_t min_digits, std::size_t max_digits,
-                                  std::string_view* rest = nullptr) {
+std::optional<int> leading_number(std::string_view token, std::size_t min_digits,
+                                  std::size_t max_digits, std::string_view* rest = nullptr) {
   std::size_t n = 0;
   int value = 0;
   while (n < token.size() && std::isdigit(static_cast<unsigned char>(token[n]))) {
@@ -105,8 +111,8 @@ long long days_from_civil(long long y, unsigned m, unsigned d) {
 std::optional<cookie_jar::clock::time_point> parse_cookie_date(std::string_view text) {
   std::optional<std::array<int, 3>> time;
   std::optional<int> day, month, year;
-  static constexpr std::array<std::string_view, 12> months = {"jan", "feb", "mar", "apr", "may", "jun",
-                                                              "jul", "aug", "sep", "oct", "nov", "dec"};
+  static constexpr std::array<std::string_view, 12> months = {
+      "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
   std::size_t i = 0;
   while (i < text.size()) {
     while (i < text.size() && is_date_delimiter(text[i])) ++i;
@@ -153,17 +159,22 @@ std::optional<cookie_jar::clock::time_point> parse_cookie_date(std::string_view 
   int y = *year;
   if (y >= 70 && y <= 99) y += 1900;
   if (y >= 0 && y <= 69) y += 2000;
-  if (*day < 1 || *day > 31 || y < 1601 || (*time)[0] > 23 || (*time)[1] > 59 || (*time)[2] > 59) return std::nullopt;
-  const long long days = days_from_civil(y, static_cast<unsigned>(*month), static_cast<unsigned>(*day));
+  if (*day < 1 || *day > 31 || y < 1601 || (*time)[0] > 23 || (*time)[1] > 59 || (*time)[2] > 59)
+    return std::nullopt;
+  const long long days =
+      days_from_civil(y, static_cast<unsigned>(*month), static_cast<unsigned>(*day));
   const long long seconds = days * 86400 + (*time)[0] * 3600 + (*time)[1] * 60 + (*time)[2];
   return cookie_jar::clock::time_point(std::chrono::seconds(seconds));
 }
 
-bool secure_channel(const url& u) { return u.is_https() || u.is_loopback(); }
+bool secure_channel(const url& u) {
+  return u.is_https() || u.is_loopback();
+}
 
 }  // namespace
 
-void cookie_jar::store(const url& from, const header_list& response_headers, clock::time_point now) {
+void cookie_jar::store(const url& from, const header_list& response_headers,
+                       clock::time_point now) {
   for (const auto& [name, value] : response_headers) {
     if (iequals(name, "Set-Cookie")) store_one(from, value, now);
   }
@@ -188,23 +199,26 @@ bool cookie_jar::store_one(const url& from, std::string_view set_cookie, clock::
   std::optional<clock::time_point> max_age_attr;
   std::optional<std::string> domain_attr;
   std::optional<std::string> path_attr;
-  std::string_view attributes =
-      first_semicolon == std::string_view::npos ? std::string_view{} : set_cookie.substr(first_semicolon + 1);
+  std::string_view attributes = first_semicolon == std::string_view::npos
+                                    ? std::string_view{}
+                                    : set_cookie.substr(first_semicolon + 1);
   while (!attributes.empty()) {
     const auto next = attributes.find(';');
     const std::string_view av = attributes.substr(0, next);
     attributes = next == std::string_view::npos ? std::string_view{} : attributes.substr(next + 1);
     const auto eq = av.find('=');
     const std::string_view key = trim(av.substr(0, eq));
-    const std::string_view val = eq == std::string_view::npos ? std::string_view{} : trim(av.substr(eq + 1));
+    const std::string_view val =
+        eq == std::string_view::npos ? std::string_view{} : trim(av.substr(eq + 1));
     if (iequals(key, "expires")) {
       if (auto when = parse_cookie_date(val)) expires_attr = when;
     } else if (iequals(key, "max-age")) {
       if (val.empty()) continue;
       const bool negative = val.front() == '-';
       const std::string_view digits = negative ? val.substr(1) : val;
-      if (digits.empty() || !std::all_of(digits.begin(), digits.end(),
-                                         [](char d) { return std::isdigit(static_cast<unsigned char>(d)); })) {
+      if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char d) {
+            return std::isdigit(static_cast<unsigned char>(d));
+          })) {
         continue;
       }
       long long seconds = 0;
@@ -215,17 +229,20 @@ bool cookie_jar::store_one(const url& from, std::string_view set_cookie, clock::
           break;
         }
       }
-      max_age_attr = (negative || seconds == 0) ? clock::time_point::min() : now + std::chrono::seconds(seconds);
+      max_age_attr = (negative || seconds == 0) ? clock::time_point::min()
+                                                : now + std::chrono::seconds(seconds);
     } else if (iequals(key, "domain")) {
       std::string_view d = val;
       if (!d.empty() && d.front() == '.') d.remove_prefix(1);
       if (!d.empty()) domain_attr = to_lower(d);
     } else if (iequals(key, "path")) {
-      path_attr = (val.empty() || val.front() != '/') ? std::optional<std::string>() : std::string(val);
+      path_attr =
+          (val.empty() || val.front() != '/') ? std::optional<std::string>() : std::string(val);
     } else if (iequals(key, "secure")) {
       c.secure = true;
     }
-    // HttpOnly has no meaning for a non-browser client; SameSite and unknown attributes are ignored.
+    // HttpOnly has no meaning for a non-browser client; SameSite and unknown attributes are
+    // ignored.
   }
 
   if (max_age_attr) {
@@ -259,9 +276,10 @@ bool cookie_jar::store_one(const url& from, std::string_view set_cookie, clock::
     return true;
   }
   if (cookies_.size() >= max_cookies) {
-    cookies_.erase(std::remove_if(cookies_.begin(), cookies_.end(),
-                                  [&](const cookie& old) { return old.persistent && old.expires <= now; }),
-                   cookies_.end());
+    cookies_.erase(
+        std::remove_if(cookies_.begin(), cookies_.end(),
+                       [&](const cookie& old) { return old.persistent && old.expires <= now; }),
+        cookies_.end());
     if (cookies_.size() >= max_cookies) cookies_.erase(cookies_.begin());
   }
   cookies_.push_back(std::move(c));
@@ -280,8 +298,9 @@ std::string cookie_jar::header_for(const url& to, clock::time_point now) const {
     if (c.secure && !secure_channel(to)) continue;
     matches.push_back(&c);
   }
-  std::stable_sort(matches.begin(), matches.end(),
-                   [](const cookie* a, const cookie* b) { return a->path.size() > b->path.size(); });
+  std::stable_sort(matches.begin(), matches.end(), [](const cookie* a, const cookie* b) {
+    return a->path.size() > b->path.size();
+  });
   std::string out;
   for (const cookie* c : matches) {
     if (!out.empty()) out += "; ";

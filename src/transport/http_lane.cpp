@@ -56,9 +56,10 @@ bool is_ip_address(const std::string& host) {
 }
 
 bool is_closed_error(const beast::error_code& ec) {
-  return ec == asio::error::eof || ec == http::error::end_of_stream || ec == http::error::partial_message ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == asio::error::connection_aborted || ec == ssl::error::stream_truncated;
+  return ec == asio::error::eof || ec == http::error::end_of_stream ||
+         ec == http::error::partial_message || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::connection_aborted ||
+         ec == ssl::error::stream_truncated;
 }
 
 /// One TCP (+TLS) connection. Asynchronous operations hold it by shared_ptr, so a lane can
@@ -79,8 +80,8 @@ struct connection {
 
 class lane_impl final : public http_lane {
  public:
-  lane_impl(asio::any_io_executor executor, url origin, std::shared_ptr<ssl::context> tls, transport_options options,
-            std::shared_ptr<cookie_jar> cookies)
+  lane_impl(asio::any_io_executor executor, url origin, std::shared_ptr<ssl::context> tls,
+            transport_options options, std::shared_ptr<cookie_jar> cookies)
       : executor_(std::move(executor)),
         origin_(std::move(origin)),
         tls_(std::move(tls)),
@@ -92,14 +93,17 @@ class lane_impl final : public http_lane {
     proxy_ = select_proxy(options_, origin_);
   }
 
-  void async_exchange(http_request request, std::chrono::milliseconds deadline, handler done) override {
+  void async_exchange(http_request request, std::chrono::milliseconds deadline,
+                      handler done) override {
     if (busy_) {
-      complete_later(std::move(done), make_error(errc::invalid_config, "sending on " + origin_.origin(),
-                                                 "an exchange is already in progress on this lane"));
+      complete_later(std::move(done),
+                     make_error(errc::invalid_config, "sending on " + origin_.origin(),
+                                "an exchange is already in progress on this lane"));
       return;
     }
     if (!origin_.is_https() && !origin_.is_loopback()) {
-      complete_later(std::move(done), make_error(errc::insecure_url, "sending to " + origin_.origin()));
+      complete_later(std::move(done),
+                     make_error(errc::insecure_url, "sending to " + origin_.origin()));
       return;
     }
     if (origin_.is_https() && !tls_) {
@@ -133,10 +137,13 @@ class lane_impl final : public http_lane {
   const url& origin() const noexcept override { return origin_; }
 
  private:
-  std::shared_ptr<lane_impl> shared_from_this_lane() { return std::static_pointer_cast<lane_impl>(shared_from_this()); }
+  std::shared_ptr<lane_impl> shared_from_this_lane() {
+    return std::static_pointer_cast<lane_impl>(shared_from_this());
+  }
 
   void complete_later(handler done, error_info info) {
-    asio::post(executor_, [done = std::move(done), info = std::move(info)] { done(info, http_response{}); });
+    asio::post(executor_,
+               [done = std::move(done), info = std::move(info)] { done(info, http_response{}); });
   }
 
   void build_message(http_request request) {
@@ -164,7 +171,8 @@ class lane_impl final : public http_lane {
     message_.body() = std::move(request.body);
     cookie_header_added_ = !has_cookie;
     message_.keep_alive(true);
-    if (message_.body().empty() && (message_.method() == http::verb::get || message_.method() == http::verb::head)) {
+    if (message_.body().empty() &&
+        (message_.method() == http::verb::get || message_.method() == http::verb::head)) {
       message_.content_length(boost::none);
     } else {
       message_.content_length(message_.body().size());
@@ -195,14 +203,16 @@ class lane_impl final : public http_lane {
       conn_->plain = std::make_unique<beast::tcp_stream>(executor_);
     }
     const url& first_hop = proxy_ ? proxy_->address : origin_;
-    const auto connect_deadline = std::min(deadline_, std::chrono::steady_clock::now() + options_.connect_timeout);
+    const auto connect_deadline =
+        std::min(deadline_, std::chrono::steady_clock::now() + options_.connect_timeout);
     resolve_timer_.expires_at(connect_deadline);
-    resolve_timer_.async_wait([self = shared_from_this_lane(), gen = generation_](beast::error_code ec) {
-      if (!ec && gen == self->generation_) {
-        self->resolve_timed_out_ = true;
-        self->resolver_.cancel();
-      }
-    });
+    resolve_timer_.async_wait(
+        [self = shared_from_this_lane(), gen = generation_](beast::error_code ec) {
+          if (!ec && gen == self->generation_) {
+            self->resolve_timed_out_ = true;
+            self->resolver_.cancel();
+          }
+        });
     resolve_timed_out_ = false;
     resolver_.async_resolve(
         first_hop.host, std::to_string(first_hop.port),
@@ -215,17 +225,19 @@ class lane_impl final : public http_lane {
             return;
           }
           if (ec) {
-            self->fail(make_error(errc::connection_failed, "resolving " + self->first_hop_name(), ec.message()));
+            self->fail(make_error(errc::connection_failed, "resolving " + self->first_hop_name(),
+                                  ec.message()));
             return;
           }
           c->lowest().expires_at(connect_deadline);
-          c->lowest().async_connect(results, [self, c, gen, connect_deadline](beast::error_code ec2,
-                                                                              const tcp::endpoint&) {
+          c->lowest().async_connect(results, [self, c, gen, connect_deadline](
+                                                 beast::error_code ec2, const tcp::endpoint&) {
             if (gen != self->generation_) return;
             if (ec2) {
               self->fail(ec2 == beast::error::timeout
                              ? make_error(errc::timeout, "connecting to " + self->first_hop_name())
-                             : make_error(errc::connection_failed, "connecting to " + self->first_hop_name(),
+                             : make_error(errc::connection_failed,
+                                          "connecting to " + self->first_hop_name(),
                                           ec2.message()));
               return;
             }
@@ -242,8 +254,10 @@ class lane_impl final : public http_lane {
     return proxy_ ? "the proxy " + host_port(proxy_->address) : host_port(origin_);
   }
 
-  void proxy_connect(const std::shared_ptr<connection>& c, std::chrono::steady_clock::time_point connect_deadline) {
-    auto request = std::make_shared<http::request<http::empty_body>>(http::verb::connect, host_port(origin_), 11);
+  void proxy_connect(const std::shared_ptr<connection>& c,
+                     std::chrono::steady_clock::time_point connect_deadline) {
+    auto request = std::make_shared<http::request<http::empty_body>>(http::verb::connect,
+                                                                     host_port(origin_), 11);
     request->set(http::field::host, host_port(origin_));
     request->set(http::field::user_agent, options_.user_agent);
     if (!proxy_->username.empty()) {
@@ -251,42 +265,49 @@ class lane_impl final : public http_lane {
                    "Basic " + encode_base64(proxy_->username + ":" + proxy_->password));
     }
     c->lowest().expires_at(connect_deadline);
-    http::async_write(c->lowest(), *request, [self = shared_from_this_lane(), c, request, gen = generation_,
-                                              connect_deadline](beast::error_code ec, std::size_t) {
-      if (gen != self->generation_) return;
-      if (ec) {
-        self->fail(ec == beast::error::timeout ? make_error(errc::timeout, "sending CONNECT to the proxy")
-                                               : make_error(errc::proxy_error, "sending CONNECT to the proxy",
-                                                            ec.message()));
-        return;
-      }
-      auto parser = std::make_shared<http::response_parser<http::empty_body>>();
-      parser->skip(true);
-      auto buffer = std::make_shared<beast::flat_buffer>();
-      http::async_read_header(
-          c->lowest(), *buffer, *parser,
-          [self, c, parser, buffer, gen, connect_deadline](beast::error_code ec2, std::size_t) {
-            if (gen != self->generation_) return;
-            if (ec2) {
-              self->fail(ec2 == beast::error::timeout
-                             ? make_error(errc::timeout, "waiting for the proxy's CONNECT reply")
-                             : make_error(errc::proxy_error, "reading the proxy's CONNECT reply", ec2.message()));
-              return;
-            }
-            const auto& reply = parser->get();
-            if (reply.result_int() < 200 || reply.result_int() > 299) {
-              error_info info = make_error(errc::proxy_error, "CONNECT " + host_port(self->origin_));
-              info.diag.server_code = std::to_string(reply.result_int());
-              info.diag.server_text = std::string(reply.reason());
-              self->fail(info);
-              return;
-            }
-            self->tls_handshake(c, connect_deadline);
-          });
-    });
+    http::async_write(
+        c->lowest(), *request,
+        [self = shared_from_this_lane(), c, request, gen = generation_, connect_deadline](
+            beast::error_code ec, std::size_t) {
+          if (gen != self->generation_) return;
+          if (ec) {
+            self->fail(
+                ec == beast::error::timeout
+                    ? make_error(errc::timeout, "sending CONNECT to the proxy")
+                    : make_error(errc::proxy_error, "sending CONNECT to the proxy", ec.message()));
+            return;
+          }
+          auto parser = std::make_shared<http::response_parser<http::empty_body>>();
+          parser->skip(true);
+          auto buffer = std::make_shared<beast::flat_buffer>();
+          http::async_read_header(
+              c->lowest(), *buffer, *parser,
+              [self, c, parser, buffer, gen, connect_deadline](beast::error_code ec2, std::size_t) {
+                if (gen != self->generation_) return;
+                if (ec2) {
+                  self->fail(
+                      ec2 == beast::error::timeout
+                          ? make_error(errc::timeout, "waiting for the proxy's CONNECT reply")
+                          : make_error(errc::proxy_error, "reading the proxy's CONNECT reply",
+                                       ec2.message()));
+                  return;
+                }
+                const auto& reply = parser->get();
+                if (reply.result_int() < 200 || reply.result_int() > 299) {
+                  error_info info =
+                      make_error(errc::proxy_error, "CONNECT " + host_port(self->origin_));
+                  info.diag.server_code = std::to_string(reply.result_int());
+                  info.diag.server_text = std::string(reply.reason());
+                  self->fail(info);
+                  return;
+                }
+                self->tls_handshake(c, connect_deadline);
+              });
+        });
   }
 
-  void tls_handshake(const std::shared_ptr<connection>& c, std::chrono::steady_clock::time_point connect_deadline) {
+  void tls_handshake(const std::shared_ptr<connection>& c,
+                     std::chrono::steady_clock::time_point connect_deadline) {
     if (!c->secure) {
       c->established = true;
       write();
@@ -318,7 +339,8 @@ class lane_impl final : public http_lane {
           reason += ": ";
           reason += X509_verify_cert_error_string(verify);
         }
-        self->fail(make_error(errc::tls_error, "TLS handshake with " + host_port(self->origin_), reason));
+        self->fail(
+            make_error(errc::tls_error, "TLS handshake with " + host_port(self->origin_), reason));
         return;
       }
       c->established = true;
@@ -339,15 +361,17 @@ class lane_impl final : public http_lane {
     auto c = conn_;
     c->lowest().expires_at(deadline_);
     on_stream(c, [&](auto& stream) {
-      http::async_write(stream, message_, [self = shared_from_this_lane(), c, gen = generation_](beast::error_code ec,
-                                                                                                 std::size_t) {
-        if (gen != self->generation_) return;
-        if (ec) {
-          self->transfer_failed(ec, false, "sending the request to " + host_port(self->origin_));
-          return;
-        }
-        self->read();
-      });
+      http::async_write(stream, message_,
+                        [self = shared_from_this_lane(), c, gen = generation_](beast::error_code ec,
+                                                                               std::size_t) {
+                          if (gen != self->generation_) return;
+                          if (ec) {
+                            self->transfer_failed(
+                                ec, false, "sending the request to " + host_port(self->origin_));
+                            return;
+                          }
+                          self->read();
+                        });
     });
   }
 
@@ -359,15 +383,18 @@ class lane_impl final : public http_lane {
     if (message_.method() == http::verb::head) parser_->skip(true);
     c->lowest().expires_at(deadline_);
     on_stream(c, [&](auto& stream) {
-      http::async_read(stream, c->buffer, *parser_, [self = shared_from_this_lane(), c,
-                                                     gen = generation_](beast::error_code ec, std::size_t) {
-        if (gen != self->generation_) return;
-        if (ec) {
-          self->transfer_failed(ec, self->parser_->got_some(), "reading the reply from " + host_port(self->origin_));
-          return;
-        }
-        self->received();
-      });
+      http::async_read(stream, c->buffer, *parser_,
+                       [self = shared_from_this_lane(), c, gen = generation_](beast::error_code ec,
+                                                                              std::size_t) {
+                         if (gen != self->generation_) return;
+                         if (ec) {
+                           self->transfer_failed(
+                               ec, self->parser_->got_some(),
+                               "reading the reply from " + host_port(self->origin_));
+                           return;
+                         }
+                         self->received();
+                       });
     });
   }
 
@@ -377,8 +404,9 @@ class lane_impl final : public http_lane {
       return;
     }
     if (ec == http::error::body_limit) {
-      fail(make_error(errc::body_too_large, context,
-                      "the body exceeds the limit of " + std::to_string(options_.body_limit) + " bytes"));
+      fail(make_error(
+          errc::body_too_large, context,
+          "the body exceeds the limit of " + std::to_string(options_.body_limit) + " bytes"));
       return;
     }
     if (reused_ && !got_some && !retried_ && is_closed_error(ec)) {
@@ -423,7 +451,8 @@ class lane_impl final : public http_lane {
     }
     auto done = std::move(done_);
     done_ = nullptr;
-    asio::post(executor_, [done = std::move(done), info = std::move(info), response = std::move(response)]() mutable {
+    asio::post(executor_, [done = std::move(done), info = std::move(info),
+                           response = std::move(response)]() mutable {
       done(std::move(info), std::move(response));
     });
   }
@@ -459,37 +488,42 @@ class lane_impl final : public http_lane {
 
 }  // namespace
 
-std::shared_ptr<ssl::context> make_client_tls_context(const transport_options& options, error_info* why) {
+std::shared_ptr<ssl::context> make_client_tls_context(const transport_options& options,
+                                                      error_info* why) {
   auto fail = [why](errc code, std::string text) -> std::shared_ptr<ssl::context> {
     if (why != nullptr) *why = make_error(code, "setting up TLS", std::move(text));
     return nullptr;
   };
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
-  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
   if (SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION) != 1) {
     return fail(errc::tls_error, "TLS 1.2 cannot be required");
   }
   context->set_verify_mode(ssl::verify_peer);
   beast::error_code ec;
   context->set_default_verify_paths(ec);
-  if (ec) return fail(errc::tls_error, "the system certificate store cannot be used: " + ec.message());
+  if (ec)
+    return fail(errc::tls_error, "the system certificate store cannot be used: " + ec.message());
   if (!options.ca_file.empty()) {
     std::ifstream probe(options.ca_file);
-    if (!probe) return fail(errc::invalid_config, "the CA file '" + options.ca_file + "' cannot be read");
+    if (!probe)
+      return fail(errc::invalid_config, "the CA file '" + options.ca_file + "' cannot be read");
     context->load_verify_file(options.ca_file, ec);
     if (ec) {
-      return fail(errc::invalid_config, "the CA file '" + options.ca_file + "' holds no usable PEM certificate");
+      return fail(errc::invalid_config,
+                  "the CA file '" + options.ca_file + "' holds no usable PEM certificate");
     }
   }
   return context;
 }
 
 std::shared_ptr<http_lane> http_lane::create(asio::any_io_executor executor, url origin,
-                                             std::shared_ptr<ssl::context> tls, transport_options options,
+                                             std::shared_ptr<ssl::context> tls,
+                                             transport_options options,
                                              std::shared_ptr<cookie_jar> cookies) {
-  return std::make_shared<lane_impl>(std::move(executor), std::move(origin), std::move(tls), std::move(options),
-                                     std::move(cookies));
+  return std::make_shared<lane_impl>(std::move(executor), std::move(origin), std::move(tls),
+                                     std::move(options), std::move(cookies));
 }
 
 void async_http_request(asio::any_io_executor executor, std::shared_ptr<ssl::context> tls,
@@ -497,11 +531,11 @@ void async_http_request(asio::any_io_executor executor, std::shared_ptr<ssl::con
                         std::chrono::milliseconds deadline, http_lane::handler done) {
   auto lane = http_lane::create(executor, target, std::move(tls), options, nullptr);
   request.target = target.target;
-  lane->async_exchange(std::move(request), deadline, [lane, done = std::move(done)](error_info info,
-                                                                                    http_response response) {
-    lane->cancel();
-    done(std::move(info), std::move(response));
-  });
+  lane->async_exchange(std::move(request), deadline,
+                       [lane, done = std::move(done)](error_info info, http_response response) {
+                         lane->cancel();
+                         done(std::move(info), std::move(response));
+                       });
 }
 
 }  // namespace sfstream::transport

@@ -15,8 +15,8 @@ char lower(char c) noexcept {
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::optional<url> refuse(error_info* why, std::string reason) {
@@ -29,7 +29,9 @@ std::optional<url> refuse(error_info* why, std::string reason) {
   return std::nullopt;
 }
 
-std::uint16_t default_port(std::string_view scheme) noexcept { return scheme == "https" ? 443 : 80; }
+std::uint16_t default_port(std::string_view scheme) noexcept {
+  return scheme == "https" ? 443 : 80;
+}
 
 }  // namespace
 
@@ -43,21 +45,25 @@ const std::string* find_header(const header_list& headers, std::string_view name
 std::optional<url> url::parse(std::string_view text, error_info* why) {
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f) return refuse(why, "the URL contains a space or a control character");
+    if (u <= 0x20 || u == 0x7f)
+      return refuse(why, "the URL contains a space or a control character");
   }
   const auto scheme_end = text.find("://");
-  if (scheme_end == std::string_view::npos) return refuse(why, "the URL has no scheme (expected https://)");
+  if (scheme_end == std::string_view::npos)
+    return refuse(why, "the URL has no scheme (expected https://)");
   url out;
   out.scheme.reserve(scheme_end);
   for (char c : text.substr(0, scheme_end)) out.scheme.push_back(lower(c));
   if (out.scheme != "http" && out.scheme != "https") {
     return refuse(why, "only http:// and https:// URLs are supported");
   }
-  if (text.find('#') != std::string_view::npos) return refuse(why, "fragments (#...) are not allowed");
+  if (text.find('#') != std::string_view::npos)
+    return refuse(why, "fragments (#...) are not allowed");
   std::string_view rest = text.substr(scheme_end + 3);
   const auto authority_end = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, authority_end);
-  std::string_view target = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+  std::string_view target =
+      authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
   if (authority.find('@') != std::string_view::npos) {
     return refuse(why, "user information (user:password@) is not allowed in a URL");
   }
@@ -66,9 +72,11 @@ std::optional<url> url::parse(std::string_view text, error_info* why) {
   bool has_port = false;
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
-    if (close == std::string_view::npos) return refuse(why, "an IPv6 address lacks its closing ']'");
+    if (close == std::string_view::npos)
+      return refuse(why, "an IPv6 address lacks its closing ']'");
     host = authority.substr(1, close - 1);
-    if (host.find(':') == std::string_view::npos) return refuse(why, "brackets are only for IPv6 addresses");
+    if (host.find(':') == std::string_view::npos)
+      return refuse(why, "brackets are only for IPv6 addresses");
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':') return refuse(why, "unexpected text after an IPv6 address");
@@ -82,7 +90,8 @@ std::optional<url> url::parse(std::string_view text, error_info* why) {
       has_port = true;
       port_text = authority.substr(colon + 1);
     }
-    if (host.find_first_of("[]") != std::string_view::npos) return refuse(why, "the host name is malformed");
+    if (host.find_first_of("[]") != std::string_view::npos)
+      return refuse(why, "the host name is malformed");
   }
   if (host.empty()) return refuse(why, "the URL has no host");
   for (char c : host) out.host.push_back(lower(c));
@@ -125,7 +134,9 @@ std::string url::origin() const {
   return out;
 }
 
-std::string url::to_string() const { return origin() + target; }
+std::string url::to_string() const {
+  return origin() + target;
+}
 
 bool url::is_loopback() const noexcept {
   if (iequals(host, "localhost")) return true;

@@ -9,7 +9,9 @@
 namespace sfstream::transport {
 namespace {
 
-char lower(char c) noexcept { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower(char c) noexcept {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 std::string to_lower(std::string_view text) {
   std::string out(text);
@@ -18,8 +20,10 @@ std::string to_lower(std::string_view text) {
 }
 
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   return text;
 }
 
@@ -89,7 +93,8 @@ std::optional<proxy_config> parse_proxy_url(std::string_view text, error_info* w
     auto user = percent_decode(userinfo.substr(0, colon));
     auto password = colon == std::string_view::npos ? std::optional<std::string>(std::string())
                                                     : percent_decode(userinfo.substr(colon + 1));
-    if (!user || !password) return refuse(why, "the proxy user name or password has a bad %-escape");
+    if (!user || !password)
+      return refuse(why, "the proxy user name or password has a bad %-escape");
     out.username = std::move(*user);
     out.password = std::move(*password);
   }
@@ -109,8 +114,8 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host) {
   std::size_t guard = 0;
   while (start <= no_proxy.size() && guard++ <= no_proxy.size()) {
     const auto comma = no_proxy.find(',', start);
-    std::string_view entry =
-        trim(no_proxy.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    std::string_view entry = trim(no_proxy.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
     start = comma == std::string_view::npos ? no_proxy.size() + 1 : comma + 1;
     if (entry.empty()) continue;
     if (entry == "*") return true;
@@ -125,7 +130,8 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host) {
     if (entry.empty()) continue;
     const std::string suffix = to_lower(entry);
     if (wanted == suffix) return true;
-    if (wanted.size() > suffix.size() && wanted.compare(wanted.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+    if (wanted.size() > suffix.size() &&
+        wanted.compare(wanted.size() - suffix.size(), suffix.size(), suffix) == 0 &&
         wanted[wanted.size() - suffix.size() - 1] == '.') {
       return true;
     }
@@ -134,7 +140,8 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host) {
 }
 
 std::string encode_base64(std::string_view bytes) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
@@ -161,10 +168,12 @@ std::string encode_base64(std::string_view bytes) {
 
 std::optional<proxy_config> select_proxy(const transport_options& options, const url& target) {
   if (options.proxy) return options.proxy;
-  if (!options.proxy_from_environment || target.is_loopback() || !target.is_https()) return std::nullopt;
+  if (!options.proxy_from_environment || target.is_loopback() || !target.is_https())
+    return std::nullopt;
   const char* proxy = env("HTTPS_PROXY", "https_proxy");
   if (proxy == nullptr) return std::nullopt;
-  if (const char* no_proxy = env("NO_PROXY", "no_proxy"); no_proxy != nullptr && no_proxy_matches(no_proxy, target.host)) {
+  if (const char* no_proxy = env("NO_PROXY", "no_proxy");
+      no_proxy != nullptr && no_proxy_matches(no_proxy, target.host)) {
     return std::nullopt;
   }
   return parse_proxy_url(proxy);

@@ -11,7 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using sfstream::transport::url;
   static const url from = *url::parse("https://na1.my.salesforce.com/cometd/59.0");
   static const url targets[] = {*url::parse("https://na1.my.salesforce.com/cometd/59.0/connect"),
-                                *url::parse("https://my.salesforce.com/"), *url::parse("http://na1.my.salesforce.com/x"),
+                                *url::parse("https://my.salesforce.com/"),
+                                *url::parse("http://na1.my.salesforce.com/x"),
                                 *url::parse("https://127.0.0.1:8443/cometd")};
   const auto now = cookie_jar::clock::time_point(std::chrono::seconds(1'700'000'000));
   cookie_jar jar;

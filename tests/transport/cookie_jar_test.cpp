@@ -15,15 +15,18 @@ url at(const char* text) {
   return *u;
 }
 
-const cookie_jar::clock::time_point t0 = cookie_jar::clock::time_point(std::chrono::seconds(1'700'000'000));
+const cookie_jar::clock::time_point t0 =
+    cookie_jar::clock::time_point(std::chrono::seconds(1'700'000'000));
 
 }  // namespace
 
 TEST_CASE("cookie values are sent back byte-exact") {
   cookie_jar jar;
-  CHECK(jar.store_one(at("https://na1.salesforce.com/cometd/59.0"), "sfdc-stream=!//QiKCt+xtw=:a!b==; path=/", t0));
+  CHECK(jar.store_one(at("https://na1.salesforce.com/cometd/59.0"),
+                      "sfdc-stream=!//QiKCt+xtw=:a!b==; path=/", t0));
   CHECK(jar.store_one(at("https://na1.salesforce.com/"), "q=\"quoted value\"", t0));
-  CHECK(jar.header_for(at("https://na1.salesforce.com/"), t0) == "sfdc-stream=!//QiKCt+xtw=:a!b==; q=\"quoted value\"");
+  CHECK(jar.header_for(at("https://na1.salesforce.com/"), t0) ==
+        "sfdc-stream=!//QiKCt+xtw=:a!b==; q=\"quoted value\"");
 }
 
 TEST_CASE("a host-only cookie goes to its host only, a Domain cookie to subdomains too") {
@@ -61,7 +64,8 @@ TEST_CASE("the default path is the request path up to its last slash") {
 TEST_CASE("a Path attribute limits the cookie to that path and below") {
   cookie_jar jar;
   CHECK(jar.store_one(at("https://h.example/"), "t=1; Path=/cometd/", t0));
-  CHECK(jar.store_one(at("https://h.example/"), "p=2; Path=relative", t0));  // ignored: default path "/"
+  CHECK(jar.store_one(at("https://h.example/"), "p=2; Path=relative",
+                      t0));  // ignored: default path "/"
   CHECK(jar.header_for(at("https://h.example/cometd/59.0?x=1"), t0) == "t=1; p=2");
   CHECK(jar.header_for(at("https://h.example/cometd"), t0) == "p=2");
   CHECK(jar.header_for(at("https://h.example/services/data"), t0) == "p=2");
@@ -74,7 +78,8 @@ TEST_CASE("longer paths come first, then the order of creation") {
   CHECK(jar.store_one(from, "deep=b; Path=/cometd/59.0", t0));
   CHECK(jar.store_one(from, "mid=c; Path=/cometd", t0));
   CHECK(jar.store_one(from, "root2=d; Path=/", t0));
-  CHECK(jar.header_for(at("https://h.example/cometd/59.0"), t0) == "deep=b; mid=c; root1=a; root2=d");
+  CHECK(jar.header_for(at("https://h.example/cometd/59.0"), t0) ==
+        "deep=b; mid=c; root1=a; root2=d");
 }
 
 TEST_CASE("a cookie is replaced by name, domain and path, keeping its place") {
@@ -147,8 +152,10 @@ TEST_CASE("malformed Set-Cookie values are ignored") {
 TEST_CASE("store takes every Set-Cookie header of a response and clear empties the jar") {
   cookie_jar jar;
   jar.store(at("https://h.example/cometd/59.0"),
-            {{"Set-Cookie", "BrowserId=x; Path=/"}, {"Content-Type", "application/json"},
-             {"set-cookie", "BAYEUX_BROWSER=y; Path=/cometd/"}, {"SET-COOKIE", "broken"}},
+            {{"Set-Cookie", "BrowserId=x; Path=/"},
+             {"Content-Type", "application/json"},
+             {"set-cookie", "BAYEUX_BROWSER=y; Path=/cometd/"},
+             {"SET-COOKIE", "broken"}},
             t0);
   CHECK(jar.size() == 2);
   CHECK(jar.header_for(at("https://h.example/cometd/59.0"), t0) == "BAYEUX_BROWSER=y; BrowserId=x");

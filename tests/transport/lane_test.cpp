@@ -11,13 +11,15 @@ using sfstream::errc;
 
 namespace {
 
-std::shared_ptr<transport::http_lane> make_lane(boost::asio::io_context& io, const std::string& origin,
-                                                const transport::transport_options& options,
-                                                std::shared_ptr<transport::cookie_jar> jar = nullptr) {
+std::shared_ptr<transport::http_lane> make_lane(
+    boost::asio::io_context& io, const std::string& origin,
+    const transport::transport_options& options,
+    std::shared_ptr<transport::cookie_jar> jar = nullptr) {
   sfstream::error_info why;
   auto tls = transport::make_client_tls_context(options, &why);
   REQUIRE_MESSAGE(tls, why.to_string());
-  return transport::http_lane::create(io.get_executor(), parse(origin), tls, options, std::move(jar));
+  return transport::http_lane::create(io.get_executor(), parse(origin), tls, options,
+                                      std::move(jar));
 }
 
 transport::transport_options plain_options() {
@@ -32,13 +34,14 @@ TEST_CASE("a TLS exchange with a CA from make_certificates succeeds") {
   boost::asio::io_context io;
   tls_fixture fx;
   std::string seen_body, seen_host, seen_agent, seen_length;
-  net::http_server server(io.get_executor(), fx.server_options(), [&](std::shared_ptr<net::exchange> ex) {
-    seen_body = ex->request().body;
-    seen_host = *transport::find_header(ex->request().headers, "host");
-    seen_agent = *transport::find_header(ex->request().headers, "user-agent");
-    seen_length = *transport::find_header(ex->request().headers, "content-length");
-    ex->respond(ok("[{\"successful\":true}]"));
-  });
+  net::http_server server(
+      io.get_executor(), fx.server_options(), [&](std::shared_ptr<net::exchange> ex) {
+        seen_body = ex->request().body;
+        seen_host = *transport::find_header(ex->request().headers, "host");
+        seen_agent = *transport::find_header(ex->request().headers, "user-agent");
+        seen_length = *transport::find_header(ex->request().headers, "content-length");
+        ex->respond(ok("[{\"successful\":true}]"));
+      });
   auto lane = make_lane(io, server.base_url(), fx.options);
   auto result = exchange(io, *lane, post("/cometd/59.0", "[{\"channel\":\"/meta/handshake\"}]"));
   CHECK_MESSAGE(!result.error, result.error.to_string());
@@ -67,14 +70,16 @@ TEST_CASE("a certificate made for another host name fails with tls_error") {
   boost::asio::io_context io;
   tls_fixture fx({"other.example"});
   int requests = 0;
-  net::http_server server(io.get_executor(), fx.server_options(), [&](std::shared_ptr<net::exchange> ex) {
-    ++requests;
-    ex->respond(ok());
-  });
+  net::http_server server(io.get_executor(), fx.server_options(),
+                          [&](std::shared_ptr<net::exchange> ex) {
+                            ++requests;
+                            ex->respond(ok());
+                          });
   auto lane = make_lane(io, server.base_url(), fx.options);
   auto result = exchange(io, *lane, post("/"));
   CHECK(result.error.code == errc::tls_error);
-  CHECK_MESSAGE(result.error.diag.server_text.find("mismatch") != std::string::npos, result.error.to_string());
+  CHECK_MESSAGE(result.error.diag.server_text.find("mismatch") != std::string::npos,
+                result.error.to_string());
   CHECK(requests == 0);
   server.stop();
 }
@@ -115,8 +120,8 @@ TEST_CASE("an unreadable CA file is a clear configuration error") {
 TEST_CASE("plain http to a non-loopback host is refused without a connection attempt") {
   boost::asio::io_context io;
   // 192.0.2.1 is TEST-NET-1: a connection attempt would hang until the deadline, not fail fast.
-  auto lane = transport::http_lane::create(io.get_executor(), parse("http://192.0.2.1:8080"), nullptr,
-                                           plain_options(), nullptr);
+  auto lane = transport::http_lane::create(io.get_executor(), parse("http://192.0.2.1:8080"),
+                                           nullptr, plain_options(), nullptr);
   auto result = exchange(io, *lane, post("/"), 60s);
   CHECK(result.error.code == errc::insecure_url);
   CHECK_FALSE(lane->busy());
@@ -127,8 +132,8 @@ TEST_CASE("plain http to a loopback server works") {
   net::http_server server(io.get_executor(), {}, [](std::shared_ptr<net::exchange> ex) {
     ex->respond(ok(ex->request().method + " " + ex->request().target));
   });
-  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr, plain_options(),
-                                           nullptr);
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr,
+                                           plain_options(), nullptr);
   transport::http_request get;
   get.method = "GET";
   get.target = "/services/data?x=1";
@@ -142,9 +147,9 @@ TEST_CASE("keep-alive reuses one connection for several exchanges") {
   boost::asio::io_context io;
   tls_fixture fx;
   int n = 0;
-  net::http_server server(io.get_executor(), fx.server_options(), [&](std::shared_ptr<net::exchange> ex) {
-    ex->respond(ok(std::to_string(++n)));
-  });
+  net::http_server server(
+      io.get_executor(), fx.server_options(),
+      [&](std::shared_ptr<net::exchange> ex) { ex->respond(ok(std::to_string(++n))); });
   auto lane = make_lane(io, server.base_url(), fx.options);
   for (int i = 1; i <= 5; ++i) {
     auto result = exchange(io, *lane, post("/cometd/59.0"));
@@ -159,9 +164,10 @@ TEST_CASE("keep-alive reuses one connection for several exchanges") {
 
 TEST_CASE("a stale keep-alive connection closed by the server is retried once on a fresh one") {
   boost::asio::io_context io;
-  net::http_server server(io.get_executor(), {}, [](std::shared_ptr<net::exchange> ex) { ex->respond(ok("fine")); });
-  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr, plain_options(),
-                                           nullptr);
+  net::http_server server(io.get_executor(), {},
+                          [](std::shared_ptr<net::exchange> ex) { ex->respond(ok("fine")); });
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr,
+                                           plain_options(), nullptr);
   REQUIRE(!exchange(io, *lane, post("/")).error);
   server.close_idle_connections();
   settle(io);
@@ -177,29 +183,33 @@ TEST_CASE("cookies round trip byte-exact, including one changed on 403 and 500 r
   tls_fixture fx;
   std::vector<std::string> cookies_seen;
   int n = 0;
-  net::http_server server(io.get_executor(), fx.server_options(), [&](std::shared_ptr<net::exchange> ex) {
-    const auto* cookie = transport::find_header(ex->request().headers, "Cookie");
-    cookies_seen.push_back(cookie ? *cookie : "");
-    transport::http_response r = ok();
-    switch (++n) {
-      case 1:
-        r.headers.emplace_back("Set-Cookie", "BAYEUX_BROWSER=eb4ajzqv8f0j5yiakirz4ui41ah6; Path=/cometd/; HttpOnly");
-        r.headers.emplace_back("Set-Cookie", "sfdc-stream=!//QiKCt+a/b=c:d==; path=/; SameSite=None; Secure");
-        break;
-      case 2:
-        r.status = 403;
-        r.body = "[{\"error\":\"403::Unknown client\"}]";
-        r.headers.emplace_back("Set-Cookie", "sfdc-stream=!AAA+/=:!z=; path=/; Secure");
-        break;
-      case 3:
-        r.status = 500;
-        r.headers.emplace_back("Set-Cookie", "t=!x/y+z=; path=/cometd/");
-        break;
-      default:
-        break;
-    }
-    ex->respond(std::move(r));
-  });
+  net::http_server server(
+      io.get_executor(), fx.server_options(), [&](std::shared_ptr<net::exchange> ex) {
+        const auto* cookie = transport::find_header(ex->request().headers, "Cookie");
+        cookies_seen.push_back(cookie ? *cookie : "");
+        transport::http_response r = ok();
+        switch (++n) {
+          case 1:
+            r.headers.emplace_back(
+                "Set-Cookie",
+                "BAYEUX_BROWSER=eb4ajzqv8f0j5yiakirz4ui41ah6; Path=/cometd/; HttpOnly");
+            r.headers.emplace_back("Set-Cookie",
+                                   "sfdc-stream=!//QiKCt+a/b=c:d==; path=/; SameSite=None; Secure");
+            break;
+          case 2:
+            r.status = 403;
+            r.body = "[{\"error\":\"403::Unknown client\"}]";
+            r.headers.emplace_back("Set-Cookie", "sfdc-stream=!AAA+/=:!z=; path=/; Secure");
+            break;
+          case 3:
+            r.status = 500;
+            r.headers.emplace_back("Set-Cookie", "t=!x/y+z=; path=/cometd/");
+            break;
+          default:
+            break;
+        }
+        ex->respond(std::move(r));
+      });
   auto jar = std::make_shared<transport::cookie_jar>();
   auto lane = make_lane(io, server.base_url(), fx.options, jar);
   auto first = exchange(io, *lane, post("/cometd/59.0"));
@@ -214,9 +224,11 @@ TEST_CASE("cookies round trip byte-exact, including one changed on 403 and 500 r
   REQUIRE(!exchange(io, *lane, post("/services/data")).error);
   REQUIRE(cookies_seen.size() == 5);
   CHECK(cookies_seen[0] == "");
-  CHECK(cookies_seen[1] == "BAYEUX_BROWSER=eb4ajzqv8f0j5yiakirz4ui41ah6; sfdc-stream=!//QiKCt+a/b=c:d==");
+  CHECK(cookies_seen[1] ==
+        "BAYEUX_BROWSER=eb4ajzqv8f0j5yiakirz4ui41ah6; sfdc-stream=!//QiKCt+a/b=c:d==");
   CHECK(cookies_seen[2] == "BAYEUX_BROWSER=eb4ajzqv8f0j5yiakirz4ui41ah6; sfdc-stream=!AAA+/=:!z=");
-  CHECK(cookies_seen[3] == "BAYEUX_BROWSER=eb4ajzqv8f0j5yiakirz4ui41ah6; t=!x/y+z=; sfdc-stream=!AAA+/=:!z=");
+  CHECK(cookies_seen[3] ==
+        "BAYEUX_BROWSER=eb4ajzqv8f0j5yiakirz4ui41ah6; t=!x/y+z=; sfdc-stream=!AAA+/=:!z=");
   CHECK(cookies_seen[4] == "sfdc-stream=!AAA+/=:!z=");
   server.stop();
 }
@@ -229,7 +241,8 @@ TEST_CASE("a 2 MiB body with a 1 MiB limit fails with body_too_large and the lan
   });
   auto options = plain_options();
   options.body_limit = 1024 * 1024;
-  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr, options, nullptr);
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr,
+                                           options, nullptr);
   auto result = exchange(io, *lane, post("/"));
   CHECK(result.error.code == errc::body_too_large);
   big = false;
@@ -239,20 +252,22 @@ TEST_CASE("a 2 MiB body with a 1 MiB limit fails with body_too_large and the lan
   server.stop();
 }
 
-TEST_CASE("a held reply misses a 300 ms deadline with timeout and the lane works again afterwards") {
+TEST_CASE(
+    "a held reply misses a 300 ms deadline with timeout and the lane works again afterwards") {
   boost::asio::io_context io;
   tls_fixture fx;
   std::vector<std::shared_ptr<net::exchange>> held;
   bool hold = true;
   bool abandoned = false;
-  net::http_server server(io.get_executor(), fx.server_options(), [&](std::shared_ptr<net::exchange> ex) {
-    if (hold) {
-      ex->on_abandoned([&] { abandoned = true; });
-      held.push_back(ex);
-    } else {
-      ex->respond(ok("late but fine"));
-    }
-  });
+  net::http_server server(io.get_executor(), fx.server_options(),
+                          [&](std::shared_ptr<net::exchange> ex) {
+                            if (hold) {
+                              ex->on_abandoned([&] { abandoned = true; });
+                              held.push_back(ex);
+                            } else {
+                              ex->respond(ok("late but fine"));
+                            }
+                          });
   auto lane = make_lane(io, server.base_url(), fx.options);
   auto result = exchange(io, *lane, post("/cometd/59.0/connect"), 300ms);
   CHECK(result.error.code == errc::timeout);
@@ -268,9 +283,10 @@ TEST_CASE("a held reply misses a 300 ms deadline with timeout and the lane works
 TEST_CASE("a connection dropped mid-reply fails with connection_closed") {
   boost::asio::io_context io;
   tls_fixture fx;
-  net::http_server server(io.get_executor(), fx.server_options(), [](std::shared_ptr<net::exchange> ex) {
-    ex->respond_partial_and_drop(ok(std::string(1000, 'y')), 100);
-  });
+  net::http_server server(io.get_executor(), fx.server_options(),
+                          [](std::shared_ptr<net::exchange> ex) {
+                            ex->respond_partial_and_drop(ok(std::string(1000, 'y')), 100);
+                          });
   auto lane = make_lane(io, server.base_url(), fx.options);
   auto result = exchange(io, *lane, post("/"));
   CHECK(result.error.code == errc::connection_closed);
@@ -279,9 +295,10 @@ TEST_CASE("a connection dropped mid-reply fails with connection_closed") {
 
 TEST_CASE("a connection dropped without any reply fails with connection_closed") {
   boost::asio::io_context io;
-  net::http_server server(io.get_executor(), {}, [](std::shared_ptr<net::exchange> ex) { ex->drop(); });
-  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr, plain_options(),
-                                           nullptr);
+  net::http_server server(io.get_executor(), {},
+                          [](std::shared_ptr<net::exchange> ex) { ex->drop(); });
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr,
+                                           plain_options(), nullptr);
   auto result = exchange(io, *lane, post("/"));
   CHECK(result.error.code == errc::connection_closed);
   server.stop();
@@ -290,9 +307,10 @@ TEST_CASE("a connection dropped without any reply fails with connection_closed")
 TEST_CASE("cancel gives the handler cancelled exactly once") {
   boost::asio::io_context io;
   std::shared_ptr<net::exchange> held;
-  net::http_server server(io.get_executor(), {}, [&](std::shared_ptr<net::exchange> ex) { held = ex; });
-  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr, plain_options(),
-                                           nullptr);
+  net::http_server server(io.get_executor(), {},
+                          [&](std::shared_ptr<net::exchange> ex) { held = ex; });
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr,
+                                           plain_options(), nullptr);
   int calls = 0;
   sfstream::error_info got;
   lane->async_exchange(post("/"), 10s, [&](sfstream::error_info e, transport::http_response) {
@@ -315,21 +333,22 @@ TEST_CASE("async_http_request sends one request to a full URL") {
   boost::asio::io_context io;
   tls_fixture fx;
   std::string target;
-  net::http_server server(io.get_executor(), fx.server_options(), [&](std::shared_ptr<net::exchange> ex) {
-    target = ex->request().target;
-    ex->respond(ok("{\"access_token\":\"redacted\"}"));
-  });
+  net::http_server server(io.get_executor(), fx.server_options(),
+                          [&](std::shared_ptr<net::exchange> ex) {
+                            target = ex->request().target;
+                            ex->respond(ok("{\"access_token\":\"redacted\"}"));
+                          });
   auto tls = transport::make_client_tls_context(fx.options);
   REQUIRE(tls);
   int calls = 0;
   transport::http_response got;
-  transport::async_http_request(io.get_executor(), tls, fx.options,
-                                parse(server.base_url() + "/services/oauth2/token?x=1"), post("/ignored"), 10s,
-                                [&](sfstream::error_info e, transport::http_response r) {
-                                  CHECK_MESSAGE(!e, e.to_string());
-                                  got = std::move(r);
-                                  ++calls;
-                                });
+  transport::async_http_request(
+      io.get_executor(), tls, fx.options, parse(server.base_url() + "/services/oauth2/token?x=1"),
+      post("/ignored"), 10s, [&](sfstream::error_info e, transport::http_response r) {
+        CHECK_MESSAGE(!e, e.to_string());
+        got = std::move(r);
+        ++calls;
+      });
   REQUIRE(run_until(io, [&] { return calls > 0; }));
   CHECK(target == "/services/oauth2/token?x=1");
   CHECK(got.body == "{\"access_token\":\"redacted\"}");
@@ -344,7 +363,8 @@ TEST_CASE("a refused connection fails with connection_failed") {
     port = probe.port();
     probe.stop();
   }
-  auto lane = transport::http_lane::create(io.get_executor(), parse("http://127.0.0.1:" + std::to_string(port)),
+  auto lane = transport::http_lane::create(io.get_executor(),
+                                           parse("http://127.0.0.1:" + std::to_string(port)),
                                            nullptr, plain_options(), nullptr);
   auto result = exchange(io, *lane, post("/"));
   CHECK(result.error.code == errc::connection_failed);

@@ -51,14 +51,15 @@ struct outcome {
 };
 
 /// Runs one exchange on `lane` to completion (or the 20 s safety bound).
-inline outcome exchange(boost::asio::io_context& io, transport::http_lane& lane, transport::http_request request,
-                        std::chrono::milliseconds deadline = 10s) {
+inline outcome exchange(boost::asio::io_context& io, transport::http_lane& lane,
+                        transport::http_request request, std::chrono::milliseconds deadline = 10s) {
   auto result = std::make_shared<outcome>();
-  lane.async_exchange(std::move(request), deadline, [result](sfstream::error_info e, transport::http_response r) {
-    result->error = std::move(e);
-    result->response = std::move(r);
-    ++result->calls;
-  });
+  lane.async_exchange(std::move(request), deadline,
+                      [result](sfstream::error_info e, transport::http_response r) {
+                        result->error = std::move(e);
+                        result->response = std::move(r);
+                        ++result->calls;
+                      });
   REQUIRE(run_until(io, [&] { return result->calls > 0; }));
   settle(io, 10ms);
   CHECK(result->calls == 1);
@@ -93,7 +94,8 @@ class temp_dir {
  public:
   temp_dir() {
     std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() / ("sfstream-transport-" + std::to_string(rd()) + std::to_string(rd()));
+    path_ = std::filesystem::temp_directory_path() /
+            ("sfstream-transport-" + std::to_string(rd()) + std::to_string(rd()));
     std::filesystem::create_directories(path_);
   }
   ~temp_dir() {

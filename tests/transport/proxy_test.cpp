@@ -26,7 +26,9 @@ namespace {
 class connect_proxy {
  public:
   explicit connect_proxy(asio::io_context& io, std::string expected_authorization = {})
-      : io_(io), acceptor_(io, {asio::ip::make_address("127.0.0.1"), 0}), expected_(std::move(expected_authorization)) {
+      : io_(io),
+        acceptor_(io, {asio::ip::make_address("127.0.0.1"), 0}),
+        expected_(std::move(expected_authorization)) {
     accept();
   }
   ~connect_proxy() { stop(); }
@@ -65,57 +67,65 @@ class connect_proxy {
   }
 
   void read_head(const std::shared_ptr<tunnel>& t) {
-    asio::async_read_until(*t->client, t->head, "\r\n\r\n", [this, t](boost::system::error_code ec, std::size_t n) {
-      if (ec) return;
-      std::string head(asio::buffers_begin(t->head.data()), asio::buffers_begin(t->head.data()) + static_cast<long>(n));
-      t->head.consume(n);
-      ++connects;
-      const auto first_space = head.find(' ');
-      const auto second_space = head.find(' ', first_space + 1);
-      const std::string method = head.substr(0, first_space);
-      last_target = head.substr(first_space + 1, second_space - first_space - 1);
-      last_authorization.clear();
-      const std::string key = "\r\nProxy-Authorization: ";
-      if (const auto at = head.find(key); at != std::string::npos) {
-        const auto end = head.find("\r\n", at + key.size());
-        last_authorization = head.substr(at + key.size(), end - at - key.size());
-      }
-      if (method != "CONNECT" || (!expected_.empty() && last_authorization != expected_)) {
-        reply_and_close(t, method != "CONNECT" ? "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"
-                                               : "HTTP/1.1 407 Proxy Authentication Required\r\n"
-                                                 "Proxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n");
-        return;
-      }
-      const auto colon = last_target.rfind(':');
-      const tcp::endpoint target(asio::ip::make_address(last_target.substr(0, colon)),
-                                 static_cast<std::uint16_t>(std::stoi(last_target.substr(colon + 1))));
-      t->server->async_connect(target, [this, t](boost::system::error_code ec2) {
-        if (ec2) {
-          reply_and_close(t, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
-          return;
-        }
-        auto ok = std::make_shared<std::string>("HTTP/1.1 200 Connection established\r\n\r\n");
-        asio::async_write(*t->client, asio::buffer(*ok), [this, t, ok](boost::system::error_code ec3, std::size_t) {
-          if (ec3) return;
-          pump(t->client, t->server);
-          pump(t->server, t->client);
+    asio::async_read_until(
+        *t->client, t->head, "\r\n\r\n", [this, t](boost::system::error_code ec, std::size_t n) {
+          if (ec) return;
+          std::string head(asio::buffers_begin(t->head.data()),
+                           asio::buffers_begin(t->head.data()) + static_cast<long>(n));
+          t->head.consume(n);
+          ++connects;
+          const auto first_space = head.find(' ');
+          const auto second_space = head.find(' ', first_space + 1);
+          const std::string method = head.substr(0, first_space);
+          last_target = head.substr(first_space + 1, second_space - first_space - 1);
+          last_authorization.clear();
+          const std::string key = "\r\nProxy-Authorization: ";
+          if (const auto at = head.find(key); at != std::string::npos) {
+            const auto end = head.find("\r\n", at + key.size());
+            last_authorization = head.substr(at + key.size(), end - at - key.size());
+          }
+          if (method != "CONNECT" || (!expected_.empty() && last_authorization != expected_)) {
+            reply_and_close(
+                t, method != "CONNECT"
+                       ? "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"
+                       : "HTTP/1.1 407 Proxy Authentication Required\r\n"
+                         "Proxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n");
+            return;
+          }
+          const auto colon = last_target.rfind(':');
+          const tcp::endpoint target(
+              asio::ip::make_address(last_target.substr(0, colon)),
+              static_cast<std::uint16_t>(std::stoi(last_target.substr(colon + 1))));
+          t->server->async_connect(target, [this, t](boost::system::error_code ec2) {
+            if (ec2) {
+              reply_and_close(t, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+              return;
+            }
+            auto ok = std::make_shared<std::string>("HTTP/1.1 200 Connection established\r\n\r\n");
+            asio::async_write(*t->client, asio::buffer(*ok),
+                              [this, t, ok](boost::system::error_code ec3, std::size_t) {
+                                if (ec3) return;
+                                pump(t->client, t->server);
+                                pump(t->server, t->client);
+                              });
+          });
         });
-      });
-    });
   }
 
   void reply_and_close(const std::shared_ptr<tunnel>& t, std::string text) {
     auto data = std::make_shared<std::string>(std::move(text));
-    asio::async_write(*t->client, asio::buffer(*data), [t, data](boost::system::error_code, std::size_t) {
-      boost::system::error_code ignored;
-      t->client->shutdown(tcp::socket::shutdown_both, ignored);
-      t->client->close(ignored);
-    });
+    asio::async_write(*t->client, asio::buffer(*data),
+                      [t, data](boost::system::error_code, std::size_t) {
+                        boost::system::error_code ignored;
+                        t->client->shutdown(tcp::socket::shutdown_both, ignored);
+                        t->client->close(ignored);
+                      });
   }
 
   void pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to) {
     auto buffer = std::make_shared<std::array<char, 16384>>();
-    from->async_read_some(asio::buffer(*buffer), [this, from, to, buffer](boost::system::error_code ec, std::size_t n) {
+    from->async_read_some(asio::buffer(*buffer), [this, from, to, buffer](
+                                                     boost::system::error_code ec, std::size_t n) {
       if (ec) {
         boost::system::error_code ignored;
         to->shutdown(tcp::socket::shutdown_send, ignored);
@@ -161,12 +171,14 @@ class scoped_env {
 };
 
 std::shared_ptr<transport::http_lane> lane_through(asio::io_context& io, const tls_fixture& fx,
-                                                   const net::http_server& server, transport::proxy_config proxy) {
+                                                   const net::http_server& server,
+                                                   transport::proxy_config proxy) {
   auto options = fx.options;
   options.proxy = std::move(proxy);
   auto tls = transport::make_client_tls_context(options);
   REQUIRE(tls);
-  return transport::http_lane::create(io.get_executor(), parse(server.base_url()), tls, options, nullptr);
+  return transport::http_lane::create(io.get_executor(), parse(server.base_url()), tls, options,
+                                      nullptr);
 }
 
 }  // namespace
@@ -198,7 +210,8 @@ TEST_CASE("an exchange through a CONNECT proxy sends Proxy-Authorization: Basic"
   net::http_server server(io.get_executor(), fx.server_options(),
                           [](std::shared_ptr<net::exchange> ex) { ex->respond(ok("authorised")); });
   connect_proxy proxy(io, "Basic " + transport::encode_base64("proxyuser:p@ss:w0rd"));
-  auto config = transport::parse_proxy_url("http://proxyuser:p%40ss%3Aw0rd@127.0.0.1:" + std::to_string(proxy.port()));
+  auto config = transport::parse_proxy_url("http://proxyuser:p%40ss%3Aw0rd@127.0.0.1:" +
+                                           std::to_string(proxy.port()));
   REQUIRE(config);
   CHECK(config->password == "p@ss:w0rd");
   auto lane = lane_through(io, fx, server, *config);
@@ -210,14 +223,16 @@ TEST_CASE("an exchange through a CONNECT proxy sends Proxy-Authorization: Basic"
   server.stop();
 }
 
-TEST_CASE("a wrong proxy password gets 407 and fails with proxy_error without revealing the password") {
+TEST_CASE(
+    "a wrong proxy password gets 407 and fails with proxy_error without revealing the password") {
   asio::io_context io;
   tls_fixture fx;
   int requests = 0;
-  net::http_server server(io.get_executor(), fx.server_options(), [&](std::shared_ptr<net::exchange> ex) {
-    ++requests;
-    ex->respond(ok());
-  });
+  net::http_server server(io.get_executor(), fx.server_options(),
+                          [&](std::shared_ptr<net::exchange> ex) {
+                            ++requests;
+                            ex->respond(ok());
+                          });
   connect_proxy proxy(io, "Basic " + transport::encode_base64("proxyuser:right"));
   transport::proxy_config config;
   config.address = parse("http://127.0.0.1:" + std::to_string(proxy.port()));
@@ -229,7 +244,8 @@ TEST_CASE("a wrong proxy password gets 407 and fails with proxy_error without re
   CHECK(result.error.diag.server_code == "407");
   CHECK(result.error.diag.server_text == "Proxy Authentication Required");
   CHECK(result.error.to_string().find("Wr0ngSecret") == std::string::npos);
-  CHECK(result.error.to_string().find(transport::encode_base64("proxyuser:Wr0ngSecret")) == std::string::npos);
+  CHECK(result.error.to_string().find(transport::encode_base64("proxyuser:Wr0ngSecret")) ==
+        std::string::npos);
   CHECK(requests == 0);
   proxy.stop();
   server.stop();
@@ -257,8 +273,9 @@ TEST_CASE("parse_proxy_url reads host, port and optional credentials") {
 }
 
 TEST_CASE("parse_proxy_url refuses bad proxy URLs without repeating the password") {
-  const char* bad[] = {"https://u:TopSecret1@proxy:443", "http://u:TopSecret1@proxy:99999", "http://u:TopSecret1@/",
-                       "http://u:Top%zzSecret1@proxy:1", "http://u:TopSecret1@proxy:1/path"};
+  const char* bad[] = {"https://u:TopSecret1@proxy:443", "http://u:TopSecret1@proxy:99999",
+                       "http://u:TopSecret1@/", "http://u:Top%zzSecret1@proxy:1",
+                       "http://u:TopSecret1@proxy:1/path"};
   for (const char* text : bad) {
     CAPTURE(text);
     sfstream::error_info why;

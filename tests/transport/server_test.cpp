@@ -21,9 +21,11 @@ TEST_CASE("the server refuses a non-loopback address") {
   asio::io_context io;
   net::server_options o;
   o.address = "0.0.0.0";
-  CHECK_THROWS_AS(net::http_server(io.get_executor(), o, [](std::shared_ptr<net::exchange>) {}), sfstream::error);
+  CHECK_THROWS_AS(net::http_server(io.get_executor(), o, [](std::shared_ptr<net::exchange>) {}),
+                  sfstream::error);
   o.address = "not an address";
-  CHECK_THROWS_AS(net::http_server(io.get_executor(), o, [](std::shared_ptr<net::exchange>) {}), sfstream::error);
+  CHECK_THROWS_AS(net::http_server(io.get_executor(), o, [](std::shared_ptr<net::exchange>) {}),
+                  sfstream::error);
 }
 
 TEST_CASE("the server listens on IPv6 loopback and reports its base URL") {
@@ -32,8 +34,8 @@ TEST_CASE("the server listens on IPv6 loopback and reports its base URL") {
   o.address = "::1";
   std::unique_ptr<net::http_server> server;
   try {
-    server = std::make_unique<net::http_server>(io.get_executor(), o,
-                                                [](std::shared_ptr<net::exchange> ex) { ex->respond(ok("v6")); });
+    server = std::make_unique<net::http_server>(
+        io.get_executor(), o, [](std::shared_ptr<net::exchange> ex) { ex->respond(ok("v6")); });
   } catch (const sfstream::error& e) {
     MESSAGE("IPv6 loopback is not available here: " << e.what());
     return;
@@ -41,7 +43,8 @@ TEST_CASE("the server listens on IPv6 loopback and reports its base URL") {
   CHECK(server->base_url() == "http://[::1]:" + std::to_string(server->port()));
   transport::transport_options options;
   options.proxy_from_environment = false;
-  auto lane = transport::http_lane::create(io.get_executor(), parse(server->base_url()), nullptr, options, nullptr);
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server->base_url()), nullptr,
+                                           options, nullptr);
   auto result = exchange(io, *lane, post("/"));
   CHECK_MESSAGE(!result.error, result.error.to_string());
   CHECK(result.response.body == "v6");
@@ -59,7 +62,8 @@ TEST_CASE("the server answers 413 Maximum Request Size Exceeded over its body li
   });
   transport::transport_options options;
   options.proxy_from_environment = false;
-  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr, options, nullptr);
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr,
+                                           options, nullptr);
   auto result = exchange(io, *lane, post("/cometd/59.0", std::string(100000, 'a')));
   REQUIRE_MESSAGE(!result.error, result.error.to_string());
   CHECK(result.response.status == 413);
@@ -102,7 +106,8 @@ TEST_CASE("an exchange released without an answer closes its connection") {
   net::http_server server(io.get_executor(), {}, [](std::shared_ptr<net::exchange>) {});
   transport::transport_options options;
   options.proxy_from_environment = false;
-  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr, options, nullptr);
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr,
+                                           options, nullptr);
   auto result = exchange(io, *lane, post("/"));
   CHECK(result.error.code == errc::connection_closed);
   server.stop();
@@ -111,11 +116,13 @@ TEST_CASE("an exchange released without an answer closes its connection") {
 TEST_CASE("stop closes held connections, is idempotent, and the destructor stops too") {
   asio::io_context io;
   std::shared_ptr<net::exchange> held;
-  auto server = std::make_unique<net::http_server>(io.get_executor(), net::server_options{},
-                                                   [&](std::shared_ptr<net::exchange> ex) { held = ex; });
+  auto server =
+      std::make_unique<net::http_server>(io.get_executor(), net::server_options{},
+                                         [&](std::shared_ptr<net::exchange> ex) { held = ex; });
   transport::transport_options options;
   options.proxy_from_environment = false;
-  auto lane = transport::http_lane::create(io.get_executor(), parse(server->base_url()), nullptr, options, nullptr);
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server->base_url()), nullptr,
+                                           options, nullptr);
   int calls = 0;
   sfstream::error_info got;
   lane->async_exchange(post("/"), 10s, [&](sfstream::error_info e, transport::http_response) {
@@ -138,7 +145,8 @@ TEST_CASE("a handler that throws yields a 500 reply, not a crash") {
                           [](std::shared_ptr<net::exchange>) { throw std::runtime_error("boom"); });
   transport::transport_options options;
   options.proxy_from_environment = false;
-  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr, options, nullptr);
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr,
+                                           options, nullptr);
   auto result = exchange(io, *lane, post("/"));
   REQUIRE(!result.error);
   CHECK(result.response.status == 500);

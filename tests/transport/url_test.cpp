@@ -84,7 +84,8 @@ TEST_CASE("is_loopback is true for 127.0.0.0/8, ::1 and localhost only") {
 }
 
 TEST_CASE("find_header matches names case-insensitively and returns the first") {
-  sfstream::transport::header_list h{{"Set-Cookie", "a=1"}, {"content-type", "text/xml"}, {"SET-COOKIE", "b=2"}};
+  sfstream::transport::header_list h{
+      {"Set-Cookie", "a=1"}, {"content-type", "text/xml"}, {"SET-COOKIE", "b=2"}};
   REQUIRE(find_header(h, "set-cookie"));
   CHECK(*find_header(h, "set-cookie") == "a=1");
   CHECK(*find_header(h, "Content-Type") == "text/xml");
