@@ -239,7 +239,7 @@ void rest_client::async_get(const std::string& sobject, const std::string& id, c
     for (const auto& f : fields) list += (list.empty() ? "" : ",") + f;
     path += "?fields=" + url_encode(list);
   }
-  impl_->request("GET", path, {}, [done = std::move(done), sobject](error_info e, unsigned, std::string body) {
+  impl_->request("GET", path, {}, [done = std::move(done), sobject, id](error_info e, unsigned, std::string body) {
     if (e) {
       done(std::move(e), {});
       return;
@@ -254,6 +254,7 @@ void rest_client::async_get(const std::string& sobject, const std::string& id, c
       return;
     }
     if (rec->type.empty()) rec->type = sobject;
+    if (rec->id.empty()) rec->id = id;  // `fields` without Id: the reply may leave it out
     done({}, std::move(*rec));
   });
 }

@@ -201,6 +201,23 @@ struct mirror {
   std::size_t reconciled = 0;
   std::size_t resyncs = 0;
   std::vector<std::string> invalid;
+  std::map<std::string, std::vector<std::string>> history;  ///< Per id: what the callbacks did, for failure messages.
+
+  std::set<std::int64_t> replay_ids;  ///< Every replay id a callback saw, for failure messages.
+  std::size_t live_events = 0;
+  std::int64_t end_replay_id = 0;
+
+  void note(const std::string& id, const std::string& what) { history[id].push_back(what); }
+
+  /// Replay ids missing between the first and the last seen, e.g. "540-552 610".
+  std::string replay_holes() const {
+    std::lock_guard lock{mutex};
+    std::string out;
+    if (replay_ids.empty()) return out;
+    for (std::int64_t id = *replay_ids.begin(); id < *replay_ids.rbegin(); ++id)
+      if (!replay_ids.count(id)) out += std::to_string(id) + " ";
+    return out;
+  }
 
   static void set(sfstream::field_list& fields, const std::string& name, const sfstream::field_value& v) {
     for (auto& [k, x] : fields) {
@@ -213,44 +230,53 @@ struct mirror {
   }
 
   /// Simulates Salesforce sending a gap event instead of this one.
-  bool lost(const sfstream::change_event& e) {
+  bool lost(const sfstream::change_event& e, const char* step) {
+    bool out = false;
     if (e.header.type == sfstream::change_type::create) {
       const auto* name = e.field("Name");
-      if (name && drop_names.erase(name->as_string())) return ++dropped, true;
-      return false;
+      out = name && drop_names.erase(name->as_string());
+    } else {
+      out = e.header.record_ids.size() == 1 && drop_ids.erase(e.header.record_ids.front());
     }
-    if (e.header.record_ids.size() == 1 && drop_ids.erase(e.header.record_ids.front())) return ++dropped, true;
-    return false;
+    if (out) ++dropped;
+    ++live_events;
+    if (e.replay_id) replay_ids.insert(*e.replay_id);
+    if (const auto* n = e.field("Name"); n && n->as_string() == "END") end_replay_id = e.replay_id.value_or(-1);
+    for (const auto& id : e.header.record_ids)
+      note(id, std::string(step) + " #" + std::to_string(e.replay_id.value_or(0)) + (out ? " LOST " : " ") +
+                   sfstream::to_json(e.fields));
+    return out;
   }
 
   sfstream::cdc_handler handler() {
     sfstream::cdc_handler h;
     h.on_create = [this](const sfstream::change_event& e) {
       std::lock_guard lock{mutex};
-      if (lost(e)) return;
+      if (lost(e, "create")) return;
       auto& r = records[e.header.record_ids.front()];
       r.clear();
       for (const auto& [k, v] : e.fields) set(r, k, v);
     };
     h.on_update = [this](const sfstream::change_event& e) {
       std::lock_guard lock{mutex};
-      if (lost(e)) return;
+      if (lost(e, "update")) return;
       for (const auto& id : e.header.record_ids)
         for (const auto& [k, v] : e.fields) set(records[id], k, v);
     };
     h.on_delete = [this](const sfstream::change_event& e) {
       std::lock_guard lock{mutex};
-      if (lost(e)) return;
+      if (lost(e, "delete")) return;
       for (const auto& id : e.header.record_ids) records.erase(id);
     };
     h.on_undelete = [this](const sfstream::change_event& e) {
       std::lock_guard lock{mutex};
-      if (lost(e)) return;
+      if (lost(e, "undelete")) return;
       records[e.header.record_ids.front()] = e.fields;
     };
     h.on_reconciled = [this](sfstream::reconcile_action a, const sfstream::sobject_record& r, bool) {
       std::lock_guard lock{mutex};
       ++reconciled;
+      note(r.id, std::string("reconciled ") + std::string(sfstream::to_string(a)) + " " + r.to_json());
       if (a == sfstream::reconcile_action::upsert) {
         records[r.id] = r.fields;
       } else {
@@ -265,6 +291,7 @@ struct mirror {
       std::lock_guard lock{mutex};
       records[r.id] = r.fields;
       resync_seen.insert(r.id);
+      note(r.id, "resync " + r.to_json());
     };
     h.on_resync_end = [this](const std::string&) {
       std::lock_guard lock{mutex};
@@ -277,15 +304,26 @@ struct mirror {
       std::lock_guard lock{mutex};
       invalid.push_back(why.to_string());
     };
+    h.on_overflow = [this](const sfstream::change_event& e) {
+      std::lock_guard lock{mutex};
+      if (e.replay_id) replay_ids.insert(*e.replay_id);
+    };
+    h.on_gap = [this](const sfstream::change_event& e) {
+      std::lock_guard lock{mutex};
+      if (e.replay_id) replay_ids.insert(*e.replay_id);
+      for (const auto& id : e.header.record_ids) note(id, "gap #" + std::to_string(e.replay_id.value_or(0)));
+    };
     return h;
   }
 
-  bool has_name(const std::string& name) const {
+  std::string history_of(const std::string& id) const {
     std::lock_guard lock{mutex};
-    for (const auto& [id, fields] : records)
-      if (value_in(fields, "Name") == sfstream::field_value::make_string(name)) return true;
-    return false;
+    std::string out;
+    if (auto it = history.find(id); it != history.end())
+      for (const auto& line : it->second) out += "\n  " + line;
+    return out;
   }
+
   std::size_t size() const {
     std::lock_guard lock{mutex};
     return records.size();
@@ -498,6 +536,7 @@ TEST_CASE("a mirror built only from CDC callbacks equals the org after 1,000 ran
   };
   std::vector<std::string> live, binned;
   std::size_t gaps = 0;
+  std::map<std::string, std::vector<std::string>> ops;  // per id: what the test did, for failure messages
   for (int op = 0; op < 1000; ++op) {
     const bool lose = chance(0.05);
     if (op == 500) {
@@ -534,7 +573,9 @@ TEST_CASE("a mirror built only from CDC callbacks equals the org after 1,000 ran
     } else if (roll < 0.65) {
       const auto id = pick(live);
       if (lose) mark_lost_id(id);
-      update(org, id, random_fields(false, op));
+      const auto json = random_fields(false, op);
+      ops[id].push_back("op " + std::to_string(op) + " update " + json + (lose ? " lost" : ""));
+      update(org, id, json);
       if (lose) {
         gap(org, {id}, gap_type::gap_update);
         ++gaps;
@@ -542,6 +583,7 @@ TEST_CASE("a mirror built only from CDC callbacks equals the org after 1,000 ran
     } else if (roll < 0.8) {
       const auto id = pick(live);
       if (lose) mark_lost_id(id);
+      ops[id].push_back("op " + std::to_string(op) + " delete" + (lose ? " lost" : ""));
       remove(org, id);
       live.erase(std::find(live.begin(), live.end(), id));
       binned.push_back(id);
@@ -552,6 +594,7 @@ TEST_CASE("a mirror built only from CDC callbacks equals the org after 1,000 ran
     } else if (roll < 0.9 && !binned.empty()) {
       const auto id = pick(binned);
       if (lose) mark_lost_id(id);
+      ops[id].push_back("op " + std::to_string(op) + " undelete" + (lose ? " lost" : ""));
       undelete(org, id);
       binned.erase(std::find(binned.begin(), binned.end(), id));
       live.push_back(id);
@@ -568,11 +611,29 @@ TEST_CASE("a mirror built only from CDC callbacks equals the org after 1,000 ran
     }
   }
   create(org, "Account", R"({"Name":"END"})");
-  REQUIRE(wait_until([&] { return copy.has_name("END"); }, 90s));
+  // Wait for END's own CREATE event: a resync that runs late may show END before the events
+  // ahead of it in the stream have been handled.
+  REQUIRE(wait_until(
+      [&] {
+        std::lock_guard lock{copy.mutex};
+        return copy.end_replay_id != 0;
+      },
+      90s));
   const auto truth = live_accounts(s.rest);
   const auto diff = copy.differences(truth);
   CHECK(diff.empty());
-  for (std::size_t i = 0; i < diff.size() && i < 5; ++i) MESSAGE(diff[i]);
+  for (std::size_t i = 0; i < diff.size() && i < 5; ++i) {
+    std::string done_ops;
+    for (const auto& line : ops[diff[i].substr(0, 18)]) done_ops += "\n  " + line;
+    MESSAGE(diff[i] << copy.history_of(diff[i].substr(0, 18)) << "\n test ops:" << done_ops);
+  }
+  if (!diff.empty()) {
+    const auto holes = copy.replay_holes();
+    std::lock_guard lock{copy.mutex};
+    MESSAGE("replay ids never delivered: " << holes << "; seen " << copy.replay_ids.size() << " from "
+            << *copy.replay_ids.begin() << " to " << *copy.replay_ids.rbegin() << "; live events "
+            << copy.live_events << ", END at " << copy.end_replay_id);
+  }
   std::lock_guard lock{copy.mutex};
   CHECK(copy.invalid.empty());
   CHECK(copy.resyncs == 1);
