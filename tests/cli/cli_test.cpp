@@ -474,3 +474,59 @@ TEST_CASE("after kill -9 a restart with the same replay store loses nothing and 
     CHECK(id > committed);
   }
 }
+
+TEST_CASE("a refused replay id under --replay-policy fail exits 5 and reports the gap") {
+  running_org org(create_account_updates_topic);
+  auto r = run_cli(concat({"subscribe", "--replay-policy", "fail", "--timeout", "30", "/topic/AccountUpdates=999999"},
+                          org.login_args()));
+  CHECK(r.code == 5);
+  CHECK(r.err.find("999999") != std::string::npos);
+  CHECK(r.out.empty());
+}
+
+TEST_CASE("with --max-retries the command gives up on an unreachable org with exit 6") {
+  // Port 1 on loopback: nothing listens there, so every attempt is refused at once.
+  auto r = run_cli({"subscribe", "--access-token", "not-a-real-token", "--instance-url", "https://127.0.0.1:1",
+                    "--max-retries", "1", "--timeout", "60", "/topic/X"},
+                   90s);
+  CHECK(r.code == 6);
+  CHECK(r.err.find("not-a-real-token") == std::string::npos);
+}
+
+TEST_CASE("topic create, list and delete manage PushTopics, and publish reaches both event kinds") {
+  running_org org([](sfstream::emulator::org_emulator& emu) {
+    emu.rest().define_platform_event({"Note__e", {{"Text__c", "string", "", false}}});
+    REQUIRE(static_cast<bool>(emu.rest().create_streaming_channel("/u/notes")));
+  });
+  auto created = run_cli(concat({"topic", "create", "Leads", "SELECT Id, Name FROM Lead"}, org.login_args()));
+  REQUIRE(created.code == 0);
+  CHECK(created.out.find("\"channel\":\"/topic/Leads\"") != std::string::npos);
+  auto listed = run_cli(concat({"topic", "list"}, org.login_args()));
+  REQUIRE(listed.code == 0);
+  CHECK(listed.out.find("SELECT Id, Name FROM Lead") != std::string::npos);
+  auto deleted = run_cli(concat({"topic", "delete", "Leads"}, org.login_args()));
+  CHECK(deleted.code == 0);
+  auto again = run_cli(concat({"topic", "delete", "Leads"}, org.login_args()));
+  CHECK(again.code == 1);
+  CHECK(again.err.find("no PushTopic named 'Leads'") != std::string::npos);
+
+  temp_dir dir;
+  child sub(concat({"subscribe", "--count", "2", "--timeout", "60", "/event/Note__e", "/u/notes"}, org.login_args()),
+            dir.path, "sub");
+  REQUIRE(sub.wait_for_output(
+      [](const std::string&, const std::string& err) {
+        return err.find("subscribed to /event/Note__e") != std::string::npos &&
+               err.find("subscribed to /u/notes") != std::string::npos;
+      },
+      30s));
+  auto event = run_cli(concat({"publish", "/event/Note__e", R"({"Text__c":"from the CLI"})"}, org.login_args()));
+  CHECK(event.code == 0);
+  auto pushed = run_cli(concat({"publish", "/u/notes", "pushed \"text\""}, org.login_args()));
+  CHECK(pushed.code == 0);
+  CHECK(sub.wait(60s) == 0);
+  const auto lines = lines_of(sub.out());
+  REQUIRE(lines.size() == 2);
+  const std::string both = lines[0] + lines[1];
+  CHECK(both.find("from the CLI") != std::string::npos);
+  CHECK(both.find(R"(pushed \"text\")") != std::string::npos);
+}
