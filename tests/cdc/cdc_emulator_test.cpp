@@ -732,3 +732,44 @@ TEST_CASE("the REST client pages through queryAll, creates and reads records, an
   REQUIRE_FALSE(error);
   CHECK(again.records.size() == 1);
 }
+
+TEST_CASE("a gap naming a wildcard id resyncs the entity and a failing reconciliation reaches on_invalid") {
+  emulator_fixture org{org_options()};
+  io_thread io;
+  const auto& user = org.org().options().users.front();
+  sfstream::soap_login_options login;
+  login.login_url = org.org().login_url();
+  login.username = user.username;
+  login.password = user.password;
+  login.security_token = user.security_token;
+  sfstream::cdc_options o;
+  o.rest.network.ca_file = org.org().ca_file();
+  o.rest.credentials = sfstream::make_soap_login_provider(io.executor(), login, o.rest.network);
+  for (int i = 0; i < 3; ++i) create(org, "Account", "{\"Name\":\"W" + std::to_string(i) + "\"}");
+  const std::string gap_json =
+      R"({"channel":"/data/AccountChangeEvent","data":{"schema":"s","payload":{"ChangeEventHeader":{"commitNumber":1,"commitUser":"0055f000000EmUlAAK","sequenceNumber":1,"entityName":"Account","changeType":"GAP_UPDATE","changedFields":[],"changeOrigin":"","transactionKey":"t","commitTimestamp":1,"recordIds":["001*"]}},"event":{"replayId":5}}})";
+  const sfstream::event gap_event{"/data/AccountChangeEvent", 5, gap_json};
+
+  // Handlers called directly on this thread: the provider runs on `io`, so REST may block here.
+  cdc_log seen;
+  auto callbacks = sfstream::cdc_callbacks(seen.handler(), o);
+  callbacks.on_event(gap_event);
+  CHECK(seen.has_step("gap"));
+  CHECK(seen.has_step("resync-begin Account"));
+  CHECK(seen.has_step("resync-end Account"));
+  {
+    std::lock_guard lock{seen.mutex};
+    CHECK(seen.resync_records == 3);
+    CHECK(seen.invalid.empty());
+  }
+
+  cdc_log failing;
+  o.fields["Account"] = {"Name", "NoSuchField__c"};
+  o.max_attempts = 2;
+  auto bad = sfstream::cdc_callbacks(failing.handler(), o);
+  bad.on_event(gap_event);
+  CHECK_FALSE(failing.has_step("resync-begin Account"));
+  std::lock_guard lock{failing.mutex};
+  REQUIRE(failing.invalid.size() == 1);
+  CHECK(failing.invalid.front().find("INVALID_FIELD") != std::string::npos);
+}
