@@ -78,8 +78,8 @@ error_info build_login_request(std::string_view username, std::string_view passw
   doc.InsertEndChild(doc.NewDeclaration(R"(xml version="1.0" encoding="utf-8")"));
   auto* envelope = doc.NewElement("soapenv:Envelope");
   envelope->SetAttribute("xmlns:soapenv", "http://schemas.xmlsoap.org/soap/envelope/");
-  envelope->SetAttribute("xmlns:urn",
-                         partner ? "urn:partner.soap.sforce.com" : "urn:enterprise.soap.sforce.com");
+  envelope->SetAttribute(
+      "xmlns:urn", partner ? "urn:partner.soap.sforce.com" : "urn:enterprise.soap.sforce.com");
   doc.InsertEndChild(envelope);
   auto* body = envelope->InsertNewChildElement("soapenv:Body");
   auto* login = body->InsertNewChildElement("urn:login");

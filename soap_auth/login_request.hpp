@@ -21,9 +21,9 @@ inline constexpr std::string_view default_login_version = "64.0";
 
 /// An HTTP request, ready for any transport.
 struct login_request {
-  std::string target;  ///< "/services/Soap/u/64.0".
+  std::string target;                                        ///< "/services/Soap/u/64.0".
   std::vector<std::pair<std::string, std::string>> headers;  ///< Content-Type and SOAPAction.
-  std::string body;    ///< The envelope; holds the password: never log it.
+  std::string body;  ///< The envelope; holds the password: never log it.
 };
 
 /// Checks a SOAP login version ("64.0" or "64") and writes its canonical form ("64.0") to

@@ -56,7 +56,9 @@ std::string text_of(const XMLElement* e) {
   return std::string(trim(text));
 }
 
-bool bool_of(const XMLElement* e) { return text_of(e) == "true" || text_of(e) == "1"; }
+bool bool_of(const XMLElement* e) {
+  return text_of(e) == "true" || text_of(e) == "1";
+}
 
 error_info bad_response(unsigned http_status, std::string text) {
   error_info info{make_error_code(errc::auth_bad_response), {}};
@@ -66,13 +68,16 @@ error_info bad_response(unsigned http_status, std::string text) {
   return info;
 }
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 std::size_t ifind(std::string_view haystack, std::string_view needle) noexcept {
   if (needle.size() > haystack.size()) return std::string_view::npos;
   for (std::size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
     bool match = true;
-    for (std::size_t j = 0; j < needle.size() && match; ++j) match = lower(haystack[i + j]) == lower(needle[j]);
+    for (std::size_t j = 0; j < needle.size() && match; ++j)
+      match = lower(haystack[i + j]) == lower(needle[j]);
     if (match) return i;
   }
   return std::string_view::npos;
@@ -92,7 +97,8 @@ std::string sanitize_short(std::string_view text) {
   return out;
 }
 
-error_info describe_unparsable(std::string_view body, unsigned http_status, const tinyxml2::XMLDocument& doc) {
+error_info describe_unparsable(std::string_view body, unsigned http_status,
+                               const tinyxml2::XMLDocument& doc) {
   if (trim(body).empty()) return bad_response(http_status, "the login reply is empty");
   if (ifind(body.substr(0, 4096), "<html") != std::string_view::npos ||
       ifind(body.substr(0, 4096), "<!doctype html") != std::string_view::npos) {
@@ -182,7 +188,8 @@ error_info parse_login_response(std::string_view body, unsigned http_status, log
   const XMLElement* root = doc.RootElement();
   if (!root) return describe_unparsable(body, http_status, doc);
   const std::string_view root_name = local_name(root->Name());
-  if (root_name == "html" || root_name == "HTML") return describe_unparsable(body, http_status, doc);
+  if (root_name == "html" || root_name == "HTML")
+    return describe_unparsable(body, http_status, doc);
   if (root_name != "Envelope") {
     return bad_response(http_status, "the login reply is XML but not a SOAP envelope (root <" +
                                          sanitize_short(root_name) + ">)");
@@ -193,7 +200,8 @@ error_info parse_login_response(std::string_view body, unsigned http_status, log
   if (!payload) return bad_response(http_status, "the SOAP Body is empty");
   if (local_name(payload->Name()) == "Fault") return parse_fault(payload);
   if (local_name(payload->Name()) != "loginResponse") {
-    return bad_response(http_status, "the SOAP Body holds <" + sanitize_short(local_name(payload->Name())) +
+    return bad_response(http_status, "the SOAP Body holds <" +
+                                         sanitize_short(local_name(payload->Name())) +
                                          "> instead of a loginResponse or a Fault");
   }
   const XMLElement* r = child(payload, "result");
@@ -219,14 +227,16 @@ error_info parse_login_response(std::string_view body, unsigned http_status, log
   if (out.session_id.empty()) return bad_response(http_status, "the login result has no sessionId");
   out.instance_url = origin_of(out.server_url);
   if (out.instance_url.empty()) {
-    return bad_response(http_status, "the login result has no usable serverUrl (an absolute https URL)");
+    return bad_response(http_status,
+                        "the login result has no usable serverUrl (an absolute https URL)");
   }
   result = std::move(out);
   if (result.password_expired) {
     error_info info{make_error_code(errc::auth_password_expired), {}};
     info.diag.context = std::string(context_text);
     info.diag.server_code = "passwordExpired";
-    info.diag.server_text = "the login succeeded but the password has expired; set a new one in Salesforce";
+    info.diag.server_text =
+        "the login succeeded but the password has expired; set a new one in Salesforce";
     return info;
   }
   return {};

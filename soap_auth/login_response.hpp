@@ -11,11 +11,11 @@ namespace sfstream::soap_auth {
 
 /// What a successful login() returns (LoginResult, dialect reference §1.3).
 struct login_result {
-  std::string session_id;       ///< A secret: never log it.
-  std::string server_url;       ///< https://host/services/Soap/u/<ver>/<orgId>.
-  std::string instance_url;     ///< scheme://host[:port] of server_url.
-  std::string user_id;          ///< result/userId (else userInfo/userId).
-  std::string organization_id;  ///< userInfo/organizationId; empty if absent.
+  std::string session_id;                  ///< A secret: never log it.
+  std::string server_url;                  ///< https://host/services/Soap/u/<ver>/<orgId>.
+  std::string instance_url;                ///< scheme://host[:port] of server_url.
+  std::string user_id;                     ///< result/userId (else userInfo/userId).
+  std::string organization_id;             ///< userInfo/organizationId; empty if absent.
   std::int64_t session_seconds_valid = 0;  ///< userInfo/sessionSecondsValid; 0 if absent.
   bool password_expired = false;
   bool sandbox = false;

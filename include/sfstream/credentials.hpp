@@ -31,10 +31,10 @@ inline constexpr std::string_view sandbox_login_url = "https://test.salesforce.c
 
 /// A token the streaming endpoint accepts, with where it is valid.
 struct access_token {
-  std::string token;            ///< The access token or SOAP session id: a secret.
-  std::string instance_url;     ///< "https://host[:port]": where REST and CometD calls go.
-  std::string user_id;          ///< 18-character user id; empty when the source gives none.
-  std::string organization_id;  ///< 18-character org id; empty when the source gives none.
+  std::string token;                  ///< The access token or SOAP session id: a secret.
+  std::string instance_url;           ///< "https://host[:port]": where REST and CometD calls go.
+  std::string user_id;                ///< 18-character user id; empty when the source gives none.
+  std::string organization_id;        ///< 18-character org id; empty when the source gives none.
   std::string token_type = "Bearer";  ///< Authorization scheme to send the token with.
 };
 
@@ -64,12 +64,13 @@ struct soap_login_options {
   /// or https://test.salesforce.com when `sandbox` is set.
   std::string login_url;
   std::string username;
-  std::string password;        ///< A secret.
-  std::string security_token;  ///< A secret; appended to the password. Empty when the IP is trusted.
+  std::string password;  ///< A secret.
+  std::string
+      security_token;  ///< A secret; appended to the password. Empty when the IP is trusted.
   /// SOAP API version of the login call, apart from the streaming API version: login() exists
   /// only in 31.0-64.0 (removed from 65.0), so the default is the last version that has it.
   std::string soap_version = "64.0";
-  bool sandbox = false;        ///< Picks the sandbox login host when `login_url` is empty.
+  bool sandbox = false;          ///< Picks the sandbox login host when `login_url` is empty.
   bool enterprise_wsdl = false;  ///< Posts to /services/Soap/c/ instead of the partner /u/.
 };
 
@@ -104,8 +105,8 @@ struct oauth_client_credentials_options {
 
 /// OAuth 2.0 JWT bearer grant: an RS256-signed assertion made from a PEM private key.
 struct oauth_jwt_options {
-  oauth_endpoint endpoint;     ///< `client_secret` is not used.
-  std::string username;        ///< The `sub` claim.
+  oauth_endpoint endpoint;      ///< `client_secret` is not used.
+  std::string username;         ///< The `sub` claim.
   std::string private_key_pem;  ///< RSA private key in PEM (PKCS#8 or PKCS#1): a secret.
   /// The `aud` claim. Empty: the login URL (production, sandbox or the My Domain URL given).
   std::string audience;
@@ -116,16 +117,14 @@ struct oauth_jwt_options {
 /// Logs in with SOAP login() at `options.login_url`. A version outside 31.0-64.0 fails on the
 /// first `async_token` without network I/O (65.0+: errc::auth_login_unavailable, pointing to
 /// OAuth; below 31.0: errc::unsupported_api_version).
-std::shared_ptr<credentials_provider> make_soap_login_provider(boost::asio::any_io_executor executor,
-                                                               soap_login_options options,
-                                                               network_options network = {},
-                                                               logger log = {});
+std::shared_ptr<credentials_provider> make_soap_login_provider(
+    boost::asio::any_io_executor executor, soap_login_options options, network_options network = {},
+    logger log = {});
 
 /// OAuth 2.0 username-password flow.
-std::shared_ptr<credentials_provider> make_oauth_password_provider(boost::asio::any_io_executor executor,
-                                                                   oauth_password_options options,
-                                                                   network_options network = {},
-                                                                   logger log = {});
+std::shared_ptr<credentials_provider> make_oauth_password_provider(
+    boost::asio::any_io_executor executor, oauth_password_options options,
+    network_options network = {}, logger log = {});
 
 /// OAuth 2.0 refresh-token flow; a rotated refresh token returned by the server is kept.
 std::shared_ptr<credentials_provider> make_oauth_refresh_token_provider(
@@ -146,16 +145,17 @@ std::shared_ptr<credentials_provider> make_oauth_jwt_provider(boost::asio::any_i
 
 /// A fixed token (e.g. from `sf org display`) with its instance URL. It cannot be refreshed:
 /// a forced refresh hands out the same token, so the client fails after its one retry.
-std::shared_ptr<credentials_provider> make_static_token_provider(boost::asio::any_io_executor executor,
-                                                                 access_token token);
+std::shared_ptr<credentials_provider> make_static_token_provider(
+    boost::asio::any_io_executor executor, access_token token);
 
 /// The user's own source of tokens. `fetch(force_refresh, done)` must call `done` exactly once,
 /// from any thread; the result is forwarded on `executor`. Like every provider it caches the
 /// token: `fetch` is asked for the first token and for each forced refresh. `description` is
 /// what `describe()` returns.
-using token_callback = std::function<void(bool force_refresh, credentials_provider::token_handler done)>;
-std::shared_ptr<credentials_provider> make_callback_provider(boost::asio::any_io_executor executor,
-                                                             token_callback fetch,
-                                                             std::string description = "user callback");
+using token_callback =
+    std::function<void(bool force_refresh, credentials_provider::token_handler done)>;
+std::shared_ptr<credentials_provider> make_callback_provider(
+    boost::asio::any_io_executor executor, token_callback fetch,
+    std::string description = "user callback");
 
 }  // namespace sfstream

@@ -11,9 +11,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include "sfstream/detail/redact.hpp"
 #include "soap_auth/login_request.hpp"
 #include "soap_auth/login_response.hpp"
-#include "sfstream/detail/redact.hpp"
 #include "src/auth/form.hpp"
 #include "src/auth/jwt.hpp"
 #include "src/auth/oauth_reply.hpp"
@@ -34,7 +34,9 @@ error_info make_error(errc code, std::string context, std::string text = {}) {
 
 // The login host's origin ("https://host[:port]") from the configured URL, or an error.
 error_info login_base_url(const std::string& configured, bool sandbox, std::string& base) {
-  std::string text = configured.empty() ? std::string(sandbox ? sandbox_login_url : production_login_url) : configured;
+  std::string text = configured.empty()
+                         ? std::string(sandbox ? sandbox_login_url : production_login_url)
+                         : configured;
   error_info why;
   auto parsed = transport::url::parse(text, &why);
   if (!parsed) {
@@ -50,10 +52,14 @@ using http_handler = std::function<void(error_info, transport::http_response)>;
 
 /// What every provider shares: the token cache, coalescing of concurrent requests, redaction of
 /// its secrets, logging, and HTTP to the login host.
-class provider_base : public credentials_provider, public std::enable_shared_from_this<provider_base> {
+class provider_base : public credentials_provider,
+                      public std::enable_shared_from_this<provider_base> {
  public:
-  provider_base(asio::any_io_executor executor, network_options network, logger log, std::string description)
-      : executor_(std::move(executor)), network_(std::move(network)), log_(std::move(log)),
+  provider_base(asio::any_io_executor executor, network_options network, logger log,
+                std::string description)
+      : executor_(std::move(executor)),
+        network_(std::move(network)),
+        log_(std::move(log)),
         description_(std::move(description)) {
     if (network_.proxy) add_secret(network_.proxy->password);
   }
@@ -61,14 +67,17 @@ class provider_base : public credentials_provider, public std::enable_shared_fro
   void async_token(bool force_refresh, token_handler done) override {
     std::unique_lock lock(mutex_);
     if (cached_ && !force_refresh) {
-      asio::post(executor_, [done = std::move(done), token = *cached_]() mutable { done({}, std::move(token)); });
+      asio::post(executor_, [done = std::move(done), token = *cached_]() mutable {
+        done({}, std::move(token));
+      });
       return;
     }
     waiters_.push_back(std::move(done));
     if (fetching_) return;
     fetching_ = true;
     lock.unlock();
-    log(log_level::info, (force_refresh ? "refreshing credentials: " : "getting credentials: ") + description_);
+    log(log_level::info,
+        (force_refresh ? "refreshing credentials: " : "getting credentials: ") + description_);
     auto self = shared_from_this();
     asio::post(executor_, [self, force_refresh] {
       self->fetch(force_refresh, [self](error_info error, access_token token) {
@@ -120,8 +129,8 @@ class provider_base : public credentials_provider, public std::enable_shared_fro
       }
     }
     log(log_level::debug, request.method + " " + target->to_string());
-    transport::async_http_request(executor_, tls_, options, *target, std::move(request), options.request_timeout,
-                                  std::move(done));
+    transport::async_http_request(executor_, tls_, options, *target, std::move(request),
+                                  options.request_timeout, std::move(done));
   }
 
   const std::string& description() const noexcept { return description_; }
@@ -136,9 +145,10 @@ class provider_base : public credentials_provider, public std::enable_shared_fro
       token = {};
     } else {
       add_secret(token.token);
-      log(log_level::info, "login succeeded: instance " + token.instance_url +
-                               (token.user_id.empty() ? std::string() : ", user " + token.user_id) +
-                               (token.organization_id.empty() ? std::string() : ", org " + token.organization_id));
+      log(log_level::info,
+          "login succeeded: instance " + token.instance_url +
+              (token.user_id.empty() ? std::string() : ", user " + token.user_id) +
+              (token.organization_id.empty() ? std::string() : ", org " + token.organization_id));
     }
     std::vector<token_handler> waiters;
     {
@@ -148,7 +158,8 @@ class provider_base : public credentials_provider, public std::enable_shared_fro
       fetching_ = false;
     }
     for (auto& waiter : waiters) {
-      asio::post(executor_, [waiter = std::move(waiter), error, token]() mutable { waiter(error, token); });
+      asio::post(executor_,
+                 [waiter = std::move(waiter), error, token]() mutable { waiter(error, token); });
     }
   }
 
@@ -171,8 +182,10 @@ class provider_base : public credentials_provider, public std::enable_shared_fro
 
 class soap_login_provider final : public provider_base {
  public:
-  soap_login_provider(asio::any_io_executor executor, soap_login_options options, network_options network, logger log)
-      : provider_base(std::move(executor), std::move(network), std::move(log), describe_options(options)),
+  soap_login_provider(asio::any_io_executor executor, soap_login_options options,
+                      network_options network, logger log)
+      : provider_base(std::move(executor), std::move(network), std::move(log),
+                      describe_options(options)),
         options_(std::move(options)) {
     add_secret(options_.password);
     add_secret(options_.security_token);
@@ -188,28 +201,31 @@ class soap_login_provider final : public provider_base {
 
   void fetch(bool, fetch_handler done) override {
     std::string base;
-    if (auto why = login_base_url(options_.login_url, options_.sandbox, base)) return done(std::move(why), {});
+    if (auto why = login_base_url(options_.login_url, options_.sandbox, base))
+      return done(std::move(why), {});
     soap_auth::login_request login;
-    if (auto why = soap_auth::build_login_request(options_.username, options_.password + options_.security_token,
-                                                  options_.soap_version,
-                                                  options_.enterprise_wsdl ? soap_auth::wsdl::enterprise
-                                                                           : soap_auth::wsdl::partner,
-                                                  login)) {
+    if (auto why = soap_auth::build_login_request(
+            options_.username, options_.password + options_.security_token, options_.soap_version,
+            options_.enterprise_wsdl ? soap_auth::wsdl::enterprise : soap_auth::wsdl::partner,
+            login)) {
       return done(std::move(why), {});
     }
     transport::http_request request;
     request.method = "POST";
     request.headers.assign(login.headers.begin(), login.headers.end());
     request.body = std::move(login.body);
-    http_post(base + login.target, std::move(request), [done](error_info error, transport::http_response response) {
-      if (error) return done(std::move(error), {});
-      soap_auth::login_result result;
-      if (auto why = soap_auth::parse_login_response(response.body, response.status, result)) {
-        return done(std::move(why), {});
-      }
-      done({}, access_token{std::move(result.session_id), std::move(result.instance_url), std::move(result.user_id),
-                            std::move(result.organization_id), "Bearer"});
-    });
+    http_post(
+        base + login.target, std::move(request),
+        [done](error_info error, transport::http_response response) {
+          if (error) return done(std::move(error), {});
+          soap_auth::login_result result;
+          if (auto why = soap_auth::parse_login_response(response.body, response.status, result)) {
+            return done(std::move(why), {});
+          }
+          done({}, access_token{std::move(result.session_id), std::move(result.instance_url),
+                                std::move(result.user_id), std::move(result.organization_id),
+                                "Bearer"});
+        });
   }
 
   soap_login_options options_;
@@ -220,9 +236,10 @@ class soap_login_provider final : public provider_base {
 /// The token endpoint exchange shared by every grant.
 class oauth_provider : public provider_base {
  public:
-  oauth_provider(asio::any_io_executor executor, oauth_endpoint endpoint, network_options network, logger log,
-                 const std::string& what)
-      : provider_base(std::move(executor), std::move(network), std::move(log), describe_endpoint(endpoint, what)),
+  oauth_provider(asio::any_io_executor executor, oauth_endpoint endpoint, network_options network,
+                 logger log, const std::string& what)
+      : provider_base(std::move(executor), std::move(network), std::move(log),
+                      describe_endpoint(endpoint, what)),
         endpoint_(std::move(endpoint)) {
     add_secret(endpoint_.client_secret);
   }
@@ -234,28 +251,32 @@ class oauth_provider : public provider_base {
     return "OAuth 2.0 " + what + " at " + base;
   }
 
-  error_info base_url(std::string& base) const { return login_base_url(endpoint_.login_url, endpoint_.sandbox, base); }
+  error_info base_url(std::string& base) const {
+    return login_base_url(endpoint_.login_url, endpoint_.sandbox, base);
+  }
 
   /// Posts `form` to the token endpoint; `on_reply` sees every parsed success.
-  void request_token(std::string form, fetch_handler done, std::function<void(const auth::oauth_token&)> on_reply = {}) {
+  void request_token(std::string form, fetch_handler done,
+                     std::function<void(const auth::oauth_token&)> on_reply = {}) {
     std::string base;
     if (auto why = base_url(base)) return done(std::move(why), {});
     transport::http_request request;
     request.method = "POST";
-    request.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+    request.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                       {"Accept", "application/json"}};
     request.body = std::move(form);
     http_post(base + "/services/oauth2/token", std::move(request),
-         [done, on_reply](error_info error, transport::http_response response) {
-           if (error) return done(std::move(error), {});
-           auth::oauth_token token;
-           if (auto why = auth::parse_oauth_reply(response.body, response.status, token)) {
-             return done(std::move(why), {});
-           }
-           if (on_reply) on_reply(token);
-           done({}, access_token{std::move(token.access_token), std::move(token.instance_url),
-                                 std::move(token.user_id), std::move(token.organization_id),
-                                 std::move(token.token_type)});
-         });
+              [done, on_reply](error_info error, transport::http_response response) {
+                if (error) return done(std::move(error), {});
+                auth::oauth_token token;
+                if (auto why = auth::parse_oauth_reply(response.body, response.status, token)) {
+                  return done(std::move(why), {});
+                }
+                if (on_reply) on_reply(token);
+                done({}, access_token{std::move(token.access_token), std::move(token.instance_url),
+                                      std::move(token.user_id), std::move(token.organization_id),
+                                      std::move(token.token_type)});
+              });
   }
 
   oauth_endpoint endpoint_;
@@ -263,8 +284,8 @@ class oauth_provider : public provider_base {
 
 class oauth_password_provider final : public oauth_provider {
  public:
-  oauth_password_provider(asio::any_io_executor executor, oauth_password_options options, network_options network,
-                          logger log)
+  oauth_password_provider(asio::any_io_executor executor, oauth_password_options options,
+                          network_options network, logger log)
       : oauth_provider(std::move(executor), options.endpoint, std::move(network), std::move(log),
                        "password grant as " + options.username),
         options_(std::move(options)) {
@@ -305,7 +326,9 @@ class oauth_refresh_token_provider final : public oauth_provider {
       refresh_token = refresh_token_;
     }
     if (refresh_token.empty()) {
-      return done(make_error(errc::auth_no_credentials, "OAuth 2.0 refresh-token grant", "no refresh token is configured"), {});
+      return done(make_error(errc::auth_no_credentials, "OAuth 2.0 refresh-token grant",
+                             "no refresh token is configured"),
+                  {});
     }
     std::string form = endpoint_.client_secret.empty()
                            ? auth::encode_form({{"grant_type", "refresh_token"},
@@ -330,10 +353,11 @@ class oauth_refresh_token_provider final : public oauth_provider {
 
 class oauth_client_credentials_provider final : public oauth_provider {
  public:
-  oauth_client_credentials_provider(asio::any_io_executor executor, oauth_client_credentials_options options,
+  oauth_client_credentials_provider(asio::any_io_executor executor,
+                                    oauth_client_credentials_options options,
                                     network_options network, logger log)
-      : oauth_provider(std::move(executor), std::move(options.endpoint), std::move(network), std::move(log),
-                       "client-credentials grant") {}
+      : oauth_provider(std::move(executor), std::move(options.endpoint), std::move(network),
+                       std::move(log), "client-credentials grant") {}
 
  private:
   void fetch(bool, fetch_handler done) override {
@@ -346,7 +370,8 @@ class oauth_client_credentials_provider final : public oauth_provider {
 
 class oauth_jwt_provider final : public oauth_provider {
  public:
-  oauth_jwt_provider(asio::any_io_executor executor, oauth_jwt_options options, network_options network, logger log)
+  oauth_jwt_provider(asio::any_io_executor executor, oauth_jwt_options options,
+                     network_options network, logger log)
       : oauth_provider(std::move(executor), options.endpoint, std::move(network), std::move(log),
                        "JWT bearer grant as " + options.username),
         options_(std::move(options)) {
@@ -360,10 +385,12 @@ class oauth_jwt_provider final : public oauth_provider {
       if (auto why = base_url(audience)) return done(std::move(why), {});
     }
     const auto now = std::chrono::system_clock::now();
-    const auto exp = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch() + options_.assertion_lifetime);
+    const auto exp = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch() +
+                                                                      options_.assertion_lifetime);
     std::string assertion;
-    if (auto why = auth::build_jwt_assertion({endpoint_.client_id, options_.username, audience, exp.count()},
-                                             options_.private_key_pem, assertion)) {
+    if (auto why = auth::build_jwt_assertion(
+            {endpoint_.client_id, options_.username, audience, exp.count()},
+            options_.private_key_pem, assertion)) {
       return done(std::move(why), {});
     }
     add_secret(assertion);
@@ -388,10 +415,13 @@ class static_token_provider final : public provider_base {
  private:
   void fetch(bool, fetch_handler done) override {
     if (token_.token.empty()) {
-      return done(make_error(errc::auth_no_credentials, "static access token", "the access token is empty"), {});
+      return done(
+          make_error(errc::auth_no_credentials, "static access token", "the access token is empty"),
+          {});
     }
     std::string base;
-    if (auto why = login_base_url(token_.instance_url, false, base); why || token_.instance_url.empty()) {
+    if (auto why = login_base_url(token_.instance_url, false, base);
+        why || token_.instance_url.empty()) {
       if (!why) why = make_error(errc::invalid_config, {});
       why.diag.context = "static access token";
       why.diag.server_text = "the instance URL must be an absolute https URL";
@@ -407,27 +437,32 @@ class static_token_provider final : public provider_base {
 
 class callback_provider final : public provider_base {
  public:
-  callback_provider(asio::any_io_executor executor, token_callback callback, std::string description)
-      : provider_base(std::move(executor), {}, {}, std::move(description)), callback_(std::move(callback)) {}
+  callback_provider(asio::any_io_executor executor, token_callback callback,
+                    std::string description)
+      : provider_base(std::move(executor), {}, {}, std::move(description)),
+        callback_(std::move(callback)) {}
 
  private:
   void fetch(bool force_refresh, fetch_handler done) override {
     if (!callback_) {
-      return done(make_error(errc::auth_no_credentials, description(), "no token callback was given"), {});
+      return done(
+          make_error(errc::auth_no_credentials, description(), "no token callback was given"), {});
     }
     // The user may call back from any thread, more than once by mistake: only the first counts.
     auto called = std::make_shared<std::atomic<bool>>(false);
     auto once = [called, done, this](error_info error, access_token token) {
       if (called->exchange(true)) return;
       if (!error && token.token.empty()) {
-        error = make_error(errc::auth_no_credentials, description(), "the token callback returned an empty token");
+        error = make_error(errc::auth_no_credentials, description(),
+                           "the token callback returned an empty token");
       }
       done(std::move(error), std::move(token));
     };
     try {
       callback_(force_refresh, once);
     } catch (...) {
-      once(make_error(errc::handler_failed, description(), "the token callback threw an exception"), {});
+      once(make_error(errc::handler_failed, description(), "the token callback threw an exception"),
+           {});
     }
   }
 
@@ -437,46 +472,52 @@ class callback_provider final : public provider_base {
 }  // namespace
 
 std::shared_ptr<credentials_provider> make_soap_login_provider(asio::any_io_executor executor,
-                                                               soap_login_options options, network_options network,
+                                                               soap_login_options options,
+                                                               network_options network,
                                                                logger log) {
-  return std::make_shared<soap_login_provider>(std::move(executor), std::move(options), std::move(network),
-                                               std::move(log));
+  return std::make_shared<soap_login_provider>(std::move(executor), std::move(options),
+                                               std::move(network), std::move(log));
 }
 
 std::shared_ptr<credentials_provider> make_oauth_password_provider(asio::any_io_executor executor,
                                                                    oauth_password_options options,
-                                                                   network_options network, logger log) {
-  return std::make_shared<oauth_password_provider>(std::move(executor), std::move(options), std::move(network),
-                                                   std::move(log));
+                                                                   network_options network,
+                                                                   logger log) {
+  return std::make_shared<oauth_password_provider>(std::move(executor), std::move(options),
+                                                   std::move(network), std::move(log));
 }
 
-std::shared_ptr<credentials_provider> make_oauth_refresh_token_provider(asio::any_io_executor executor,
-                                                                        oauth_refresh_token_options options,
-                                                                        network_options network, logger log) {
-  return std::make_shared<oauth_refresh_token_provider>(std::move(executor), std::move(options), std::move(network),
-                                                        std::move(log));
+std::shared_ptr<credentials_provider> make_oauth_refresh_token_provider(
+    asio::any_io_executor executor, oauth_refresh_token_options options, network_options network,
+    logger log) {
+  return std::make_shared<oauth_refresh_token_provider>(std::move(executor), std::move(options),
+                                                        std::move(network), std::move(log));
 }
 
 std::shared_ptr<credentials_provider> make_oauth_client_credentials_provider(
-    asio::any_io_executor executor, oauth_client_credentials_options options, network_options network, logger log) {
-  return std::make_shared<oauth_client_credentials_provider>(std::move(executor), std::move(options),
-                                                             std::move(network), std::move(log));
+    asio::any_io_executor executor, oauth_client_credentials_options options,
+    network_options network, logger log) {
+  return std::make_shared<oauth_client_credentials_provider>(
+      std::move(executor), std::move(options), std::move(network), std::move(log));
 }
 
 std::shared_ptr<credentials_provider> make_oauth_jwt_provider(asio::any_io_executor executor,
-                                                              oauth_jwt_options options, network_options network,
-                                                              logger log) {
-  return std::make_shared<oauth_jwt_provider>(std::move(executor), std::move(options), std::move(network),
-                                              std::move(log));
+                                                              oauth_jwt_options options,
+                                                              network_options network, logger log) {
+  return std::make_shared<oauth_jwt_provider>(std::move(executor), std::move(options),
+                                              std::move(network), std::move(log));
 }
 
-std::shared_ptr<credentials_provider> make_static_token_provider(asio::any_io_executor executor, access_token token) {
+std::shared_ptr<credentials_provider> make_static_token_provider(asio::any_io_executor executor,
+                                                                 access_token token) {
   return std::make_shared<static_token_provider>(std::move(executor), std::move(token));
 }
 
-std::shared_ptr<credentials_provider> make_callback_provider(asio::any_io_executor executor, token_callback fetch,
+std::shared_ptr<credentials_provider> make_callback_provider(asio::any_io_executor executor,
+                                                             token_callback fetch,
                                                              std::string description) {
-  return std::make_shared<callback_provider>(std::move(executor), std::move(fetch), std::move(description));
+  return std::make_shared<callback_provider>(std::move(executor), std::move(fetch),
+                                             std::move(description));
 }
 
 }  // namespace sfstream

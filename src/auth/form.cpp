@@ -8,8 +8,8 @@ std::string encode_form_component(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                            c == '-' || c == '.' || c == '_' || c == '~';
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved) {
       out += c;
     } else {
@@ -21,7 +21,8 @@ std::string encode_form_component(std::string_view text) {
   return out;
 }
 
-std::string encode_form(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+std::string encode_form(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
   std::string out;
   for (const auto& [key, value] : fields) {
     if (!out.empty()) out += '&';

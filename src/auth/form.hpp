@@ -13,6 +13,7 @@ namespace sfstream::auth {
 std::string encode_form_component(std::string_view text);
 
 /// "k1=v1&k2=v2" with each key and value encoded by encode_form_component, in the given order.
-std::string encode_form(std::initializer_list<std::pair<std::string_view, std::string_view>> fields);
+std::string encode_form(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> fields);
 
 }  // namespace sfstream::auth

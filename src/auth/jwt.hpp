@@ -12,9 +12,10 @@ namespace sfstream::auth {
 
 /// The claims Salesforce reads from a JWT bearer assertion.
 struct jwt_claims {
-  std::string issuer;     ///< iss: the connected app's client id.
-  std::string subject;    ///< sub: the username.
-  std::string audience;   ///< aud: https://login.salesforce.com, https://test.salesforce.com or My Domain.
+  std::string issuer;   ///< iss: the connected app's client id.
+  std::string subject;  ///< sub: the username.
+  std::string
+      audience;  ///< aud: https://login.salesforce.com, https://test.salesforce.com or My Domain.
   std::int64_t expires_at = 0;  ///< exp: seconds since the epoch (now + at most 3 minutes).
 };
 
@@ -25,6 +26,7 @@ std::string base64url_encode(std::string_view bytes);
 /// `private_key_pem` (PKCS#8 or PKCS#1, unencrypted) and writes "header.claims.signature".
 /// A key that is missing, encrypted, malformed or not RSA gives errc::invalid_config; the key
 /// never appears in the error.
-error_info build_jwt_assertion(const jwt_claims& claims, std::string_view private_key_pem, std::string& assertion);
+error_info build_jwt_assertion(const jwt_claims& claims, std::string_view private_key_pem,
+                               std::string& assertion);
 
 }  // namespace sfstream::auth

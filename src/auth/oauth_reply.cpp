@@ -49,12 +49,14 @@ bool looks_like_html(std::string_view body) {
   const std::string_view head = trim(body).substr(0, 64);
   std::string lower;
   for (char c : head) lower += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  return lower.starts_with("<!doctype html") || lower.starts_with("<html") || lower.starts_with("<?xml");
+  return lower.starts_with("<!doctype html") || lower.starts_with("<html") ||
+         lower.starts_with("<?xml");
 }
 
 }  // namespace
 
-bool parse_identity_url(std::string_view id_url, std::string& organization_id, std::string& user_id) {
+bool parse_identity_url(std::string_view id_url, std::string& organization_id,
+                        std::string& user_id) {
   const auto marker = id_url.rfind("/id/");
   if (marker == std::string_view::npos) return false;
   std::string_view rest = id_url.substr(marker + 4);
@@ -67,7 +69,8 @@ bool parse_identity_url(std::string_view id_url, std::string& organization_id, s
   auto is_id = [](std::string_view v) {
     if (v.size() != 15 && v.size() != 18) return false;
     for (char c : v) {
-      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) return false;
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+        return false;
     }
     return true;
   };
@@ -82,10 +85,12 @@ error_info parse_oauth_reply(std::string_view body, unsigned http_status, oauth_
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError()) {
-    if (looks_like_html(body)) return bad_response(http_status, "the token reply is an HTML or XML page, not JSON");
+    if (looks_like_html(body))
+      return bad_response(http_status, "the token reply is an HTML or XML page, not JSON");
     return bad_response(http_status, std::string("the token reply is not valid JSON (") +
-                                         rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
-                                         std::to_string(doc.GetErrorOffset()) + "); it may be truncated");
+                                         rapidjson::GetParseError_En(doc.GetParseError()) +
+                                         " at offset " + std::to_string(doc.GetErrorOffset()) +
+                                         "); it may be truncated");
   }
 
   // Some Salesforce endpoints answer errors as [{"errorCode": ..., "message": ...}].
@@ -96,7 +101,8 @@ error_info parse_oauth_reply(std::string_view body, unsigned http_status, oauth_
     info.diag.server_text = sanitize(string_member(doc[0], "message"));
     return info;
   }
-  if (!doc.IsObject()) return bad_response(http_status, "the token reply is JSON but not an object");
+  if (!doc.IsObject())
+    return bad_response(http_status, "the token reply is JSON but not an object");
 
   if (doc.HasMember("error")) {
     error_info info{make_error_code(errc::auth_oauth_error), {}};
@@ -123,7 +129,8 @@ error_info parse_oauth_reply(std::string_view body, unsigned http_status, oauth_
   }
   if (!(out.instance_url.starts_with("https://") || out.instance_url.starts_with("http://")) ||
       out.instance_url.find_first_of(" \t\r\n") != std::string::npos) {
-    return bad_response(http_status, "the token reply has no usable instance_url (an absolute https URL)");
+    return bad_response(http_status,
+                        "the token reply has no usable instance_url (an absolute https URL)");
   }
   parse_identity_url(out.id, out.organization_id, out.user_id);
   token = std::move(out);

@@ -33,6 +33,7 @@ struct oauth_token {
 error_info parse_oauth_reply(std::string_view body, unsigned http_status, oauth_token& token);
 
 /// Splits an identity URL ".../id/<orgId>/<userId>" into its ids; false if it has another shape.
-bool parse_identity_url(std::string_view id_url, std::string& organization_id, std::string& user_id);
+bool parse_identity_url(std::string_view id_url, std::string& organization_id,
+                        std::string& user_id);
 
 }  // namespace sfstream::auth

@@ -12,7 +12,9 @@ bool is_alnum(char c) noexcept {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequal_at(std::string_view text, std::size_t pos, std::string_view word) noexcept {
   if (pos + word.size() > text.size()) return false;
@@ -23,7 +25,8 @@ bool iequal_at(std::string_view text, std::size_t pos, std::string_view word) no
 }
 
 // Replaces [begin, end) ranges (sorted, possibly overlapping) of `text` by the mark.
-std::string apply_masks(std::string_view text, std::vector<std::pair<std::size_t, std::size_t>> masks) {
+std::string apply_masks(std::string_view text,
+                        std::vector<std::pair<std::size_t, std::size_t>> masks) {
   if (masks.empty()) return std::string(text);
   std::sort(masks.begin(), masks.end());
   std::vector<std::pair<std::size_t, std::size_t>> merged;
@@ -64,7 +67,8 @@ void mask_header_lines(std::string_view text, std::string_view name, mask_list& 
 void mask_xml_elements(std::string_view text, std::string_view local, mask_list& masks) {
   for (std::size_t lt = text.find('<'); lt != std::string_view::npos; lt = text.find('<', lt + 1)) {
     std::size_t name = lt + 1;
-    if (name < text.size() && (text[name] == '/' || text[name] == '?' || text[name] == '!')) continue;
+    if (name < text.size() && (text[name] == '/' || text[name] == '?' || text[name] == '!'))
+      continue;
     std::size_t name_end = name;
     while (name_end < text.size() && text[name_end] != '>' && text[name_end] != ' ' &&
            text[name_end] != '/' && text[name_end] != '\t' && text[name_end] != '\n' &&
@@ -72,7 +76,8 @@ void mask_xml_elements(std::string_view text, std::string_view local, mask_list&
       ++name_end;
     }
     std::string_view element = text.substr(name, name_end - name);
-    if (auto colon = element.rfind(':'); colon != std::string_view::npos) element.remove_prefix(colon + 1);
+    if (auto colon = element.rfind(':'); colon != std::string_view::npos)
+      element.remove_prefix(colon + 1);
     if (element.size() != local.size() || !iequal_at(element, 0, local)) continue;
     std::size_t gt = text.find('>', name_end);
     if (gt == std::string_view::npos) {
@@ -91,10 +96,14 @@ void mask_json_members(std::string_view text, std::string_view key, mask_list& m
   for (std::size_t pos = text.find(quoted); pos != std::string_view::npos;
        pos = text.find(quoted, pos + 1)) {
     std::size_t p = pos + quoted.size();
-    while (p < text.size() && (text[p] == ' ' || text[p] == '\t' || text[p] == '\r' || text[p] == '\n')) ++p;
+    while (p < text.size() &&
+           (text[p] == ' ' || text[p] == '\t' || text[p] == '\r' || text[p] == '\n'))
+      ++p;
     if (p >= text.size() || text[p] != ':') continue;
     ++p;
-    while (p < text.size() && (text[p] == ' ' || text[p] == '\t' || text[p] == '\r' || text[p] == '\n')) ++p;
+    while (p < text.size() &&
+           (text[p] == ' ' || text[p] == '\t' || text[p] == '\r' || text[p] == '\n'))
+      ++p;
     if (p >= text.size() || text[p] != '"') continue;
     const std::size_t begin = p + 1;
     std::size_t end = begin;
@@ -141,10 +150,13 @@ void mask_private_keys(std::string_view text, mask_list& masks) {
   }
 }
 
-bool is_token_char(char c) noexcept { return is_alnum(c) || c == '.' || c == '_' || c == '-' || c == '!'; }
+bool is_token_char(char c) noexcept {
+  return is_alnum(c) || c == '.' || c == '_' || c == '-' || c == '!';
+}
 
 void mask_session_ids(std::string_view text, mask_list& masks) {
-  for (std::size_t pos = text.find("00D"); pos != std::string_view::npos; pos = text.find("00D", pos + 1)) {
+  for (std::size_t pos = text.find("00D"); pos != std::string_view::npos;
+       pos = text.find("00D", pos + 1)) {
     if (pos > 0 && is_alnum(text[pos - 1])) continue;
     std::size_t end = pos;
     while (end < text.size() && is_alnum(text[end])) ++end;

@@ -49,7 +49,8 @@ struct emulator_fixture {
 TEST_CASE("SOAP login with password and security token succeeds against the emulator") {
   emulator_fixture fx;
   const auto& user = fx.org.options().users.at(0);
-  soap_login_options options{fx.org.login_url(), user.username, user.password, user.security_token, "64.0", false, false};
+  soap_login_options options{
+      fx.org.login_url(), user.username, user.password, user.security_token, "64.0", false, false};
   auto provider = make_soap_login_provider(fx.io.get_executor(), options, fx.network());
   const token_outcome got = fx.get(*provider);
   REQUIRE_MESSAGE(!got.error, got.error.to_string());
@@ -62,12 +63,15 @@ TEST_CASE("SOAP login with password and security token succeeds against the emul
 TEST_CASE("SOAP login faults from the emulator map to their errors") {
   emulator_fixture fx;
   const auto& user = fx.org.options().users.at(0);
-  soap_login_options wrong{fx.org.login_url(), user.username, "wrong", user.security_token, "64.0", false, false};
+  soap_login_options wrong{
+      fx.org.login_url(), user.username, "wrong", user.security_token, "64.0", false, false};
   CHECK(fx.get(*make_soap_login_provider(fx.io.get_executor(), wrong, fx.network())).error.code ==
         errc::auth_invalid_login);
-  soap_login_options no_token{fx.org.login_url(), user.username, user.password, "", "64.0", false, false};
-  CHECK(fx.get(*make_soap_login_provider(fx.io.get_executor(), no_token, fx.network())).error.code ==
-        errc::auth_must_use_security_token);
+  soap_login_options no_token{
+      fx.org.login_url(), user.username, user.password, "", "64.0", false, false};
+  CHECK(
+      fx.get(*make_soap_login_provider(fx.io.get_executor(), no_token, fx.network())).error.code ==
+      errc::auth_must_use_security_token);
 }
 
 TEST_CASE("OAuth password and client-credentials grants succeed against the emulator") {
@@ -79,19 +83,22 @@ TEST_CASE("OAuth password and client-credentials grants succeed against the emul
   password.username = user.username;
   password.password = user.password;
   password.security_token = user.security_token;
-  const token_outcome got = fx.get(*make_oauth_password_provider(fx.io.get_executor(), password, fx.network()));
+  const token_outcome got =
+      fx.get(*make_oauth_password_provider(fx.io.get_executor(), password, fx.network()));
   REQUIRE_MESSAGE(!got.error, got.error.to_string());
   CHECK(got.token.instance_url == fx.org.base_url());
   CHECK(got.token.user_id == user.user_id);
 
   password.endpoint.client_secret = "wrong";
-  const token_outcome bad = fx.get(*make_oauth_password_provider(fx.io.get_executor(), password, fx.network()));
+  const token_outcome bad =
+      fx.get(*make_oauth_password_provider(fx.io.get_executor(), password, fx.network()));
   CHECK(bad.error.code == errc::auth_oauth_error);
   CHECK(bad.error.diag.server_code == "invalid_client");
 
   oauth_client_credentials_options cc;
   cc.endpoint = {fx.org.login_url(), false, client.client_id, client.client_secret};
-  const token_outcome cc_got = fx.get(*make_oauth_client_credentials_provider(fx.io.get_executor(), cc, fx.network()));
+  const token_outcome cc_got =
+      fx.get(*make_oauth_client_credentials_provider(fx.io.get_executor(), cc, fx.network()));
   CHECK_MESSAGE(!cc_got.error, cc_got.error.to_string());
 }
 
@@ -121,7 +128,8 @@ TEST_CASE("the OAuth JWT bearer grant succeeds against the emulator with the mat
   jwt.endpoint = {fx.org.login_url(), false, "jwt-client", ""};
   jwt.username = fx.org.options().users.at(0).username;
   jwt.private_key_pem = private_pem;
-  const token_outcome got = fx.get(*make_oauth_jwt_provider(fx.io.get_executor(), jwt, fx.network()));
+  const token_outcome got =
+      fx.get(*make_oauth_jwt_provider(fx.io.get_executor(), jwt, fx.network()));
   REQUIRE_MESSAGE(!got.error, got.error.to_string());
   CHECK(got.token.instance_url == fx.org.base_url());
 }

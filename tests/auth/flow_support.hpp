@@ -60,7 +60,8 @@ inline std::map<std::string, std::string> decode_form(const std::string& body) {
     const auto amp = rest.find('&');
     const std::string_view pair = rest.substr(0, amp);
     const auto eq = pair.find('=');
-    fields[decode(pair.substr(0, eq))] = eq == std::string_view::npos ? std::string() : decode(pair.substr(eq + 1));
+    fields[decode(pair.substr(0, eq))] =
+        eq == std::string_view::npos ? std::string() : decode(pair.substr(eq + 1));
     rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
   }
   return fields;
@@ -86,8 +87,8 @@ struct token_outcome {
 class login_server {
  public:
   /// Answers one request; `base_url` is the server's own "https://127.0.0.1:PORT".
-  using handler_type =
-      std::function<transport::http_response(const transport::http_request& request, const std::string& base_url)>;
+  using handler_type = std::function<transport::http_response(
+      const transport::http_request& request, const std::string& base_url)>;
 
   explicit login_server(handler_type handler, bool tls = true) : handler_(std::move(handler)) {
     net::server_options options;
@@ -95,14 +96,15 @@ class login_server {
       certs_ = net::make_certificates();
       options.tls = net::server_tls{certs_.certificate_pem, certs_.private_key_pem};
       std::random_device rd;
-      ca_path_ = std::filesystem::temp_directory_path() / ("sfstream-auth-ca-" + std::to_string(rd()) + ".pem");
+      ca_path_ = std::filesystem::temp_directory_path() /
+                 ("sfstream-auth-ca-" + std::to_string(rd()) + ".pem");
       std::ofstream(ca_path_) << certs_.ca_certificate_pem;
     }
-    server_ = std::make_unique<net::http_server>(io.get_executor(), options,
-                                                 [this](std::shared_ptr<net::exchange> ex) {
-                                                   requests.push_back(ex->request());
-                                                   ex->respond(handler_(ex->request(), server_->base_url()));
-                                                 });
+    server_ = std::make_unique<net::http_server>(
+        io.get_executor(), options, [this](std::shared_ptr<net::exchange> ex) {
+          requests.push_back(ex->request());
+          ex->respond(handler_(ex->request(), server_->base_url()));
+        });
   }
   ~login_server() {
     server_->stop();

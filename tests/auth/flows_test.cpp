@@ -22,17 +22,21 @@ const std::string session_id = "00DAA0000000001!AQ4AQSESSIONSECRETabcdefghijklmn
 
 std::string soap_success(const std::string& server_base) {
   return R"(<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><loginResponse><result><metadataServerUrl>)" +
-         server_base + R"(/services/Soap/m/64.0/00DAA0000000001</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>false</sandbox><serverUrl>)" +
-         server_base + R"(/services/Soap/u/64.0/00DAA0000000001</serverUrl><sessionId>)" + session_id +
+         server_base +
+         R"(/services/Soap/m/64.0/00DAA0000000001</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>false</sandbox><serverUrl>)" +
+         server_base + R"(/services/Soap/u/64.0/00DAA0000000001</serverUrl><sessionId>)" +
+         session_id +
          R"(</sessionId><userId>005AA000000000AAAA</userId><userInfo><organizationId>00DAA0000000001AAA</organizationId><sessionSecondsValid>7200</sessionSecondsValid><userDefaultCurrencyIsoCode xsi:nil="true"/><userId>005AA000000000AAAA</userId></userInfo></result></loginResponse></soapenv:Body></soapenv:Envelope>)";
 }
 
 const std::string invalid_login_fault =
     R"(<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault><faultcode>INVALID_LOGIN</faultcode><faultstring>INVALID_LOGIN: Invalid username, password, security token; or user locked out.</faultstring><detail><sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode><sf:exceptionMessage>Invalid username, password, security token; or user locked out.</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>)";
 
-std::string token_json(const std::string& base, const std::string& access, const std::string& refresh = {}) {
-  std::string body = R"({"access_token":")" + access + R"(","instance_url":")" + base +
-                     R"(","id":")" + base + R"(/id/00DAA0000000001AAA/005AA000000000AAAA","token_type":"Bearer","issued_at":"1700000000000","signature":"c2ln")";
+std::string token_json(const std::string& base, const std::string& access,
+                       const std::string& refresh = {}) {
+  std::string body =
+      R"({"access_token":")" + access + R"(","instance_url":")" + base + R"(","id":")" + base +
+      R"(/id/00DAA0000000001AAA/005AA000000000AAAA","token_type":"Bearer","issued_at":"1700000000000","signature":"c2ln")";
   if (!refresh.empty()) body += R"(,"refresh_token":")" + refresh + R"(")";
   return body + "}";
 }
@@ -51,7 +55,9 @@ std::string soap_field(const std::string& envelope, std::string_view local) {
 
 }  // namespace
 
-TEST_CASE("SOAP login over HTTPS sends the escaped password with token and returns the session as a token") {
+TEST_CASE(
+    "SOAP login over HTTPS sends the escaped password with token and returns the session as a "
+    "token") {
   login_server server([](const transport::http_request&, const std::string& base) {
     return reply(200, "text/xml; charset=utf-8", soap_success(base));
   });
@@ -84,7 +90,8 @@ TEST_CASE("SOAP login INVALID_LOGIN over HTTPS gives auth_invalid_login with the
   login_server server([](const transport::http_request&, const std::string&) {
     return reply(500, "text/xml; charset=utf-8", invalid_login_fault);
   });
-  soap_login_options options{server.base_url(), "user@example.com", "wrong", "TOKEN", "64.0", false, false};
+  soap_login_options options{
+      server.base_url(), "user@example.com", "wrong", "TOKEN", "64.0", false, false};
   auto provider = make_soap_login_provider(server.io.get_executor(), options, server.network());
   const token_outcome got = server.get(*provider);
   CHECK(got.error.code == errc::auth_invalid_login);
@@ -94,7 +101,9 @@ TEST_CASE("SOAP login INVALID_LOGIN over HTTPS gives auth_invalid_login with the
 }
 
 TEST_CASE("SOAP login at API 65.0 fails at once without contacting the server") {
-  login_server server([](const transport::http_request&, const std::string&) { return reply(200, "text/xml", ""); });
+  login_server server([](const transport::http_request&, const std::string&) {
+    return reply(200, "text/xml", "");
+  });
   soap_login_options options;
   options.login_url = server.base_url();
   options.username = "user@example.com";
@@ -122,7 +131,9 @@ TEST_CASE("SOAP login over plain HTTP to loopback works and the enterprise WSDL 
   CHECK(server.requests[0].body.find("urn:enterprise.soap.sforce.com") != std::string::npos);
 }
 
-TEST_CASE("the OAuth password grant posts a percent-encoded form with the token appended to the password") {
+TEST_CASE(
+    "the OAuth password grant posts a percent-encoded form with the token appended to the "
+    "password") {
   login_server server([](const transport::http_request&, const std::string& base) {
     return reply(200, "application/json", token_json(base, "ACCESS1"));
   });
@@ -142,7 +153,8 @@ TEST_CASE("the OAuth password grant posts a percent-encoded form with the token 
   REQUIRE(server.requests.size() == 1);
   const auto& request = server.requests[0];
   CHECK(request.target == "/services/oauth2/token");
-  CHECK(*transport::find_header(request.headers, "Content-Type") == "application/x-www-form-urlencoded");
+  CHECK(*transport::find_header(request.headers, "Content-Type") ==
+        "application/x-www-form-urlencoded");
   CHECK(request.body.find(' ') == std::string::npos);
   const auto form = decode_form(request.body);
   CHECK(form.at("grant_type") == "password");
@@ -154,7 +166,8 @@ TEST_CASE("the OAuth password grant posts a percent-encoded form with the token 
 
 TEST_CASE("an OAuth invalid_grant reply gives auth_oauth_error with the description") {
   login_server server([](const transport::http_request&, const std::string&) {
-    return reply(400, "application/json", R"({"error":"invalid_grant","error_description":"authentication failure"})");
+    return reply(400, "application/json",
+                 R"({"error":"invalid_grant","error_description":"authentication failure"})");
   });
   oauth_password_options options;
   options.endpoint = {server.base_url(), false, "id", "secret"};
@@ -171,13 +184,15 @@ TEST_CASE("the refresh-token grant refreshes on force and uses a rotated refresh
   int issued = 0;
   login_server server([&](const transport::http_request&, const std::string& base) {
     ++issued;
-    return reply(200, "application/json",
-                 token_json(base, "ACCESS" + std::to_string(issued), issued == 1 ? "REFRESH2" : ""));
+    return reply(
+        200, "application/json",
+        token_json(base, "ACCESS" + std::to_string(issued), issued == 1 ? "REFRESH2" : ""));
   });
   oauth_refresh_token_options options;
   options.endpoint = {server.base_url(), false, "client", ""};
   options.refresh_token = "REFRESH1";
-  auto provider = make_oauth_refresh_token_provider(server.io.get_executor(), options, server.network());
+  auto provider =
+      make_oauth_refresh_token_provider(server.io.get_executor(), options, server.network());
 
   const token_outcome first = server.get(*provider);
   REQUIRE_MESSAGE(!first.error, first.error.to_string());
@@ -203,7 +218,8 @@ TEST_CASE("the client-credentials grant sends the client id and secret") {
   });
   oauth_client_credentials_options options;
   options.endpoint = {server.base_url(), false, "cc-id", "cc-secret"};
-  auto provider = make_oauth_client_credentials_provider(server.io.get_executor(), options, server.network());
+  auto provider =
+      make_oauth_client_credentials_provider(server.io.get_executor(), options, server.network());
   const token_outcome got = server.get(*provider);
   REQUIRE_MESSAGE(!got.error, got.error.to_string());
   CHECK(got.token.token == "CCACCESS");
@@ -220,11 +236,12 @@ std::string b64url_decode(std::string_view text) {
   unsigned buffer = 0;
   int bits = 0;
   for (char c : text) {
-    int v = (c >= 'A' && c <= 'Z') ? c - 'A'
+    int v = (c >= 'A' && c <= 'Z')   ? c - 'A'
             : (c >= 'a' && c <= 'z') ? c - 'a' + 26
             : (c >= '0' && c <= '9') ? c - '0' + 52
-            : c == '-' ? 62
-            : c == '_' ? 63 : -1;
+            : c == '-'               ? 62
+            : c == '_'               ? 63
+                                     : -1;
     if (v < 0) return {};
     buffer = (buffer << 6) | static_cast<unsigned>(v);
     bits += 6;
@@ -260,14 +277,17 @@ rsa_keys make_rsa_keys() {
   return out;
 }
 
-bool verify_rs256(const std::string& public_pem, std::string_view input, const std::string& signature) {
+bool verify_rs256(const std::string& public_pem, std::string_view input,
+                  const std::string& signature) {
   BIO* bio = BIO_new_mem_buf(public_pem.data(), static_cast<int>(public_pem.size()));
   EVP_PKEY* key = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  const bool ok = key && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
-                  EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                                   reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+  const bool ok =
+      key && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+      EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
+                       signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
+                       input.size()) == 1;
   EVP_MD_CTX_free(ctx);
   EVP_PKEY_free(key);
   return ok;
@@ -284,25 +304,31 @@ TEST_CASE("the JWT bearer grant sends an RS256 assertion the server verifies wit
     const auto dot2 = assertion.rfind('.');
     const auto dot1 = assertion.find('.');
     rapidjson::Document claims;
-    if (form.count("grant_type") == 0 || form.at("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer") {
+    if (form.count("grant_type") == 0 ||
+        form.at("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer") {
       failure = "grant_type";
     } else if (dot1 == std::string::npos || dot2 == dot1 ||
                !verify_rs256(keys.public_pem, std::string_view(assertion).substr(0, dot2),
                              b64url_decode(std::string_view(assertion).substr(dot2 + 1)))) {
       failure = "signature";
-    } else if (claims.Parse(b64url_decode(std::string_view(assertion).substr(dot1 + 1, dot2 - dot1 - 1))).HasParseError() ||
+    } else if (claims
+                   .Parse(
+                       b64url_decode(std::string_view(assertion).substr(dot1 + 1, dot2 - dot1 - 1)))
+                   .HasParseError() ||
                !claims.IsObject() || std::string(claims["iss"].GetString()) != "jwt-client" ||
                std::string(claims["sub"].GetString()) != "jwt@example.com" ||
                std::string(claims["aud"].GetString()) != base || !claims["exp"].IsInt64()) {
       failure = "claims";
     } else {
       const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch()).count();
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
       const auto exp = claims["exp"].GetInt64();
       if (exp <= now || exp > now + 180) failure = "exp";
     }
     if (!failure.empty()) {
-      return reply(400, "application/json", R"({"error":"invalid_grant","error_description":"invalid assertion"})");
+      return reply(400, "application/json",
+                   R"({"error":"invalid_grant","error_description":"invalid assertion"})");
     }
     return reply(200, "application/json", token_json(base, "JWTACCESS"));
   });
@@ -333,7 +359,8 @@ TEST_CASE("a JWT provider with an unreadable key fails with invalid_config befor
 TEST_CASE("a cached token is handed out until force_refresh fetches a new one") {
   int issued = 0;
   login_server server([&](const transport::http_request&, const std::string& base) {
-    return reply(200, "text/xml; charset=utf-8", soap_success(base + "/v" + std::to_string(++issued)));
+    return reply(200, "text/xml; charset=utf-8",
+                 soap_success(base + "/v" + std::to_string(++issued)));
   });
   soap_login_options options{server.base_url(), "u@example.com", "pw", "", "64.0", false, false};
   auto provider = make_soap_login_provider(server.io.get_executor(), options, server.network());
@@ -352,7 +379,8 @@ TEST_CASE("concurrent token requests share one login") {
   });
   oauth_client_credentials_options options;
   options.endpoint = {server.base_url(), false, "id", "secret"};
-  auto provider = make_oauth_client_credentials_provider(server.io.get_executor(), options, server.network());
+  auto provider =
+      make_oauth_client_credentials_provider(server.io.get_executor(), options, server.network());
   int done = 0;
   for (int i = 0; i < 3; ++i) {
     provider->async_token(false, [&](error_info e, access_token t) {
@@ -368,7 +396,9 @@ TEST_CASE("concurrent token requests share one login") {
 TEST_CASE("a transport failure passes through unchanged so the caller can retry") {
   std::string base;
   {
-    login_server probe([](const transport::http_request&, const std::string&) { return reply(200, "text/xml", ""); });
+    login_server probe([](const transport::http_request&, const std::string&) {
+      return reply(200, "text/xml", "");
+    });
     base = probe.base_url();
   }
   boost::asio::io_context io;
@@ -389,8 +419,9 @@ TEST_CASE("a transport failure passes through unchanged so the caller can retry"
 TEST_CASE("a login server that never answers gives errc::timeout") {
   boost::asio::io_context io;
   std::vector<std::shared_ptr<net::exchange>> held;
-  net::http_server server(io.get_executor(), net::server_options{},
-                          [&](std::shared_ptr<net::exchange> ex) { held.push_back(std::move(ex)); });
+  net::http_server server(
+      io.get_executor(), net::server_options{},
+      [&](std::shared_ptr<net::exchange> ex) { held.push_back(std::move(ex)); });
   soap_login_options options{server.base_url(), "u@example.com", "pw", "", "64.0", false, false};
   network_options network;
   network.proxy_from_environment = false;
@@ -410,7 +441,8 @@ TEST_CASE("a login server that never answers gives errc::timeout") {
 
 TEST_CASE("the static token provider hands out its token and instance URL") {
   boost::asio::io_context io;
-  auto provider = make_static_token_provider(io.get_executor(), {"STATIC", "https://acme.my.salesforce.com/", "", "", "Bearer"});
+  auto provider = make_static_token_provider(
+      io.get_executor(), {"STATIC", "https://acme.my.salesforce.com/", "", "", "Bearer"});
   access_token got;
   error_info error;
   int calls = 0;
@@ -439,11 +471,15 @@ TEST_CASE("the static token provider hands out its token and instance URL") {
 TEST_CASE("the callback provider asks the callback for the first token and each forced refresh") {
   boost::asio::io_context io;
   std::vector<bool> asked;
-  auto provider = make_callback_provider(io.get_executor(), [&](bool force, credentials_provider::token_handler done) {
-    asked.push_back(force);
-    done({}, access_token{"CB" + std::to_string(asked.size()), "https://x.my.salesforce.com", "", "", "Bearer"});
-    done({}, access_token{"IGNORED", "https://x", "", "", "Bearer"});
-  }, "my vault");
+  auto provider = make_callback_provider(
+      io.get_executor(),
+      [&](bool force, credentials_provider::token_handler done) {
+        asked.push_back(force);
+        done({}, access_token{"CB" + std::to_string(asked.size()), "https://x.my.salesforce.com",
+                              "", "", "Bearer"});
+        done({}, access_token{"IGNORED", "https://x", "", "", "Bearer"});
+      },
+      "my vault");
   std::string token;
   int calls = 0;
   auto ask = [&](bool force) {
@@ -464,9 +500,9 @@ TEST_CASE("the callback provider asks the callback for the first token and each 
   CHECK(asked == std::vector<bool>{false, true});
   CHECK(provider->describe() == "my vault");
 
-  auto throwing = make_callback_provider(io.get_executor(), [](bool, credentials_provider::token_handler) {
-    throw std::runtime_error("vault down");
-  });
+  auto throwing = make_callback_provider(
+      io.get_executor(),
+      [](bool, credentials_provider::token_handler) { throw std::runtime_error("vault down"); });
   error_info error;
   bool called = false;
   throwing->async_token(false, [&](error_info e, access_token) {

@@ -29,7 +29,8 @@ std::string bio_text(BIO* bio) {
 }
 
 key_pair make_key(int type = EVP_PKEY_RSA) {
-  EVP_PKEY* key = type == EVP_PKEY_RSA ? EVP_RSA_gen(2048) : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+  EVP_PKEY* key =
+      type == EVP_PKEY_RSA ? EVP_RSA_gen(2048) : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
   REQUIRE(key);
   BIO* priv = BIO_new(BIO_s_mem());
   BIO* pub = BIO_new(BIO_s_mem());
@@ -48,11 +49,16 @@ std::string base64url_decode(std::string_view text) {
   int bits = 0;
   for (char c : text) {
     int v = -1;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '-') v = 62;
-    else if (c == '_') v = 63;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '-')
+      v = 62;
+    else if (c == '_')
+      v = 63;
     REQUIRE(v >= 0);
     buffer = (buffer << 6) | static_cast<unsigned>(v);
     bits += 6;
@@ -64,15 +70,18 @@ std::string base64url_decode(std::string_view text) {
   return out;
 }
 
-bool verify(const std::string& public_pem, std::string_view signed_part, const std::string& signature) {
+bool verify(const std::string& public_pem, std::string_view signed_part,
+            const std::string& signature) {
   BIO* bio = BIO_new_mem_buf(public_pem.data(), static_cast<int>(public_pem.size()));
   EVP_PKEY* key = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
   if (!key) return false;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  const bool ok = EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
-                  EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                                   reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) == 1;
+  const bool ok =
+      EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+      EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
+                       signature.size(), reinterpret_cast<const unsigned char*>(signed_part.data()),
+                       signed_part.size()) == 1;
   EVP_MD_CTX_free(ctx);
   EVP_PKEY_free(key);
   return ok;
@@ -90,7 +99,8 @@ TEST_CASE("base64url has no padding and uses - and _") {
 
 TEST_CASE("a JWT made here verifies with the public key through OpenSSL and its claims decode") {
   const key_pair keys = make_key();
-  const jwt_claims claims{"3MVG9client\"id", "user@example.com", "https://login.salesforce.com", 1700000180};
+  const jwt_claims claims{"3MVG9client\"id", "user@example.com", "https://login.salesforce.com",
+                          1700000180};
   std::string jwt;
   REQUIRE_FALSE(build_jwt_assertion(claims, keys.private_pem, jwt));
 
@@ -98,7 +108,8 @@ TEST_CASE("a JWT made here verifies with the public key through OpenSSL and its 
   const auto dot2 = jwt.find('.', dot1 + 1);
   REQUIRE(dot2 != std::string::npos);
   CHECK(jwt.find('=') == std::string::npos);
-  CHECK(verify(keys.public_pem, std::string_view(jwt).substr(0, dot2), base64url_decode(jwt.substr(dot2 + 1))));
+  CHECK(verify(keys.public_pem, std::string_view(jwt).substr(0, dot2),
+               base64url_decode(jwt.substr(dot2 + 1))));
 
   rapidjson::Document header;
   header.Parse(base64url_decode(jwt.substr(0, dot1)).c_str());
@@ -117,24 +128,29 @@ TEST_CASE("a JWT made here verifies with the public key through OpenSSL and its 
 TEST_CASE("a tampered JWT does not verify") {
   const key_pair keys = make_key();
   std::string jwt;
-  REQUIRE_FALSE(build_jwt_assertion({"c", "u", "https://test.salesforce.com", 1}, keys.private_pem, jwt));
+  REQUIRE_FALSE(
+      build_jwt_assertion({"c", "u", "https://test.salesforce.com", 1}, keys.private_pem, jwt));
   const auto dot2 = jwt.rfind('.');
   std::string tampered = jwt.substr(0, dot2);
   tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
   CHECK_FALSE(verify(keys.public_pem, tampered, base64url_decode(jwt.substr(dot2 + 1))));
 }
 
-TEST_CASE("missing, malformed, encrypted and non-RSA keys are configuration errors that never echo the key") {
+TEST_CASE(
+    "missing, malformed, encrypted and non-RSA keys are configuration errors that never echo the "
+    "key") {
   std::string jwt;
   const jwt_claims claims{"c", "u", "https://login.salesforce.com", 1};
   CHECK(build_jwt_assertion(claims, "", jwt).code == errc::invalid_config);
-  const error_info garbage = build_jwt_assertion(claims, "-----BEGIN PRIVATE KEY-----\nSECRETKEYDATA\n-----END PRIVATE KEY-----\n", jwt);
+  const error_info garbage = build_jwt_assertion(
+      claims, "-----BEGIN PRIVATE KEY-----\nSECRETKEYDATA\n-----END PRIVATE KEY-----\n", jwt);
   CHECK(garbage.code == errc::invalid_config);
   CHECK(garbage.to_string().find("SECRETKEYDATA") == std::string::npos);
 
   EVP_PKEY* key = EVP_RSA_gen(2048);
   BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(bio, key, EVP_aes_256_cbc(), nullptr, 0, nullptr, const_cast<char*>("pass"));
+  PEM_write_bio_PrivateKey(bio, key, EVP_aes_256_cbc(), nullptr, 0, nullptr,
+                           const_cast<char*>("pass"));
   const std::string encrypted = bio_text(bio);
   BIO_free(bio);
   EVP_PKEY_free(key);

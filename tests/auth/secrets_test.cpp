@@ -72,19 +72,23 @@ TEST_CASE("SOAP logins that fail and succeed log no password, security token or 
   login_server server([&](const transport::http_request&, const std::string& base) {
     if (++attempt == 1) {
       // A hostile fault that quotes the secrets back.
-      return reply(500, "text/xml; charset=utf-8",
-                   R"(<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><soapenv:Fault><faultcode>sf:INVALID_LOGIN</faultcode><faultstring>INVALID_LOGIN: bad password )" +
-                       std::string("Pa$$w0rd&amp;&lt;secret&gt;") + security_token + " for session " + session_id +
-                       "</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>");
+      return reply(
+          500, "text/xml; charset=utf-8",
+          R"(<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><soapenv:Fault><faultcode>sf:INVALID_LOGIN</faultcode><faultstring>INVALID_LOGIN: bad password )" +
+              std::string("Pa$$w0rd&amp;&lt;secret&gt;") + security_token + " for session " +
+              session_id + "</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>");
     }
-    return reply(200, "text/xml; charset=utf-8",
-                 R"(<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><loginResponse xmlns="urn:partner.soap.sforce.com"><result><passwordExpired>false</passwordExpired><serverUrl>)" +
-                     base + R"(/services/Soap/u/64.0/00DAA0000000001</serverUrl><sessionId>)" + session_id +
-                     R"(</sessionId><userId>005AA000000000AAAA</userId></result></loginResponse></soapenv:Body></soapenv:Envelope>)");
+    return reply(
+        200, "text/xml; charset=utf-8",
+        R"(<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><loginResponse xmlns="urn:partner.soap.sforce.com"><result><passwordExpired>false</passwordExpired><serverUrl>)" +
+            base + R"(/services/Soap/u/64.0/00DAA0000000001</serverUrl><sessionId>)" + session_id +
+            R"(</sessionId><userId>005AA000000000AAAA</userId></result></loginResponse></soapenv:Body></soapenv:Envelope>)");
   });
   transcript said;
-  soap_login_options options{server.base_url(), "user@example.com", password, security_token, "64.0", false, false};
-  auto provider = make_soap_login_provider(server.io.get_executor(), options, server.network(), said.make_logger());
+  soap_login_options options{
+      server.base_url(), "user@example.com", password, security_token, "64.0", false, false};
+  auto provider = make_soap_login_provider(server.io.get_executor(), options, server.network(),
+                                           said.make_logger());
 
   const token_outcome failed = server.get(*provider);
   CHECK(failed.error.code == errc::auth_invalid_login);
@@ -98,7 +102,8 @@ TEST_CASE("SOAP logins that fail and succeed log no password, security token or 
   said.lines.push_back(provider->describe());
 
   CHECK(said.lines.size() > 10);
-  said.check_free_of({password, security_token, password + security_token, session_id, "SESSIONSECRET"});
+  said.check_free_of(
+      {password, security_token, password + security_token, session_id, "SESSIONSECRET"});
 }
 
 TEST_CASE("OAuth password, refresh and JWT flows log no secret, token or private key") {
@@ -108,11 +113,13 @@ TEST_CASE("OAuth password, refresh and JWT flows log no secret, token or private
     ++issued;
     if (request.body.find("grant_type=password") != std::string::npos && issued == 1) {
       return reply(400, "application/json",
-                   R"({"error":"invalid_grant","error_description":"authentication failure for )" + password + "\"}");
+                   R"({"error":"invalid_grant","error_description":"authentication failure for )" +
+                       password + "\"}");
     }
-    std::string body = R"({"access_token":")" + (issued % 2 ? access_token_1 : access_token_2) +
-                       R"(","instance_url":")" + base + R"(","id":")" + base +
-                       R"(/id/00DAA0000000001AAA/005AA000000000AAAA","token_type":"Bearer","issued_at":"1")";
+    std::string body =
+        R"({"access_token":")" + (issued % 2 ? access_token_1 : access_token_2) +
+        R"(","instance_url":")" + base + R"(","id":")" + base +
+        R"(/id/00DAA0000000001AAA/005AA000000000AAAA","token_type":"Bearer","issued_at":"1")";
     if (request.body.find("grant_type=refresh_token") != std::string::npos) {
       body += R"(,"refresh_token":")" + rotated_refresh_token + "\"";
     }
@@ -125,16 +132,16 @@ TEST_CASE("OAuth password, refresh and JWT flows log no secret, token or private
   password_options.username = "user@example.com";
   password_options.password = password;
   password_options.security_token = security_token;
-  auto password_provider =
-      make_oauth_password_provider(server.io.get_executor(), password_options, server.network(), said.make_logger());
+  auto password_provider = make_oauth_password_provider(server.io.get_executor(), password_options,
+                                                        server.network(), said.make_logger());
   said.add(server.get(*password_provider));
   said.add(server.get(*password_provider, true));
 
   oauth_refresh_token_options refresh_options;
   refresh_options.endpoint = {server.base_url(), false, "client", client_secret};
   refresh_options.refresh_token = refresh_token;
-  auto refresh_provider =
-      make_oauth_refresh_token_provider(server.io.get_executor(), refresh_options, server.network(), said.make_logger());
+  auto refresh_provider = make_oauth_refresh_token_provider(
+      server.io.get_executor(), refresh_options, server.network(), said.make_logger());
   const token_outcome refreshed = server.get(*refresh_provider);
   CHECK_FALSE(refreshed.error);
   said.add(refreshed);
@@ -144,16 +151,19 @@ TEST_CASE("OAuth password, refresh and JWT flows log no secret, token or private
   jwt_options.endpoint = {server.base_url(), false, "client", ""};
   jwt_options.username = "user@example.com";
   jwt_options.private_key_pem = key;
-  auto jwt_provider = make_oauth_jwt_provider(server.io.get_executor(), jwt_options, server.network(), said.make_logger());
+  auto jwt_provider = make_oauth_jwt_provider(server.io.get_executor(), jwt_options,
+                                              server.network(), said.make_logger());
   const token_outcome jwt = server.get(*jwt_provider);
   CHECK_FALSE(jwt.error);
   said.add(jwt);
 
-  for (auto* p : {password_provider.get(), refresh_provider.get(), jwt_provider.get()}) said.lines.push_back(p->describe());
+  for (auto* p : {password_provider.get(), refresh_provider.get(), jwt_provider.get()})
+    said.lines.push_back(p->describe());
 
   // The key's base64 body lines, each of which is secret on its own.
-  std::vector<std::string> secrets{password, security_token, client_secret, refresh_token, rotated_refresh_token,
-                                   access_token_1, access_token_2, "ACCESSSECRET", key};
+  std::vector<std::string> secrets{password,       security_token,        client_secret,
+                                   refresh_token,  rotated_refresh_token, access_token_1,
+                                   access_token_2, "ACCESSSECRET",        key};
   for (std::size_t start = key.find('\n') + 1; start < key.size();) {
     const auto end = key.find('\n', start);
     const std::string line = key.substr(start, end - start);

@@ -86,7 +86,8 @@ TEST_CASE("SOAP login version 65.0 and later fails at once and points to OAuth 2
     CHECK(e.to_string().find("OAuth 2.0") != std::string::npos);
   }
   login_request request;
-  CHECK(build_login_request("u", "p", "65.0", wsdl::partner, request).code == errc::auth_login_unavailable);
+  CHECK(build_login_request("u", "p", "65.0", wsdl::partner, request).code ==
+        errc::auth_login_unavailable);
   CHECK(request.body.empty());
 }
 
@@ -101,13 +102,18 @@ TEST_CASE("malformed SOAP login versions are configuration errors") {
   }
 }
 
-TEST_CASE("an empty username or a control character in the credentials is refused without echoing it") {
+TEST_CASE(
+    "an empty username or a control character in the credentials is refused without echoing it") {
   login_request request;
   CHECK(build_login_request("", "pw", "64.0", wsdl::partner, request).code == errc::invalid_config);
-  const std::string secret("se\x01" "cret", 7);
+  const std::string secret(
+      "se\x01"
+      "cret",
+      7);
   const error_info e = build_login_request("u@example.com", secret, "64.0", wsdl::partner, request);
   CHECK(e.code == errc::invalid_config);
   CHECK(e.to_string().find("cret") == std::string::npos);
   const std::string with_nul("pw\0tail", 7);
-  CHECK(build_login_request("u@example.com", with_nul, "64.0", wsdl::partner, request).code == errc::invalid_config);
+  CHECK(build_login_request("u@example.com", with_nul, "64.0", wsdl::partner, request).code ==
+        errc::invalid_config);
 }

@@ -54,25 +54,29 @@ const std::string single_line_prefixed =
 
 // No prefixes at all: default namespaces only, env-less layout, CRLF line ends.
 const std::string unprefixed =
-    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<Envelope xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\">\r\n"
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<Envelope "
+    "xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\">\r\n"
     "<Body>\r\n<loginResponse xmlns=\"urn:partner.soap.sforce.com\">\r\n<result>\r\n"
     "<passwordExpired>false</passwordExpired>\r\n"
     "<serverUrl>http://127.0.0.1:8080/services/Soap/u/64.0/00DAA0000000001</serverUrl>\r\n"
-    "<sessionId>" + session_id + "</sessionId>\r\n"
-    "<userInfo><userId>005AA000000000BBBB</userId><organizationId>00DAA0000000001AAA</organizationId></userInfo>\r\n"
+    "<sessionId>" +
+    session_id +
+    "</sessionId>\r\n"
+    "<userInfo><userId>005AA000000000BBBB</userId><organizationId>00DAA0000000001AAA</"
+    "organizationId></userInfo>\r\n"
     "</result>\r\n</loginResponse>\r\n</Body>\r\n</Envelope>\r\n";
 
-std::string fault(std::string_view faultcode, std::string_view exception_code, std::string_view message,
-                  std::string_view env = "soapenv") {
+std::string fault(std::string_view faultcode, std::string_view exception_code,
+                  std::string_view message, std::string_view env = "soapenv") {
   std::string e(env);
   return R"(<?xml version="1.0" encoding="UTF-8"?><)" + e + R"(:Envelope xmlns:)" + e +
          R"(="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><)" +
-         e + ":Body><" + e + ":Fault><faultcode>" + std::string(faultcode) + "</faultcode><faultstring>" +
-         std::string(exception_code) + ": " + std::string(message) +
+         e + ":Body><" + e + ":Fault><faultcode>" + std::string(faultcode) +
+         "</faultcode><faultstring>" + std::string(exception_code) + ": " + std::string(message) +
          R"(</faultstring><detail><sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>)" +
-         std::string(exception_code) + "</sf:exceptionCode><sf:exceptionMessage>" + std::string(message) +
-         "</sf:exceptionMessage></sf:LoginFault></detail></" + e + ":Fault></" + e + ":Body></" + e +
-         ":Envelope>";
+         std::string(exception_code) + "</sf:exceptionCode><sf:exceptionMessage>" +
+         std::string(message) + "</sf:exceptionMessage></sf:LoginFault></detail></" + e +
+         ":Fault></" + e + ":Body></" + e + ":Envelope>";
 }
 
 void check_no_session_id(const error_info& e) {
@@ -93,10 +97,13 @@ TEST_CASE("a pretty-printed partner login response with a default namespace is p
   CHECK(r.session_seconds_valid == 14400);
   CHECK_FALSE(r.password_expired);
   CHECK_FALSE(r.sandbox);
-  CHECK(r.metadata_server_url == "https://foobar.my.salesforce.com/services/Soap/m/37.0/00D30ACACA00RnR");
+  CHECK(r.metadata_server_url ==
+        "https://foobar.my.salesforce.com/services/Soap/m/37.0/00D30ACACA00RnR");
 }
 
-TEST_CASE("a single-line response with SOAP-ENV and element prefixes keeps the port and reads nil as empty") {
+TEST_CASE(
+    "a single-line response with SOAP-ENV and element prefixes keeps the port and reads nil as "
+    "empty") {
   login_result r;
   REQUIRE_FALSE(parse_login_response(single_line_prefixed, 200, r));
   CHECK(r.session_id == session_id);
@@ -118,7 +125,8 @@ TEST_CASE("a response without prefixes takes the user id from userInfo when resu
 
 TEST_CASE("an env: prefixed envelope is parsed like any other") {
   std::string body = single_line_prefixed;
-  for (std::size_t pos; (pos = body.find("SOAP-ENV")) != std::string::npos;) body.replace(pos, 8, "env");
+  for (std::size_t pos; (pos = body.find("SOAP-ENV")) != std::string::npos;)
+    body.replace(pos, 8, "env");
   login_result r;
   CHECK_FALSE(parse_login_response(body, 200, r));
   CHECK(r.session_id == session_id);
@@ -141,16 +149,22 @@ TEST_CASE("each known login fault maps to its own error with bare and sf: prefix
     const char* message;
   };
   const row rows[] = {
-      {"INVALID_LOGIN", errc::auth_invalid_login, "Invalid username, password, security token; or user locked out."},
+      {"INVALID_LOGIN", errc::auth_invalid_login,
+       "Invalid username, password, security token; or user locked out."},
       {"LOGIN_MUST_USE_SECURITY_TOKEN", errc::auth_must_use_security_token,
-       "Invalid username, password, security token; or user locked out. Are you at a new location?"},
+       "Invalid username, password, security token; or user locked out. Are you at a new "
+       "location?"},
       {"INVALID_SESSION_ID", errc::auth_invalid_session,
-       "Invalid Session ID found in SessionHeader: Illegal Session. Session not found, missing session hash: "
+       "Invalid Session ID found in SessionHeader: Illegal Session. Session not found, missing "
+       "session hash: "
        "abc=\nThis error usually occurs after a session expires or a user logs out. "},
-      {"API_DISABLED_FOR_ORG", errc::auth_api_disabled, "API is not enabled for this Organization or Partner"},
-      {"UNSUPPORTED_API_VERSION", errc::auth_unsupported_api_version, "Invalid Api version specified on URL"},
+      {"API_DISABLED_FOR_ORG", errc::auth_api_disabled,
+       "API is not enabled for this Organization or Partner"},
+      {"UNSUPPORTED_API_VERSION", errc::auth_unsupported_api_version,
+       "Invalid Api version specified on URL"},
       {"INVALID_OPERATION", errc::auth_login_unavailable,
-       "The SOAP Login operation is not available in the API version specified (65.0). Refer to the "
+       "The SOAP Login operation is not available in the API version specified (65.0). Refer to "
+       "the "
        "documentation for supported versions."},
       {"LOGIN_RATE_EXCEEDED", errc::auth_fault, "Login Rate Exceeded"},
   };
@@ -170,8 +184,8 @@ TEST_CASE("each known login fault maps to its own error with bare and sf: prefix
 TEST_CASE("the exceptionCode in the fault detail wins over a generic faultcode") {
   login_result r;
   const error_info e = parse_login_response(
-      fault("soapenv:Server", "INVALID_LOGIN", "Invalid username, password, security token; or user locked out.",
-            "SOAP-ENV"),
+      fault("soapenv:Server", "INVALID_LOGIN",
+            "Invalid username, password, security token; or user locked out.", "SOAP-ENV"),
       500, r);
   CHECK(e.code == errc::auth_invalid_login);
   CHECK(e.diag.server_code == "INVALID_LOGIN");
@@ -207,7 +221,8 @@ TEST_CASE("a well-formed XHTML page is also reported as an HTML page") {
 }
 
 TEST_CASE("a truncated response gives auth_bad_response and never echoes the session id") {
-  for (std::size_t cut : {std::size_t{10}, pretty_response.find("</sessionId>") - 3, pretty_response.size() - 20}) {
+  for (std::size_t cut :
+       {std::size_t{10}, pretty_response.find("</sessionId>") - 3, pretty_response.size() - 20}) {
     CAPTURE(cut);
     login_result r;
     const error_info e = parse_login_response(pretty_response.substr(0, cut), 200, r);
@@ -226,13 +241,15 @@ TEST_CASE("empty, non-XML and non-SOAP bodies give auth_bad_response with a clea
   CHECK(other.code == errc::auth_bad_response);
   CHECK(other.diag.server_text.find("not a SOAP envelope") != std::string::npos);
   const error_info empty_body = parse_login_response(
-      R"(<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body/></e:Envelope>)", 200, r);
+      R"(<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body/></e:Envelope>)",
+      200, r);
   CHECK(empty_body.code == errc::auth_bad_response);
 }
 
 TEST_CASE("a loginResponse without sessionId or with a relative serverUrl is refused") {
   std::string no_session = pretty_response;
-  no_session.erase(no_session.find("<sessionId>"), no_session.find("</sessionId>") + 12 - no_session.find("<sessionId>"));
+  no_session.erase(no_session.find("<sessionId>"),
+                   no_session.find("</sessionId>") + 12 - no_session.find("<sessionId>"));
   login_result r;
   CHECK(parse_login_response(no_session, 200, r).code == errc::auth_bad_response);
 
