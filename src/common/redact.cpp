@@ -200,8 +200,8 @@ std::string redact_known_patterns(std::string_view text) {
   static constexpr std::array<std::string_view, 6> json_keys{
       "access_token", "refresh_token", "client_secret", "id_token", "password", "assertion"};
   for (std::string_view key : json_keys) mask_json_members(text, key, masks);
-  static constexpr std::array<std::string_view, 6> form_keys{
-      "password", "client_secret", "refresh_token", "access_token", "assertion", "code"};
+  static constexpr std::array<std::string_view, 5> form_keys{
+      "password", "client_secret", "refresh_token", "access_token", "assertion"};
   for (std::string_view key : form_keys) mask_form_fields(text, key, masks);
   mask_private_keys(text, masks);
   mask_session_ids(text, masks);

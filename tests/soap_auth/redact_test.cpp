@@ -74,3 +74,8 @@ TEST_CASE("redact applies the given secrets and the known patterns together") {
   CHECK(redact("pw hunter2 Authorization: OAuth x", secrets) ==
         "pw [REDACTED] Authorization: [REDACTED]");
 }
+
+TEST_CASE("ordinary text with key=value pairs that are not secrets is left alone") {
+  const std::string text = "exit code=3 status=500 user=u@example.com";
+  CHECK(redact_known_patterns(text) == text);
+}

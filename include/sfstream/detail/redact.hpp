@@ -21,7 +21,7 @@ std::string redact_secrets(std::string_view text, std::span<const std::string> s
 ///  * the content of `<sessionId>` and `<password>` elements, with or without a prefix;
 ///  * JSON string members "access_token", "refresh_token", "client_secret", "id_token",
 ///    "password", "assertion";
-///  * form fields password=, client_secret=, refresh_token=, access_token=, assertion=, code=;
+///  * form fields password=, client_secret=, refresh_token=, access_token=, assertion=;
 ///  * PEM private key blocks (-----BEGIN ... PRIVATE KEY----- to the matching END line);
 ///  * Salesforce session ids: the part after '!' of "<15 or 18 char org id>!<token>".
 std::string redact_known_patterns(std::string_view text);
