@@ -8,13 +8,13 @@ namespace sfstream::cli {
 
 /// Exit codes, documented in --help and the README.
 inline constexpr int exit_ok = 0;
-inline constexpr int exit_failure = 1;       ///< Any other failure.
-inline constexpr int exit_usage = 2;         ///< Bad command line.
-inline constexpr int exit_auth = 3;          ///< Authentication failed.
-inline constexpr int exit_rejected = 4;      ///< Every subscription was rejected.
-inline constexpr int exit_replay_gap = 5;    ///< A replay gap under --replay-policy fail.
-inline constexpr int exit_network = 6;       ///< Network given up (only with --max-retries).
-inline constexpr int exit_interrupted = 130; ///< SIGINT/SIGTERM.
+inline constexpr int exit_failure = 1;        ///< Any other failure.
+inline constexpr int exit_usage = 2;          ///< Bad command line.
+inline constexpr int exit_auth = 3;           ///< Authentication failed.
+inline constexpr int exit_rejected = 4;       ///< Every subscription was rejected.
+inline constexpr int exit_replay_gap = 5;     ///< A replay gap under --replay-policy fail.
+inline constexpr int exit_network = 6;        ///< Network given up (only with --max-retries).
+inline constexpr int exit_interrupted = 130;  ///< SIGINT/SIGTERM.
 
 /// The top-level help: commands and exit codes.
 extern const char* const usage_text;

@@ -71,13 +71,13 @@ struct rest_step {
 };
 
 /// Runs REST steps one after the other; stops at the first failure.
-void run_steps(std::shared_ptr<rest_client> rest, std::shared_ptr<std::vector<rest_step>> steps, std::size_t index,
-               std::function<void(bool ok)> done) {
+void run_steps(std::shared_ptr<rest_client> rest, std::shared_ptr<std::vector<rest_step>> steps,
+               std::size_t index, std::function<void(bool ok)> done) {
   if (index >= steps->size()) return done(true);
   rest_step& step = (*steps)[index];
   rest->async_request(step.method, data_path("59.0", step.path()), step.body,
-                      [rest, steps, index, done = std::move(done)](error_info error, unsigned status,
-                                                                  std::string body) mutable {
+                      [rest, steps, index, done = std::move(done)](
+                          error_info error, unsigned status, std::string body) mutable {
                         rest_step& s = (*steps)[index];
                         if (error) {
                           print_error("demo: " + s.what + " failed: " + describe(error));
@@ -92,8 +92,8 @@ void run_steps(std::shared_ptr<rest_client> rest, std::shared_ptr<std::vector<re
 /// The whole demo on the main thread's io_context; the emulator runs on its own thread.
 class demo_run {
  public:
-  demo_run(asio::io_context& io, emulator::org_emulator& emu, std::string push_channel_id, bool follow,
-           std::chrono::milliseconds bound, bool verbose)
+  demo_run(asio::io_context& io, emulator::org_emulator& emu, std::string push_channel_id,
+           bool follow, std::chrono::milliseconds bound, bool verbose)
       : io_(io),
         emu_(emu),
         push_channel_id_(std::move(push_channel_id)),
@@ -124,7 +124,8 @@ class demo_run {
     client_ = std::make_unique<client>(io_.get_executor(), config);
 
     print_note("demo: org emulator at " + emu_.base_url() + " (CA file " + emu_.ca_file() + ")");
-    print_note("demo: logging in through SOAP as " + user.username + " and subscribing to 4 channels");
+    print_note("demo: logging in through SOAP as " + user.username +
+               " and subscribing to 4 channels");
 
     for (std::string_view ch : {topic_channel, generic_channel, event_channel, cdc_channel}) {
       subscription_callbacks cbs;
@@ -152,8 +153,8 @@ class demo_run {
       deadline_.expires_after(bound_);
       deadline_.async_wait([this](boost::system::error_code ec) {
         if (ec || stopping_) return;
-        print_error("demo: not every expected event arrived within " + std::to_string(bound_.count() / 1000) +
-                    " s; missing: " + missing());
+        print_error("demo: not every expected event arrived within " +
+                    std::to_string(bound_.count() / 1000) + " s; missing: " + missing());
         fail(exit_failure);
       });
     }
@@ -172,8 +173,9 @@ class demo_run {
     io_.run();
 
     if (exit_code_ != exit_ok) return exit_code_;
-    if (run_error_ && !stopping_) return exit_code_for(client_->last_error()) == exit_ok ? exit_failure
-                                                                                        : exit_code_for(client_->last_error());
+    if (run_error_ && !stopping_)
+      return exit_code_for(client_->last_error()) == exit_ok ? exit_failure
+                                                             : exit_code_for(client_->last_error());
     if (interrupted_) return follow_ ? exit_ok : exit_interrupted;
     if (!complete()) return exit_failure;
     return exit_ok;
@@ -193,21 +195,32 @@ class demo_run {
     print_line(event_line(e));
     print_note(summarize(e));
     switch (e.kind()) {
-      case channel_kind::topic: ++topic_events_; break;
-      case channel_kind::generic: ++generic_events_; break;
-      case channel_kind::platform_event: ++platform_events_; break;
-      case channel_kind::change_data_capture: ++change_events_; break;
-      case channel_kind::other: break;
+      case channel_kind::topic:
+        ++topic_events_;
+        break;
+      case channel_kind::generic:
+        ++generic_events_;
+        break;
+      case channel_kind::platform_event:
+        ++platform_events_;
+        break;
+      case channel_kind::change_data_capture:
+        ++change_events_;
+        break;
+      case channel_kind::other:
+        break;
     }
     if (!follow_ && complete() && !stopping_) {
-      print_note("demo: all 6 expected events arrived (2 PushTopic, 1 generic, 1 platform event, 2 change "
-                 "events)");
+      print_note(
+          "demo: all 6 expected events arrived (2 PushTopic, 1 generic, 1 platform event, 2 change "
+          "events)");
       stop();
     }
   }
 
   bool complete() const {
-    return topic_events_ >= 2 && generic_events_ >= 1 && platform_events_ >= 1 && change_events_ >= 2;
+    return topic_events_ >= 2 && generic_events_ >= 1 && platform_events_ >= 1 &&
+           change_events_ >= 2;
   }
 
   std::string missing() const {
@@ -221,25 +234,34 @@ class demo_run {
     add(generic_events_, 1, "generic");
     add(platform_events_, 1, "platform event");
     add(change_events_, 2, "change event");
-    if (subscribed_.size() < 4) out += " (only " + std::to_string(subscribed_.size()) + " of 4 subscriptions confirmed)";
+    if (subscribed_.size() < 4)
+      out += " (only " + std::to_string(subscribed_.size()) + " of 4 subscriptions confirmed)";
     return out;
   }
 
   void start_generating() {
-    rest_ = std::make_shared<rest_client>(io_.get_executor(), rest_options{credentials_, "59.0", network_, 0});
+    rest_ = std::make_shared<rest_client>(io_.get_executor(),
+                                          rest_options{credentials_, "59.0", network_, 0});
     auto steps = std::make_shared<std::vector<rest_step>>();
     steps->push_back({"created Account 'Acme Corporation' (POST sobjects/Account)", "POST",
                       [] { return std::string("/sobjects/Account"); },
                       R"({"Name":"Acme Corporation","Industry":"Manufacturing"})",
                       [this](const rest_reply& r) { account_id_ = json_id(r.body); }});
-    steps->push_back({"updated its Industry (PATCH sobjects/Account/<id>)", "PATCH",
-                      [this] { return "/sobjects/Account/" + account_id_; }, R"({"Industry":"Energy"})", {}});
-    steps->push_back({"published Demo_Event__e (POST sobjects/Demo_Event__e)", "POST",
+    steps->push_back({"updated its Industry (PATCH sobjects/Account/<id>)",
+                      "PATCH",
+                      [this] { return "/sobjects/Account/" + account_id_; },
+                      R"({"Industry":"Energy"})",
+                      {}});
+    steps->push_back({"published Demo_Event__e (POST sobjects/Demo_Event__e)",
+                      "POST",
                       [] { return std::string("/sobjects/Demo_Event__e"); },
-                      R"({"Message__c":"Hello from sfstream"})", {}});
-    steps->push_back({"pushed to /u/demo (POST sobjects/StreamingChannel/<id>/push)", "POST",
+                      R"({"Message__c":"Hello from sfstream"})",
+                      {}});
+    steps->push_back({"pushed to /u/demo (POST sobjects/StreamingChannel/<id>/push)",
+                      "POST",
                       [this] { return "/sobjects/StreamingChannel/" + push_channel_id_ + "/push"; },
-                      R"({"pushEvents":[{"payload":"Hello, /u/demo","userIds":[]}]})", {}});
+                      R"({"pushEvents":[{"payload":"Hello, /u/demo","userIds":[]}]})",
+                      {}});
     run_steps(rest_, steps, 0, [this](bool ok) {
       if (!ok) return fail(exit_failure);
       if (follow_) schedule_tick();
@@ -251,28 +273,39 @@ class demo_run {
     ticker_.expires_after(std::chrono::seconds(3));
     ticker_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopping_) return;
-      static constexpr std::array<const char*, 4> industries{"Technology", "Retail", "Banking", "Energy"};
+      static constexpr std::array<const char*, 4> industries{"Technology", "Retail", "Banking",
+                                                             "Energy"};
       const std::size_t n = tick_++;
       auto steps = std::make_shared<std::vector<rest_step>>();
       switch (n % 4) {
         case 0:
-          steps->push_back({std::string("updated Account Industry to ") + industries[(n / 4) % 4], "PATCH",
+          steps->push_back({std::string("updated Account Industry to ") + industries[(n / 4) % 4],
+                            "PATCH",
                             [this] { return "/sobjects/Account/" + account_id_; },
-                            std::string(R"({"Industry":")") + industries[(n / 4) % 4] + "\"}", {}});
+                            std::string(R"({"Industry":")") + industries[(n / 4) % 4] + "\"}",
+                            {}});
           break;
         case 1:
-          steps->push_back({"published Demo_Event__e", "POST", [] { return std::string("/sobjects/Demo_Event__e"); },
-                            R"({"Message__c":"tick )" + std::to_string(n) + "\"}", {}});
+          steps->push_back({"published Demo_Event__e",
+                            "POST",
+                            [] { return std::string("/sobjects/Demo_Event__e"); },
+                            R"({"Message__c":"tick )" + std::to_string(n) + "\"}",
+                            {}});
           break;
         case 2:
-          steps->push_back({"pushed to /u/demo", "POST",
-                            [this] { return "/sobjects/StreamingChannel/" + push_channel_id_ + "/push"; },
-                            R"({"pushEvents":[{"payload":"tick )" + std::to_string(n) + R"(","userIds":[]}]})", {}});
+          steps->push_back(
+              {"pushed to /u/demo",
+               "POST",
+               [this] { return "/sobjects/StreamingChannel/" + push_channel_id_ + "/push"; },
+               R"({"pushEvents":[{"payload":"tick )" + std::to_string(n) + R"(","userIds":[]}]})",
+               {}});
           break;
         default:
-          steps->push_back({"created Account 'Demo " + std::to_string(n) + "'", "POST",
+          steps->push_back({"created Account 'Demo " + std::to_string(n) + "'",
+                            "POST",
                             [] { return std::string("/sobjects/Account"); },
-                            R"({"Name":"Demo )" + std::to_string(n) + R"(","Industry":"Retail"})", {}});
+                            R"({"Name":"Demo )" + std::to_string(n) + R"(","Industry":"Retail"})",
+                            {}});
           break;
       }
       run_steps(rest_, steps, 0, [this](bool) { schedule_tick(); });
@@ -330,11 +363,13 @@ int run_demo(std::span<char* const> args) {
     std::fputs(demo_help, stdout);
     return exit_ok;
   }
-  if (!parsed->positionals().empty()) return usage_error("demo", "unexpected argument '" + parsed->positionals()[0] + "'");
+  if (!parsed->positionals().empty())
+    return usage_error("demo", "unexpected argument '" + parsed->positionals()[0] + "'");
   std::chrono::milliseconds bound{30'000};
   if (auto t = parsed->value("timeout")) {
     auto v = parse_seconds(*t);
-    if (!v || v->count() == 0) return usage_error("demo", "--timeout needs a positive number of seconds");
+    if (!v || v->count() == 0)
+      return usage_error("demo", "--timeout needs a positive number of seconds");
     bound = *v;
   }
 
@@ -353,7 +388,7 @@ int run_demo(std::span<char* const> args) {
     auto check = [](const emulator::data::op_result& r, const std::string& what) {
       if (!r) {
         throw sfstream::error(error_info{make_error_code(errc::invalid_config),
-                               {r.error->error_code, r.error->message, what}});
+                                         {r.error->error_code, r.error->message, what}});
       }
       return r.id;
     };
@@ -382,7 +417,8 @@ int run_demo(std::span<char* const> args) {
   int code = exit_failure;
   {
     asio::io_context io;
-    demo_run demo(io, *emu, push_channel_id, parsed->given("follow"), bound, parsed->given("verbose"));
+    demo_run demo(io, *emu, push_channel_id, parsed->given("follow"), bound,
+                  parsed->given("verbose"));
     code = demo.run();
   }
 

@@ -37,7 +37,8 @@ const char* const emulator_help =
     "  --long-poll-timeout S    how long a /meta/connect is held (default 110)\n"
     "  --client-expiry S        forget a client this long after its last reply (default 40)\n"
     "  --config FILE            JSON: {\"customObjects\":[...],\"platformEvents\":[...],\n"
-    "                           \"cdcEntities\":[...],\"overflowThreshold\":N,\"queryBatchSize\":N}\n"
+    "                           "
+    "\"cdcEntities\":[...],\"overflowThreshold\":N,\"queryBatchSize\":N}\n"
     "  --state-dir DIR          where the CA file is written (default: a fresh temporary dir)\n"
     "\n"
     "exit codes: 0 stopped by a signal; 1 could not start; 2 usage.\n";
@@ -79,7 +80,8 @@ int run_emulator(std::span<char* const> args) {
   }
   if (auto t = parsed->value("client-expiry")) {
     auto v = parse_seconds(*t);
-    if (!v || v->count() == 0) return usage_error("emulator", "--client-expiry needs a positive number of seconds");
+    if (!v || v->count() == 0)
+      return usage_error("emulator", "--client-expiry needs a positive number of seconds");
     options.client_expiry = *v;
   }
   if (auto d = parsed->value("state-dir")) options.state_dir = *d;
@@ -89,7 +91,8 @@ int run_emulator(std::span<char* const> args) {
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     error_info why;
     auto data = emulator::data::data_options::parse_json(text, &why);
-    if (!data) return usage_error("emulator", "bad --config file '" + *file + "': " + describe(why));
+    if (!data)
+      return usage_error("emulator", "bad --config file '" + *file + "': " + describe(why));
     options.data = std::move(*data);
   }
 

@@ -59,8 +59,10 @@ int run_login(std::span<char* const> args) {
     std::fputs(login_help, stdout);
     return exit_ok;
   }
-  if (!parsed->positionals().empty()) return usage_error("login", "unexpected argument '" + parsed->positionals()[0] + "'");
-  for (const char* name : {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
+  if (!parsed->positionals().empty())
+    return usage_error("login", "unexpected argument '" + parsed->positionals()[0] + "'");
+  for (const char* name :
+       {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
     if (auto v = parsed->value(name)) add_secret(*v);
   }
   auto network = network_from(*parsed, error);
@@ -68,7 +70,8 @@ int run_login(std::span<char* const> args) {
   if (network->proxy) add_secret(network->proxy->password);
   if (auto t = parsed->value("timeout")) {
     auto v = parse_seconds(*t);
-    if (!v || v->count() == 0) return usage_error("login", "--timeout needs a positive number of seconds");
+    if (!v || v->count() == 0)
+      return usage_error("login", "--timeout needs a positive number of seconds");
     network->request_timeout = *v;
     network->connect_timeout = std::min(network->connect_timeout, *v);
   }

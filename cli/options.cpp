@@ -58,7 +58,9 @@ std::optional<std::string> env(std::string_view name) {
 
 }  // namespace
 
-std::span<const option_spec> connection_options() { return connection_specs; }
+std::span<const option_spec> connection_options() {
+  return connection_specs;
+}
 
 std::optional<std::string> parsed_args::value(std::string_view name) const {
   if (auto v = command_line_value(name)) return v;
@@ -75,8 +77,8 @@ bool parsed_args::given(std::string_view name) const {
   return flags_.find(name) != flags_.end() || values_.find(name) != values_.end();
 }
 
-std::optional<parsed_args> parse_args(std::span<char* const> args, std::span<const option_spec> specs,
-                                      std::string& error) {
+std::optional<parsed_args> parse_args(std::span<char* const> args,
+                                      std::span<const option_spec> specs, std::string& error) {
   parsed_args out;
   for (const auto& s : specs) {
     if (!s.env.empty()) out.env_of_.emplace(std::string(s.name), std::string(s.env));
@@ -139,7 +141,8 @@ std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text) {
   double seconds = 0;
   std::istringstream in{std::string(text)};
   in >> seconds;
-  if (!in || !in.eof() || !std::isfinite(seconds) || seconds < 0 || seconds > 1e9) return std::nullopt;
+  if (!in || !in.eof() || !std::isfinite(seconds) || seconds < 0 || seconds > 1e9)
+    return std::nullopt;
   return std::chrono::milliseconds(static_cast<long long>(std::llround(seconds * 1000.0)));
 }
 
@@ -180,11 +183,12 @@ std::optional<network_options> network_from(const parsed_args& args, std::string
 
 std::shared_ptr<credentials_provider> credentials_from(const parsed_args& args,
                                                        boost::asio::any_io_executor executor,
-                                                       const network_options& network, const logger& log,
-                                                       std::string& error) {
+                                                       const network_options& network,
+                                                       const logger& log, std::string& error) {
   const std::string login_url = args.value("login-url").value_or("");
   const bool sandbox = args.given("sandbox");
-  auto require = [&](std::string_view name, std::string_view env_name) -> std::optional<std::string> {
+  auto require = [&](std::string_view name,
+                     std::string_view env_name) -> std::optional<std::string> {
     auto v = args.value(name);
     if (!v) {
       error = "missing --" + std::string(name) +
@@ -248,11 +252,13 @@ std::shared_ptr<credentials_provider> credentials_from(const parsed_args& args,
       o.private_key_pem = std::move(pem);
       return make_oauth_jwt_provider(executor, std::move(o), network, log);
     }
-    error = "--oauth must be password, refresh-token, client-credentials or jwt (got '" + *flow + "')";
+    error =
+        "--oauth must be password, refresh-token, client-credentials or jwt (got '" + *flow + "')";
     return nullptr;
   }
 
-  const bool soap_on_command_line = args.command_line_value("username") || args.command_line_value("password");
+  const bool soap_on_command_line =
+      args.command_line_value("username") || args.command_line_value("password");
   const bool static_token = args.command_line_value("access-token") ||
                             (!soap_on_command_line && args.value("access-token"));
   if (static_token) {
@@ -273,8 +279,9 @@ std::shared_ptr<credentials_provider> credentials_from(const parsed_args& args,
   o.sandbox = sandbox;
   auto user = args.value("username");
   if (!user) {
-    error = "no credentials: give --username and --password (SOAP login), --access-token with "
-            "--instance-url, or --oauth FLOW (or the SF_* environment variables)";
+    error =
+        "no credentials: give --username and --password (SOAP login), --access-token with "
+        "--instance-url, or --oauth FLOW (or the SF_* environment variables)";
     return nullptr;
   }
   auto pass = require("password", "SF_PASSWORD");

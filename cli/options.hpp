@@ -22,10 +22,10 @@ namespace sfstream::cli {
 
 /// One option a subcommand accepts.
 struct option_spec {
-  std::string_view name;        ///< Long name without dashes, e.g. "login-url".
-  bool takes_value = true;      ///< False for flags such as --sandbox.
-  std::string_view env;         ///< Environment variable read when the option is absent; may be empty.
-  char short_name = '\0';       ///< e.g. 'v' for -v; '\0' for none.
+  std::string_view name;    ///< Long name without dashes, e.g. "login-url".
+  bool takes_value = true;  ///< False for flags such as --sandbox.
+  std::string_view env;     ///< Environment variable read when the option is absent; may be empty.
+  char short_name = '\0';   ///< e.g. 'v' for -v; '\0' for none.
 };
 
 /// The options every command that talks to an org accepts (credentials and network).
@@ -55,8 +55,8 @@ class parsed_args {
 /// Parses `args` against `specs`. A later occurrence of an option wins. "--" ends the options.
 /// Returns nullopt with a one-line `error` for an unknown option, a missing value, or a value
 /// given to a flag.
-std::optional<parsed_args> parse_args(std::span<char* const> args, std::span<const option_spec> specs,
-                                      std::string& error);
+std::optional<parsed_args> parse_args(std::span<char* const> args,
+                                      std::span<const option_spec> specs, std::string& error);
 
 /// Parses a whole non-negative number of seconds (fractions allowed, e.g. "0.5") into
 /// milliseconds; nullopt when malformed, negative or absurdly large.
@@ -74,7 +74,7 @@ std::optional<network_options> network_from(const parsed_args& args, std::string
 /// something required is missing or unreadable (e.g. the --jwt-key-file).
 std::shared_ptr<credentials_provider> credentials_from(const parsed_args& args,
                                                        boost::asio::any_io_executor executor,
-                                                       const network_options& network, const logger& log,
-                                                       std::string& error);
+                                                       const network_options& network,
+                                                       const logger& log, std::string& error);
 
 }  // namespace sfstream::cli

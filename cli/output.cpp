@@ -39,7 +39,8 @@ std::string members_text(const std::string& json, std::size_t limit = 4) {
   std::size_t n = 0;
   for (auto it = d.MemberBegin(); it != d.MemberEnd() && n < limit; ++it) {
     const std::string_view name(it->name.GetString(), it->name.GetStringLength());
-    if (name == "attributes" || name == "ChangeEventHeader" || name == "CreatedById" || name == "CreatedDate") {
+    if (name == "attributes" || name == "ChangeEventHeader" || name == "CreatedById" ||
+        name == "CreatedDate") {
       continue;
     }
     std::string value;
@@ -50,7 +51,8 @@ std::string members_text(const std::string& json, std::size_t limit = 4) {
     } else if (it->value.IsBool()) {
       value = it->value.GetBool() ? "true" : "false";
     } else if (it->value.IsNumber()) {
-      value = it->value.IsInt64() ? std::to_string(it->value.GetInt64()) : std::to_string(it->value.GetDouble());
+      value = it->value.IsInt64() ? std::to_string(it->value.GetInt64())
+                                  : std::to_string(it->value.GetDouble());
     } else {
       value = "{…}";
     }
@@ -70,13 +72,27 @@ std::string json_string(std::string_view text) {
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (u < 0x20) {
           static constexpr char hex[] = "0123456789abcdef";
@@ -113,19 +129,20 @@ std::string summarize(const event& e) {
     case channel_kind::topic: {
       auto p = e.as_pushtopic(&why);
       if (why) break;
-      return "PushTopic " + e.channel() + ": " + p.type + " " + members_text(p.sobject_json) + " (replay " +
-             replay_text(e) + ")";
+      return "PushTopic " + e.channel() + ": " + p.type + " " + members_text(p.sobject_json) +
+             " (replay " + replay_text(e) + ")";
     }
     case channel_kind::generic: {
       auto g = e.as_generic(&why);
       if (why) break;
-      return "generic " + e.channel() + ": payload " + json_string(g.payload) + " (replay " + replay_text(e) + ")";
+      return "generic " + e.channel() + ": payload " + json_string(g.payload) + " (replay " +
+             replay_text(e) + ")";
     }
     case channel_kind::platform_event: {
       auto p = e.as_platform_event(&why);
       if (why) break;
-      return "platform event " + e.channel() + ": " + members_text(p.payload_json) + " (replay " + replay_text(e) +
-             ")";
+      return "platform event " + e.channel() + ": " + members_text(p.payload_json) + " (replay " +
+             replay_text(e) + ")";
     }
     case channel_kind::change_data_capture: {
       auto c = e.as_change(&why);
@@ -133,8 +150,9 @@ std::string summarize(const event& e) {
       std::string ids;
       for (const auto& id : c.record_ids) ids += (ids.empty() ? "" : ",") + id;
       const std::string fields = members_text(c.payload_json);
-      return "change event " + e.channel() + ": " + c.change_type + " " + c.entity_name + " " + ids +
-             (fields.empty() ? std::string() : " " + fields) + " (replay " + replay_text(e) + ")";
+      return "change event " + e.channel() + ": " + c.change_type + " " + c.entity_name + " " +
+             ids + (fields.empty() ? std::string() : " " + fields) + " (replay " + replay_text(e) +
+             ")";
     }
     case channel_kind::other:
       break;
@@ -187,11 +205,16 @@ int exit_code_for(const error_info& error) {
   if (v >= 200 && v < 300) return 3;
   if (v >= 100 && v < 200) return 2;
   switch (static_cast<errc>(v)) {
-    case errc::subscription_rejected: return 4;
-    case errc::replay_gap: return 5;
-    case errc::retries_exhausted: return 6;
-    case errc::cancelled: return 130;
-    default: return 1;
+    case errc::subscription_rejected:
+      return 4;
+    case errc::replay_gap:
+      return 5;
+    case errc::retries_exhausted:
+      return 6;
+    case errc::cancelled:
+      return 130;
+    default:
+      return 1;
   }
 }
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
 #include <rapidjson/document.h>
+#include <boost/asio/io_context.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
@@ -29,7 +29,8 @@ const char* const publish_help =
     "--login-url, --access-token, --instance-url, --oauth ..., --api-version (REST, default\n"
     "59.0), --ca-file, --proxy, --timeout, -v) with the same SF_* environment variables.\n"
     "\n"
-    "exit codes: 0 done; 1 the org refused or the network failed; 2 usage; 3 authentication failed.\n";
+    "exit codes: 0 done; 1 the org refused or the network failed; 2 usage; 3 authentication "
+    "failed.\n";
 
 int failed(const std::string& what, const error_info& why) {
   print_error(what + ": " + describe(why));
@@ -66,23 +67,27 @@ int run_publish(std::span<char* const> args) {
                         channel.compare(channel.size() - 3, 3, "__e") == 0;
   const bool is_generic = channel.rfind("/u/", 0) == 0 && channel.size() > 3;
   if (!is_event && !is_generic) {
-    return usage_error("publish", "CHANNEL must be /event/Name__e or /u/name (got '" + channel + "')");
+    return usage_error("publish",
+                       "CHANNEL must be /event/Name__e or /u/name (got '" + channel + "')");
   }
   if (is_event) {
     rapidjson::Document d;
     d.Parse(payload.c_str(), payload.size());
     if (d.HasParseError() || !d.IsObject()) {
-      return usage_error("publish", "the payload of a platform event must be a JSON object of its fields");
+      return usage_error("publish",
+                         "the payload of a platform event must be a JSON object of its fields");
     }
   }
-  for (const char* name : {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
+  for (const char* name :
+       {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
     if (auto v = parsed->value(name)) add_secret(*v);
   }
   auto network = network_from(*parsed, error);
   if (!network) return usage_error("publish", error);
   if (auto t = parsed->value("timeout")) {
     auto v = parse_seconds(*t);
-    if (!v || v->count() == 0) return usage_error("publish", "--timeout needs a positive number of seconds");
+    if (!v || v->count() == 0)
+      return usage_error("publish", "--timeout needs a positive number of seconds");
     network->request_timeout = *v;
   }
   const logger log = stderr_logger(parsed->given("verbose"));
@@ -95,20 +100,24 @@ int run_publish(std::span<char* const> args) {
   rest_reply reply;
   if (is_event) {
     const std::string object = channel.substr(7);
-    if (auto why = rest.call("POST", "/sobjects/" + object, payload, reply)) return failed("publishing " + object, why);
+    if (auto why = rest.call("POST", "/sobjects/" + object, payload, reply))
+      return failed("publishing " + object, why);
     print_line(reply.body);
     return exit_ok;
   }
 
   const std::string query =
-      "/query?q=" + url_encode("SELECT Id FROM StreamingChannel WHERE Name = " + soql_literal(channel));
-  if (auto why = rest.call("GET", query, "", reply)) return failed("finding the StreamingChannel", why);
+      "/query?q=" +
+      url_encode("SELECT Id FROM StreamingChannel WHERE Name = " + soql_literal(channel));
+  if (auto why = rest.call("GET", query, "", reply))
+    return failed("finding the StreamingChannel", why);
   const std::string id = first_record_id(reply.body);
   if (id.empty()) {
     print_error("no StreamingChannel named '" + channel + "'");
     return exit_failure;
   }
-  const std::string body = "{\"pushEvents\":[{\"payload\":" + json_string(payload) + ",\"userIds\":[]}]}";
+  const std::string body =
+      "{\"pushEvents\":[{\"payload\":" + json_string(payload) + ",\"userIds\":[]}]}";
   if (auto why = rest.call("POST", "/sobjects/StreamingChannel/" + id + "/push", body, reply)) {
     return failed("pushing to " + channel, why);
   }

@@ -11,16 +11,19 @@ std::string data_path(const std::string& api_version, const std::string& path) {
   return "/services/data/v" + api_version + path;
 }
 
-blocking_rest::blocking_rest(boost::asio::io_context& io, std::shared_ptr<credentials_provider> credentials,
+blocking_rest::blocking_rest(boost::asio::io_context& io,
+                             std::shared_ptr<credentials_provider> credentials,
                              network_options network, std::string api_version)
     : io_(io),
       credentials_(credentials),
       api_version_(api_version),
-      rest_(io.get_executor(), rest_options{std::move(credentials), std::move(api_version), std::move(network), 0}) {}
+      rest_(io.get_executor(),
+            rest_options{std::move(credentials), std::move(api_version), std::move(network), 0}) {}
 
 error_info blocking_rest::login() {
   std::optional<error_info> result;
-  credentials_->async_token(false, [&result](error_info why, access_token) { result.emplace(std::move(why)); });
+  credentials_->async_token(
+      false, [&result](error_info why, access_token) { result.emplace(std::move(why)); });
   if (io_.stopped()) io_.restart();  // an io_context that ran out of work stays stopped
   while (!result && io_.run_one() > 0) {
   }
@@ -28,7 +31,8 @@ error_info blocking_rest::login() {
   return *result;
 }
 
-error_info blocking_rest::call(std::string method, const std::string& path, std::string body, rest_reply& reply) {
+error_info blocking_rest::call(std::string method, const std::string& path, std::string body,
+                               rest_reply& reply) {
   std::optional<error_info> result;
   rest_.async_request(std::move(method), data_path(api_version_, path), std::move(body),
                       [&result, &reply](error_info why, unsigned status, std::string text) {

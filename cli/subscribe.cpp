@@ -1,13 +1,13 @@
 // `sfstream subscribe`: one client, every channel given, one JSON line per event on stdout.
+#include <unistd.h>
 #include <algorithm>
 #include <csignal>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -34,10 +34,12 @@ const char* const subscribe_help =
     "  {\"channel\":\"/topic/X\",\"replayId\":12,\"data\":{... as received ...}}\n"
     "Gap records, rejections and logs go to stderr.\n"
     "\n"
-    "credentials (one of; environment variables in parentheses are used when the option is absent):\n"
+    "credentials (one of; environment variables in parentheses are used when the option is "
+    "absent):\n"
     "  --username U --password P [--security-token T]   SOAP login (SF_USERNAME, SF_PASSWORD,\n"
     "                                                   SF_SECURITY_TOKEN)\n"
-    "  --access-token T --instance-url URL              a token you already have (SF_ACCESS_TOKEN,\n"
+    "  --access-token T --instance-url URL              a token you already have "
+    "(SF_ACCESS_TOKEN,\n"
     "                                                   SF_INSTANCE_URL)\n"
     "  --oauth password|refresh-token|client-credentials|jwt\n"
     "      --client-id ID (SF_CLIENT_ID)  --client-secret S (SF_CLIENT_SECRET)\n"
@@ -83,12 +85,15 @@ std::vector<option_spec> subscribe_specs() {
   return specs;
 }
 
-std::string replay_key(const std::string& channel) { return channel.substr(0, channel.find('?')); }
+std::string replay_key(const std::string& channel) {
+  return channel.substr(0, channel.find('?'));
+}
 
 /// Splits "CHANNEL=REPLAY". A filtered PushTopic channel has '=' of its own
 /// ("/topic/X?Industry=Energy"): there the suffix counts as a replay id only when the query
 /// string holds one more '=' than its field=value pairs need.
-bool split_channel(const std::string& arg, std::string& channel, std::optional<std::int64_t>& replay, std::string& error) {
+bool split_channel(const std::string& arg, std::string& channel,
+                   std::optional<std::int64_t>& replay, std::string& error) {
   channel = arg;
   replay.reset();
   const auto eq = arg.rfind('=');
@@ -122,7 +127,9 @@ class printed_store final : public replay_store {
     printed_[key] = replay_position{id, std::chrono::system_clock::now()};
   }
 
-  std::optional<replay_position> load(const std::string& key) const override { return inner_->load(key); }
+  std::optional<replay_position> load(const std::string& key) const override {
+    return inner_->load(key);
+  }
   std::map<std::string, replay_position> load_all() const override { return inner_->load_all(); }
   error_info save(const std::map<std::string, replay_position>& positions) override {
     std::map<std::string, replay_position> out;
@@ -162,29 +169,35 @@ int run_subscribe(std::span<char* const> args) {
   std::int64_t default_replay = replay_new;
   if (auto r = parsed->value("replay")) {
     auto id = parse_replay_id(*r);
-    if (!id) return usage_error("subscribe", "--replay must be -1, -2 or a replay id (got '" + *r + "')");
+    if (!id)
+      return usage_error("subscribe", "--replay must be -1, -2 or a replay id (got '" + *r + "')");
     default_replay = *id;
   }
   replay_policy policy = replay_policy::earliest;
   if (auto p = parsed->value("replay-policy")) {
     auto v = parse_replay_policy(*p);
-    if (!v) return usage_error("subscribe", "--replay-policy must be earliest, tip or fail (got '" + *p + "')");
+    if (!v)
+      return usage_error("subscribe",
+                         "--replay-policy must be earliest, tip or fail (got '" + *p + "')");
     policy = *v;
   }
   std::optional<long long> count;
   if (auto c = parsed->value("count")) {
     count = parse_count(*c);
-    if (!count || *count == 0) return usage_error("subscribe", "--count needs a positive whole number");
+    if (!count || *count == 0)
+      return usage_error("subscribe", "--count needs a positive whole number");
   }
   std::optional<std::chrono::milliseconds> timeout;
   if (auto t = parsed->value("timeout")) {
     timeout = parse_seconds(*t);
-    if (!timeout || timeout->count() == 0) return usage_error("subscribe", "--timeout needs a positive number of seconds");
+    if (!timeout || timeout->count() == 0)
+      return usage_error("subscribe", "--timeout needs a positive number of seconds");
   }
   int max_retries = -1;
   if (auto m = parsed->value("max-retries")) {
     auto v = parse_count(*m);
-    if (!v || *v > 1'000'000) return usage_error("subscribe", "--max-retries needs a whole number (0-1000000)");
+    if (!v || *v > 1'000'000)
+      return usage_error("subscribe", "--max-retries needs a whole number (0-1000000)");
     max_retries = static_cast<int>(*v);
   }
   struct wanted {
@@ -199,7 +212,8 @@ int run_subscribe(std::span<char* const> args) {
     channels.push_back({channel, replay.value_or(default_replay)});
   }
 
-  for (const char* name : {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
+  for (const char* name :
+       {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
     if (auto v = parsed->value(name)) add_secret(*v);
   }
   auto network = network_from(*parsed, error);
@@ -277,7 +291,8 @@ int run_subscribe(std::span<char* const> args) {
     }
   }
 
-  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int) {
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
+                                                                      int) {
     if (ec) return;
     if (stopping) {
       // A second signal while the graceful stop is under way: leave at once.
@@ -294,7 +309,8 @@ int run_subscribe(std::span<char* const> args) {
     deadline.async_wait([&](boost::system::error_code ec) {
       if (ec || stopping) return;
       if (count) {
-        print_error("timed out after " + std::to_string(printed) + " of " + std::to_string(*count) + " events");
+        print_error("timed out after " + std::to_string(printed) + " of " + std::to_string(*count) +
+                    " events");
         stop(exit_failure);
       } else {
         stop(exit_ok);

@@ -3,10 +3,10 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <boost/asio/io_context.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
@@ -25,7 +25,8 @@ const char* const topic_help =
     "       sfstream topic delete NAME [connection options]\n"
     "\n"
     "Manages PushTopic records through REST (/services/data/vXX.X/sobjects/PushTopic and /query).\n"
-    "create prints {\"id\":...,\"name\":...,\"channel\":\"/topic/NAME\"}; list prints one JSON line\n"
+    "create prints {\"id\":...,\"name\":...,\"channel\":\"/topic/NAME\"}; list prints one JSON "
+    "line\n"
     "per PushTopic; delete prints {\"id\":...,\"deleted\":true}.\n"
     "QUERY is SOQL selecting Id, e.g. \"SELECT Id, Name, Industry FROM Account\".\n"
     "\n"
@@ -33,7 +34,8 @@ const char* const topic_help =
     "--login-url, --access-token, --instance-url, --oauth ..., --api-version (REST, default\n"
     "59.0), --ca-file, --proxy, --timeout, -v) with the same SF_* environment variables.\n"
     "\n"
-    "exit codes: 0 done; 1 the org refused or the network failed; 2 usage; 3 authentication failed.\n";
+    "exit codes: 0 done; 1 the org refused or the network failed; 2 usage; 3 authentication "
+    "failed.\n";
 
 std::string soql_literal(const std::string& text) {
   std::string out = "'";
@@ -109,22 +111,33 @@ int run_topic(std::span<char* const> args) {
     if (auto o = parsed->value("operations")) {
       ops[0] = ops[1] = ops[2] = ops[3] = false;
       std::string list = *o + ",";
-      for (std::size_t start = 0, comma; (comma = list.find(',', start)) != std::string::npos; start = comma + 1) {
+      for (std::size_t start = 0, comma; (comma = list.find(',', start)) != std::string::npos;
+           start = comma + 1) {
         const std::string op = list.substr(start, comma - start);
-        if (op == "create") ops[0] = true;
-        else if (op == "update") ops[1] = true;
-        else if (op == "delete") ops[2] = true;
-        else if (op == "undelete") ops[3] = true;
-        else return usage_error("topic", "--operations takes create,update,delete,undelete (got '" + op + "')");
+        if (op == "create")
+          ops[0] = true;
+        else if (op == "update")
+          ops[1] = true;
+        else if (op == "delete")
+          ops[2] = true;
+        else if (op == "undelete")
+          ops[3] = true;
+        else
+          return usage_error("topic",
+                             "--operations takes create,update,delete,undelete (got '" + op + "')");
       }
     }
-    const std::string topic_version = parsed->value("topic-api-version").value_or(parsed->value("api-version").value_or("59.0"));
-    if (!parse_seconds(topic_version)) return usage_error("topic", "--topic-api-version must look like 59.0");
+    const std::string topic_version =
+        parsed->value("topic-api-version").value_or(parsed->value("api-version").value_or("59.0"));
+    if (!parse_seconds(topic_version))
+      return usage_error("topic", "--topic-api-version must look like 59.0");
     auto flag = [](bool b) { return b ? "true" : "false"; };
-    body = "{\"Name\":" + json_string(pos[1]) + ",\"Query\":" + json_string(pos[2]) + ",\"ApiVersion\":" +
-           topic_version + ",\"NotifyForFields\":" + json_string(notify) +
-           ",\"NotifyForOperationCreate\":" + flag(ops[0]) + ",\"NotifyForOperationUpdate\":" + flag(ops[1]) +
-           ",\"NotifyForOperationDelete\":" + flag(ops[2]) + ",\"NotifyForOperationUndelete\":" + flag(ops[3]) + "}";
+    body = "{\"Name\":" + json_string(pos[1]) + ",\"Query\":" + json_string(pos[2]) +
+           ",\"ApiVersion\":" + topic_version + ",\"NotifyForFields\":" + json_string(notify) +
+           ",\"NotifyForOperationCreate\":" + flag(ops[0]) +
+           ",\"NotifyForOperationUpdate\":" + flag(ops[1]) +
+           ",\"NotifyForOperationDelete\":" + flag(ops[2]) +
+           ",\"NotifyForOperationUndelete\":" + flag(ops[3]) + "}";
   } else if (action == "list") {
     if (pos.size() != 1) return usage_error("topic", "list takes no argument");
   } else if (action == "delete") {
@@ -133,14 +146,16 @@ int run_topic(std::span<char* const> args) {
     return usage_error("topic", "unknown action '" + action + "': give create, list or delete");
   }
 
-  for (const char* name : {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
+  for (const char* name :
+       {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
     if (auto v = parsed->value(name)) add_secret(*v);
   }
   auto network = network_from(*parsed, error);
   if (!network) return usage_error("topic", error);
   if (auto t = parsed->value("timeout")) {
     auto v = parse_seconds(*t);
-    if (!v || v->count() == 0) return usage_error("topic", "--timeout needs a positive number of seconds");
+    if (!v || v->count() == 0)
+      return usage_error("topic", "--timeout needs a positive number of seconds");
     network->request_timeout = *v;
   }
   const logger log = stderr_logger(parsed->given("verbose"));
@@ -152,16 +167,19 @@ int run_topic(std::span<char* const> args) {
 
   rest_reply reply;
   if (action == "create") {
-    if (auto why = rest.call("POST", "/sobjects/PushTopic", body, reply)) return failed("creating the PushTopic", why);
+    if (auto why = rest.call("POST", "/sobjects/PushTopic", body, reply))
+      return failed("creating the PushTopic", why);
     print_line("{\"id\":" + json_string(json_id(reply.body)) + ",\"name\":" + json_string(pos[1]) +
                ",\"channel\":" + json_string("/topic/" + pos[1]) + "}");
     return exit_ok;
   }
   if (action == "list") {
-    std::string path = "/query?q=" + url_encode("SELECT Id, Name, Query, ApiVersion, NotifyForFields, "
-                                                "NotifyForOperationCreate, NotifyForOperationUpdate, "
-                                                "NotifyForOperationDelete, NotifyForOperationUndelete, IsActive "
-                                                "FROM PushTopic ORDER BY Name");
+    std::string path =
+        "/query?q=" + url_encode(
+                          "SELECT Id, Name, Query, ApiVersion, NotifyForFields, "
+                          "NotifyForOperationCreate, NotifyForOperationUpdate, "
+                          "NotifyForOperationDelete, NotifyForOperationUndelete, IsActive "
+                          "FROM PushTopic ORDER BY Name");
     std::size_t printed = 0;
     for (int page = 0; page < 1000 && !path.empty(); ++page) {
       if (auto why = rest.call("GET", path, "", reply)) return failed("listing PushTopics", why);
@@ -171,14 +189,16 @@ int run_topic(std::span<char* const> args) {
     return exit_ok;
   }
   // delete
-  const std::string query = "/query?q=" + url_encode("SELECT Id FROM PushTopic WHERE Name = " + soql_literal(pos[1]));
+  const std::string query =
+      "/query?q=" + url_encode("SELECT Id FROM PushTopic WHERE Name = " + soql_literal(pos[1]));
   if (auto why = rest.call("GET", query, "", reply)) return failed("finding the PushTopic", why);
   const std::string id = first_record_id(reply.body);
   if (id.empty()) {
     print_error("no PushTopic named '" + pos[1] + "'");
     return exit_failure;
   }
-  if (auto why = rest.call("DELETE", "/sobjects/PushTopic/" + id, "", reply)) return failed("deleting the PushTopic", why);
+  if (auto why = rest.call("DELETE", "/sobjects/PushTopic/" + id, "", reply))
+    return failed("deleting the PushTopic", why);
   print_line("{\"id\":" + json_string(id) + ",\"deleted\":true}");
   return exit_ok;
 }

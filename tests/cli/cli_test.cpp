@@ -10,10 +10,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -23,10 +23,10 @@
 #include <thread>
 #include <vector>
 
+#include <rapidjson/document.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <rapidjson/document.h>
 
 #include "emulator/emulator.hpp"
 
@@ -86,9 +86,10 @@ class child {
       if (out < 0 || err < 0) ::_exit(127);
       ::dup2(out, 1);
       ::dup2(err, 2);
-      for (const char* variable : {"SF_LOGIN_URL", "SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_ACCESS_TOKEN",
-                               "SF_INSTANCE_URL", "SF_CLIENT_ID", "SF_CLIENT_SECRET", "SF_REFRESH_TOKEN",
-                               "SF_JWT_KEY_FILE", "HTTPS_PROXY", "https_proxy"}) {
+      for (const char* variable :
+           {"SF_LOGIN_URL", "SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_ACCESS_TOKEN",
+            "SF_INSTANCE_URL", "SF_CLIENT_ID", "SF_CLIENT_SECRET", "SF_REFRESH_TOKEN",
+            "SF_JWT_KEY_FILE", "HTTPS_PROXY", "https_proxy"}) {
         ::unsetenv(variable);
       }
       std::vector<char*> argv;
@@ -207,8 +208,11 @@ class running_org {
 
   std::vector<std::string> login_args(std::string password = {}) const {
     const auto& u = emu_->options().users.front();
-    return {"--login-url", emu_->login_url(), "--ca-file", emu_->ca_file(), "--username", u.username,
-            "--password", password.empty() ? u.password : password, "--security-token", u.security_token};
+    return {"--login-url",      emu_->login_url(),
+            "--ca-file",        emu_->ca_file(),
+            "--username",       u.username,
+            "--password",       password.empty() ? u.password : password,
+            "--security-token", u.security_token};
   }
   const sfstream::emulator::emulator_user& user() const { return emu_->options().users.front(); }
 
@@ -253,7 +257,8 @@ void check_event_line(const std::string& line, const std::string& channel) {
 TEST_CASE("sfstream --help lists every exit code") {
   auto r = run_cli({"--help"});
   CHECK(r.code == 0);
-  for (const char* code : {"0 ", "2 ", "3 ", "4 ", "5 ", "6 ", "130"}) CHECK(r.out.find(code) != std::string::npos);
+  for (const char* code : {"0 ", "2 ", "3 ", "4 ", "5 ", "6 ", "130"})
+    CHECK(r.out.find(code) != std::string::npos);
   CHECK(r.out.find("authentication failed") != std::string::npos);
   auto s = run_cli({"subscribe", "--help"});
   CHECK(s.code == 0);
@@ -266,7 +271,8 @@ TEST_CASE("usage errors exit with code 2 and say what is wrong") {
   auto unknown = run_cli({"frobnicate"});
   CHECK(unknown.code == 2);
   CHECK(unknown.err.find("unknown command") != std::string::npos);
-  auto no_channel = run_cli({"subscribe", "--access-token", "x", "--instance-url", "https://127.0.0.1:1"});
+  auto no_channel =
+      run_cli({"subscribe", "--access-token", "x", "--instance-url", "https://127.0.0.1:1"});
   CHECK(no_channel.code == 2);
   CHECK(no_channel.err.find("CHANNEL") != std::string::npos);
   auto bad_option = run_cli({"subscribe", "--bogus", "/topic/X"});
@@ -322,7 +328,8 @@ TEST_CASE("a wrong password exits 3 with INVALID_LOGIN and the password appears 
   CHECK(r.err.find(wrong) == std::string::npos);
   CHECK(r.err.find(org.user().security_token) == std::string::npos);
 
-  auto s = run_cli(concat({"subscribe", "--timeout", "20", "/topic/AccountUpdates"}, org.login_args(wrong)));
+  auto s = run_cli(
+      concat({"subscribe", "--timeout", "20", "/topic/AccountUpdates"}, org.login_args(wrong)));
   CHECK(s.code == 3);
   CHECK(s.err.find(wrong) == std::string::npos);
   CHECK(s.out.empty());
@@ -331,14 +338,18 @@ TEST_CASE("a wrong password exits 3 with INVALID_LOGIN and the password appears 
 TEST_CASE("subscribe --count 2 prints two PushTopic events as JSON lines of the exact shape") {
   running_org org(create_account_updates_topic);
   temp_dir dir;
-  child c(concat({"subscribe", "--count", "2", "--timeout", "60", "/topic/AccountUpdates"}, org.login_args()),
+  child c(concat({"subscribe", "--count", "2", "--timeout", "60", "/topic/AccountUpdates"},
+                 org.login_args()),
           dir.path, "sub");
   REQUIRE(c.wait_for_output(
-      [](const std::string&, const std::string& err) { return err.find("subscribed to /topic/AccountUpdates") != std::string::npos; },
+      [](const std::string&, const std::string& err) {
+        return err.find("subscribed to /topic/AccountUpdates") != std::string::npos;
+      },
       30s));
   for (const char* name : {"Acme", "Globex", "Initech"}) {
     auto r = org.on_emulator([name](sfstream::emulator::org_emulator& emu) {
-      return emu.rest().create_record("Account", std::string(R"({"Name":")") + name + R"(","Industry":"Energy"})");
+      return emu.rest().create_record(
+          "Account", std::string(R"({"Name":")") + name + R"(","Industry":"Energy"})");
     });
     REQUIRE(static_cast<bool>(r));
   }
@@ -358,7 +369,8 @@ TEST_CASE("subscribe --count 2 prints two PushTopic events as JSON lines of the 
 
 TEST_CASE("subscribing only to a topic that does not exist exits 4") {
   running_org org;
-  auto r = run_cli(concat({"subscribe", "--timeout", "30", "/topic/NoSuchTopic"}, org.login_args()));
+  auto r =
+      run_cli(concat({"subscribe", "--timeout", "30", "/topic/NoSuchTopic"}, org.login_args()));
   CHECK(r.code == 4);
   CHECK(r.err.find("/topic/NoSuchTopic") != std::string::npos);
   CHECK(r.out.empty());
@@ -384,12 +396,15 @@ TEST_CASE("demo exits 0 and prints events of the four kinds") {
   CHECK(r.err.find("demo-pass") == std::string::npos);
 }
 
-TEST_CASE("after kill -9 a restart with the same replay store loses nothing and repeats only uncommitted events") {
+TEST_CASE(
+    "after kill -9 a restart with the same replay store loses nothing and repeats only uncommitted "
+    "events") {
   running_org org(create_account_updates_topic);
   temp_dir dir;
   const std::string store = (dir.path / "replay.json").string();
-  const auto args = concat({"subscribe", "--replay", "-2", "--replay-store", store, "/topic/AccountUpdates"},
-                           org.login_args());
+  const auto args =
+      concat({"subscribe", "--replay", "-2", "--replay-store", store, "/topic/AccountUpdates"},
+             org.login_args());
   constexpr int records = 40;
 
   // Records are created on another thread while the first run streams.
@@ -402,11 +417,15 @@ TEST_CASE("after kill -9 a restart with the same replay store loses nothing and 
   {
     child run1(args, dir.path, "run1");
     REQUIRE(run1.wait_for_output(
-        [](const std::string&, const std::string& err) { return err.find("subscribed to") != std::string::npos; }, 30s));
+        [](const std::string&, const std::string& err) {
+          return err.find("subscribed to") != std::string::npos;
+        },
+        30s));
     creator = std::thread([&] {
       for (int i = 0; i < records; ++i) {
         org.on_emulator([&](sfstream::emulator::org_emulator& emu) {
-          return emu.rest().create_record("Account", R"({"Name":")" + names[static_cast<std::size_t>(i)] + R"("})");
+          return emu.rest().create_record(
+              "Account", R"({"Name":")" + names[static_cast<std::size_t>(i)] + R"("})");
         });
         ++created;
         std::this_thread::sleep_for(30ms);
@@ -448,7 +467,8 @@ TEST_CASE("after kill -9 a restart with the same replay store loses nothing and 
           for (const auto& line : lines_of(out)) {
             rapidjson::Document d;
             d.Parse(line.c_str(), line.size());
-            if (!d.HasParseError() && d.IsObject()) seen.insert(d["data"]["sobject"]["Name"].GetString());
+            if (!d.HasParseError() && d.IsObject())
+              seen.insert(d["data"]["sobject"]["Name"].GetString());
           }
           return seen.size() >= static_cast<std::size_t>(records);
         },
@@ -477,8 +497,9 @@ TEST_CASE("after kill -9 a restart with the same replay store loses nothing and 
 
 TEST_CASE("a refused replay id under --replay-policy fail exits 5 and reports the gap") {
   running_org org(create_account_updates_topic);
-  auto r = run_cli(concat({"subscribe", "--replay-policy", "fail", "--timeout", "30", "/topic/AccountUpdates=999999"},
-                          org.login_args()));
+  auto r = run_cli(concat(
+      {"subscribe", "--replay-policy", "fail", "--timeout", "30", "/topic/AccountUpdates=999999"},
+      org.login_args()));
   CHECK(r.code == 5);
   CHECK(r.err.find("999999") != std::string::npos);
   CHECK(r.out.empty());
@@ -486,8 +507,8 @@ TEST_CASE("a refused replay id under --replay-policy fail exits 5 and reports th
 
 TEST_CASE("with --max-retries the command gives up on an unreachable org with exit 6") {
   // Port 1 on loopback: nothing listens there, so every attempt is refused at once.
-  auto r = run_cli({"subscribe", "--access-token", "not-a-real-token", "--instance-url", "https://127.0.0.1:1",
-                    "--max-retries", "1", "--timeout", "60", "/topic/X"},
+  auto r = run_cli({"subscribe", "--access-token", "not-a-real-token", "--instance-url",
+                    "https://127.0.0.1:1", "--max-retries", "1", "--timeout", "60", "/topic/X"},
                    90s);
   CHECK(r.code == 6);
   CHECK(r.err.find("not-a-real-token") == std::string::npos);
@@ -498,7 +519,8 @@ TEST_CASE("topic create, list and delete manage PushTopics, and publish reaches 
     emu.rest().define_platform_event({"Note__e", {{"Text__c", "string", "", false}}});
     REQUIRE(static_cast<bool>(emu.rest().create_streaming_channel("/u/notes")));
   });
-  auto created = run_cli(concat({"topic", "create", "Leads", "SELECT Id, Name FROM Lead"}, org.login_args()));
+  auto created =
+      run_cli(concat({"topic", "create", "Leads", "SELECT Id, Name FROM Lead"}, org.login_args()));
   REQUIRE(created.code == 0);
   CHECK(created.out.find("\"channel\":\"/topic/Leads\"") != std::string::npos);
   auto listed = run_cli(concat({"topic", "list"}, org.login_args()));
@@ -511,7 +533,8 @@ TEST_CASE("topic create, list and delete manage PushTopics, and publish reaches 
   CHECK(again.err.find("no PushTopic named 'Leads'") != std::string::npos);
 
   temp_dir dir;
-  child sub(concat({"subscribe", "--count", "2", "--timeout", "60", "/event/Note__e", "/u/notes"}, org.login_args()),
+  child sub(concat({"subscribe", "--count", "2", "--timeout", "60", "/event/Note__e", "/u/notes"},
+                   org.login_args()),
             dir.path, "sub");
   REQUIRE(sub.wait_for_output(
       [](const std::string&, const std::string& err) {
@@ -519,7 +542,8 @@ TEST_CASE("topic create, list and delete manage PushTopics, and publish reaches 
                err.find("subscribed to /u/notes") != std::string::npos;
       },
       30s));
-  auto event = run_cli(concat({"publish", "/event/Note__e", R"({"Text__c":"from the CLI"})"}, org.login_args()));
+  auto event = run_cli(
+      concat({"publish", "/event/Note__e", R"({"Text__c":"from the CLI"})"}, org.login_args()));
   CHECK(event.code == 0);
   auto pushed = run_cli(concat({"publish", "/u/notes", "pushed \"text\""}, org.login_args()));
   CHECK(pushed.code == 0);
