@@ -12,6 +12,7 @@
 #include <istream>
 
 #include "loopback.hpp"
+#include "src/transport/options.hpp"
 #include "src/transport/proxy.hpp"
 
 using namespace loopback;
@@ -344,4 +345,27 @@ TEST_CASE("encode_base64 follows the RFC 4648 test vectors") {
   CHECK(transport::encode_base64("fooba") == "Zm9vYmE=");
   CHECK(transport::encode_base64("foobar") == "Zm9vYmFy");
   CHECK(transport::encode_base64(std::string("\xff\xfe\x00", 3)) == "//4A");
+}
+
+TEST_CASE("make_transport_options takes a proxy URL with or without credentials") {
+  sfstream::network_options network;
+  network.proxy = sfstream::proxy_options{"http://user:se%23cret@proxy.corp:3128", "", ""};
+  sfstream::error_info why;
+  auto options = transport::make_transport_options(network, &why);
+  CHECK_FALSE(why);
+  REQUIRE(options.proxy);
+  CHECK(options.proxy->address.host == "proxy.corp");
+  CHECK(options.proxy->address.port == 3128);
+  CHECK(options.proxy->username == "user");
+  CHECK(options.proxy->password == "se#cret");
+  network.proxy = sfstream::proxy_options{"http://proxy.corp:3128", "other", "pw"};
+  options = transport::make_transport_options(network, &why);
+  REQUIRE(options.proxy);
+  CHECK(options.proxy->username == "other");
+  CHECK(options.proxy->password == "pw");
+  network.proxy = sfstream::proxy_options{"https://u:Hidden9@proxy.corp:3128", "", ""};
+  options = transport::make_transport_options(network, &why);
+  CHECK(why.code == errc::invalid_url);
+  CHECK_FALSE(options.proxy);
+  CHECK(why.to_string().find("Hidden9") == std::string::npos);
 }
