@@ -106,8 +106,9 @@ class session {
   void start(time_point now);
   /// Adds a subscription. `replay_from` is -1 (new events), -2 (all retained) or a replay id
   /// >= 0. Sent at once when connected, otherwise at the next handshake. `policy` overrides
-  /// the configured replay policy for this channel. Errors: errc::invalid_channel,
-  /// errc::invalid_replay_id.
+  /// the configured replay policy for this channel. Subscribing to a channel already
+  /// subscribed changes nothing. Errors: errc::invalid_channel, errc::invalid_replay_id,
+  /// errc::cancelled once the session has finished.
   error_info subscribe(std::string_view channel, std::int64_t replay_from, time_point now,
                        std::optional<replay_policy> policy = std::nullopt);
   /// Removes a subscription; `unsubscribed` follows (at once when not connected).
