@@ -4,10 +4,9 @@
 //   sfstream::cdc_handler h;
 //   h.on_create = [&](const sfstream::change_event& e) { ... };
 //   h.on_update = ...;
-//   h.on_reconciled = [&](sfstream::reconcile_action a, const sfstream::sobject_record& r, bool from_gap) {...};
-//   sfstream::cdc_options o;
-//   o.rest.credentials = provider;              // the streaming client's provider
-//   client.subscribe("/data/AccountChangeEvent", sfstream::replay_all,
+//   h.on_reconciled = [&](sfstream::reconcile_action a, const sfstream::sobject_record& r, bool
+//   from_gap) {...}; sfstream::cdc_options o; o.rest.credentials = provider;              // the
+//   streaming client's provider client.subscribe("/data/AccountChangeEvent", sfstream::replay_all,
 //                    sfstream::cdc_callbacks(h, o));   // also connector::subscribe
 //
 // What happens to each event (all callbacks optional, called one at a time, in stream order,
@@ -132,8 +131,8 @@ subscription_callbacks cdc_callbacks(cdc_handler handler, cdc_options options = 
 
 /// JSON line for a reconciled record, for the CLI's subscribe output:
 /// {"channel":…,"reconciled":"upsert"|"delete","fromGap":true|false,"entity":…,"id":…,"record":{…}}.
-std::string render_reconciled_json(std::string_view channel, reconcile_action action, const sobject_record& record,
-                                   bool from_gap);
+std::string render_reconciled_json(std::string_view channel, reconcile_action action,
+                                   const sobject_record& record, bool from_gap);
 
 /// Phases of a resync, for render_resync_json.
 enum class resync_phase { begin, record, end };
@@ -141,7 +140,7 @@ enum class resync_phase { begin, record, end };
 /// JSON line for a resync step, for the CLI's subscribe output:
 /// {"channel":…,"resync":"begin"|"record"|"end","entity":…} plus "id" and "record":{…} for
 /// `record`.
-std::string render_resync_json(std::string_view channel, resync_phase phase, std::string_view entity,
-                               const sobject_record* record = nullptr);
+std::string render_resync_json(std::string_view channel, resync_phase phase,
+                               std::string_view entity, const sobject_record* record = nullptr);
 
 }  // namespace sfstream

@@ -104,8 +104,14 @@ std::string to_json(const field_list& fields);
 /// ChangeEventHeader.changeType. `remove` is DELETE and `gap_remove` GAP_DELETE (`delete` is a
 /// C++ keyword).
 enum class change_type {
-  create, update, remove, undelete,
-  gap_create, gap_update, gap_remove, gap_undelete,
+  create,
+  update,
+  remove,
+  undelete,
+  gap_create,
+  gap_update,
+  gap_remove,
+  gap_undelete,
   gap_overflow,
 };
 
@@ -122,17 +128,17 @@ bool is_wildcard_id(std::string_view id) noexcept;
 
 /// The ChangeEventHeader, field for field as sent in CometD.
 struct change_header {
-  std::string entity_name;               ///< e.g. "Account", "Invoice__c".
+  std::string entity_name;  ///< e.g. "Account", "Invoice__c".
   /// The records changed: one, several (a merged event), a wildcard ("001*"), or for
   /// GAP_OVERFLOW the placeholder "000000000000000AAA".
   std::vector<std::string> record_ids;
   change_type type = change_type::create;
-  std::string change_origin;             ///< e.g. "com/salesforce/api/soap/60.0;client=…".
-  std::string transaction_key;           ///< Shared by the events of one transaction.
-  std::int64_t sequence_number = 0;      ///< Position within the transaction, from 1.
-  std::int64_t commit_timestamp = 0;     ///< Epoch milliseconds.
+  std::string change_origin;          ///< e.g. "com/salesforce/api/soap/60.0;client=…".
+  std::string transaction_key;        ///< Shared by the events of one transaction.
+  std::int64_t sequence_number = 0;   ///< Position within the transaction, from 1.
+  std::int64_t commit_timestamp = 0;  ///< Epoch milliseconds.
   std::int64_t commit_number = 0;
-  std::string commit_user;               ///< User id.
+  std::string commit_user;  ///< User id.
   /// Names of the changed fields (UPDATE; empty otherwise). Compound members appear as
   /// "Name.FirstName". Absent in the message → empty (some renderings omit it).
   std::vector<std::string> changed_fields;
@@ -140,15 +146,17 @@ struct change_header {
 
 /// One Change Data Capture event.
 struct change_event {
-  std::string channel;                  ///< e.g. "/data/AccountChangeEvent".
+  std::string channel;                    ///< e.g. "/data/AccountChangeEvent".
   std::optional<std::int64_t> replay_id;  ///< data.event.replayId.
-  std::string schema;                   ///< data.schema (may be empty).
+  std::string schema;                     ///< data.schema (may be empty).
   change_header header;
   /// The payload's record fields (ChangeEventHeader excluded), in the order received.
   field_list fields;
 
   /// The field named `name`: nullptr when absent (unchanged), a null value when nulled.
-  const field_value* field(std::string_view name) const noexcept { return find_field(fields, name); }
+  const field_value* field(std::string_view name) const noexcept {
+    return find_field(fields, name);
+  }
   /// True when any record id is a wildcard.
   bool has_wildcard_ids() const noexcept;
 };
@@ -158,7 +166,8 @@ struct change_event {
 /// malformed JSON, a payload without ChangeEventHeader, an unknown changeType or a missing or
 /// mistyped header field (entityName, recordIds, changeType, changeOrigin, transactionKey,
 /// sequenceNumber, commitTimestamp, commitNumber, commitUser). Never throws.
-std::optional<change_event> parse_change_event(std::string_view message_json, error_info* why = nullptr);
+std::optional<change_event> parse_change_event(std::string_view message_json,
+                                               error_info* why = nullptr);
 /// The same for an event received by the client.
 std::optional<change_event> parse_change_event(const event& e, error_info* why = nullptr);
 

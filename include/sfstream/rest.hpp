@@ -48,7 +48,9 @@ struct sobject_record {
   std::string id;     ///< The Id field ("" when not selected).
   field_list fields;  ///< Every field returned, in order, Id included.
 
-  const field_value* field(std::string_view name) const noexcept { return find_field(fields, name); }
+  const field_value* field(std::string_view name) const noexcept {
+    return find_field(fields, name);
+  }
   /// The fields as one JSON object.
   std::string to_json() const { return sfstream::to_json(fields); }
 };
@@ -95,8 +97,8 @@ class rest_client {
   void async_next_page(const std::string& next_records_url, query_handler done);
   /// GET sobjects/<sobject>/<id>[?fields=a,b]; a deleted or unknown record is an error
   /// (NOT_FOUND, errc::http_status).
-  void async_get(const std::string& sobject, const std::string& id, const std::vector<std::string>& fields,
-                 record_handler done);
+  void async_get(const std::string& sobject, const std::string& id,
+                 const std::vector<std::string>& fields, record_handler done);
   /// POST sobjects/<sobject> with a JSON object of fields; hands back the new id.
   void async_create(const std::string& sobject, const std::string& fields_json, id_handler done);
   /// Any call: `path` starts with "/services/…" (the instance URL is prepended).
@@ -125,8 +127,8 @@ class sync_rest_client {
   /// error; records already handed over stay handed over.
   error_info for_each_record(const std::string& soql, bool include_deleted,
                              const std::function<void(const sobject_record&)>& each);
-  sobject_record get(const std::string& sobject, const std::string& id, const std::vector<std::string>& fields,
-                     error_info& error);
+  sobject_record get(const std::string& sobject, const std::string& id,
+                     const std::vector<std::string>& fields, error_info& error);
   std::string create(const std::string& sobject, const std::string& fields_json, error_info& error);
 
  private:

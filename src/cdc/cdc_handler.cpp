@@ -7,9 +7,9 @@
 #include <set>
 #include <thread>
 
-#include <boost/asio/steady_timer.hpp>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <boost/asio/steady_timer.hpp>
 
 namespace asio = boost::asio;
 
@@ -33,7 +33,8 @@ bool valid_entity(std::string_view name) {
 
 bool retryable(const error_info& e) {
   const auto& c = e.code;
-  if (c == errc::connection_failed || c == errc::timeout || c == errc::connection_closed || c == errc::tls_error)
+  if (c == errc::connection_failed || c == errc::timeout || c == errc::connection_closed ||
+      c == errc::tls_error)
     return true;
   if (c == errc::http_status)
     return e.diag.server_code.rfind('5', 0) == 0 || e.diag.server_code == "SERVER_UNAVAILABLE";
@@ -49,11 +50,14 @@ error_info invalid_input(std::string text) {
 }
 
 /// Ids compare on their case-sensitive 15-character form (18-character ids add a checksum).
-std::string_view id15(std::string_view id) { return id.substr(0, 15); }
+std::string_view id15(std::string_view id) {
+  return id.substr(0, 15);
+}
 
 class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
  public:
-  cdc_adapter(cdc_handler handler, cdc_options options) : h_(std::move(handler)), o_(std::move(options)) {
+  cdc_adapter(cdc_handler handler, cdc_options options)
+      : h_(std::move(handler)), o_(std::move(options)) {
     if (o_.group_transactions) timer_ = std::make_unique<asio::steady_timer>(o_.group_executor);
     if (o_.ids_per_query == 0) o_.ids_per_query = 1;
     if (o_.max_attempts < 1) o_.max_attempts = 1;
@@ -106,11 +110,12 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
   void arm_timer() {
     const std::uint64_t generation = ++generation_;
     timer_->expires_after(o_.group_idle);
-    timer_->async_wait([self = shared_from_this(), generation](const boost::system::error_code& ec) {
-      if (ec) return;
-      std::lock_guard lock{self->mutex_};
-      if (generation == self->generation_) self->flush_group();
-    });
+    timer_->async_wait(
+        [self = shared_from_this(), generation](const boost::system::error_code& ec) {
+          if (ec) return;
+          std::lock_guard lock{self->mutex_};
+          if (generation == self->generation_) self->flush_group();
+        });
   }
 
   /// Delivers the held transaction in sequenceNumber order. A throwing callback is logged and
@@ -194,7 +199,8 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
   void note_fields(const change_event& c) {
     auto& seen = seen_[c.header.entity_name];
     auto add = [&](std::string name) {
-      if (valid_entity(name) && seen.names.insert(name).second) seen.order.push_back(std::move(name));
+      if (valid_entity(name) && seen.names.insert(name).second)
+        seen.order.push_back(std::move(name));
     };
     for (const auto& [name, value] : c.fields) {
       if (value.is_object()) {
@@ -242,26 +248,34 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
   error_info fetch_all(const std::string& soql, std::vector<sobject_record>& out) {
     error_info error;
     for (int attempt = 0; attempt < o_.max_attempts; ++attempt) {
-      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200) * (1 << std::min(attempt - 1, 5)));
+      if (attempt > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(200) *
+                                    (1 << std::min(attempt - 1, 5)));
       out.clear();
-      error = rest().for_each_record(soql, true, [&](const sobject_record& r) { out.push_back(r); });
+      error =
+          rest().for_each_record(soql, true, [&](const sobject_record& r) { out.push_back(r); });
       if (!error || !retryable(error)) break;
-      o_.log.log(log_level::warning, "CDC reconciliation query failed, retrying: " + error.to_string());
+      o_.log.log(log_level::warning,
+                 "CDC reconciliation query failed, retrying: " + error.to_string());
     }
     return error;
   }
 
   void reconcile(const event& raw, const change_event& c) {
     const std::string& entity = c.header.entity_name;
-    if (!valid_entity(entity)) return invalid(raw, invalid_input("entity name \"" + entity.substr(0, 80) + "\" cannot be queried"));
+    if (!valid_entity(entity))
+      return invalid(
+          raw, invalid_input("entity name \"" + entity.substr(0, 80) + "\" cannot be queried"));
     std::vector<std::string> ids;
     std::set<std::string_view> unique;
     for (const auto& id : c.header.record_ids) {
-      if (!valid_id(id)) return invalid(raw, invalid_input("record id \"" + id.substr(0, 40) + "\" is not a Salesforce id"));
+      if (!valid_id(id))
+        return invalid(
+            raw, invalid_input("record id \"" + id.substr(0, 40) + "\" is not a Salesforce id"));
       if (unique.insert(id15(id)).second) ids.push_back(id);
     }
-    o_.log.log(log_level::info, "reconciling " + std::to_string(ids.size()) + " " + entity + " record(s) after " +
-                                    std::string(to_string(c.header.type)));
+    o_.log.log(log_level::info, "reconciling " + std::to_string(ids.size()) + " " + entity +
+                                    " record(s) after " + std::string(to_string(c.header.type)));
     const std::string select = select_from(entity);
     for (std::size_t from = 0; from < ids.size(); from += o_.ids_per_query) {
       const std::size_t to = std::min(ids.size(), from + o_.ids_per_query);
@@ -271,7 +285,8 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
       std::vector<sobject_record> found;
       if (auto error = fetch_all(soql, found)) return invalid(raw, error);
       for (std::size_t i = from; i < to; ++i) {
-        auto it = std::find_if(found.begin(), found.end(), [&](const sobject_record& r) { return id15(r.id) == id15(ids[i]); });
+        auto it = std::find_if(found.begin(), found.end(),
+                               [&](const sobject_record& r) { return id15(r.id) == id15(ids[i]); });
         if (it == found.end()) {
           sobject_record gone;
           gone.type = entity;
@@ -283,13 +298,17 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
         if (it->type.empty()) it->type = entity;
         const field_value* deleted = it->field("IsDeleted");
         const bool removed = deleted && deleted->as_bool();
-        if (h_.on_reconciled) h_.on_reconciled(removed ? reconcile_action::remove : reconcile_action::upsert, *it, true);
+        if (h_.on_reconciled)
+          h_.on_reconciled(removed ? reconcile_action::remove : reconcile_action::upsert, *it,
+                           true);
       }
     }
   }
 
   void resync(const event& raw, const std::string& entity) {
-    if (!valid_entity(entity)) return invalid(raw, invalid_input("entity name \"" + entity.substr(0, 80) + "\" cannot be queried"));
+    if (!valid_entity(entity))
+      return invalid(
+          raw, invalid_input("entity name \"" + entity.substr(0, 80) + "\" cannot be queried"));
     o_.log.log(log_level::warning, "resyncing " + entity + " through queryAll after an overflow");
     std::vector<sobject_record> all;
     if (auto error = fetch_all(select_from(entity), all)) return invalid(raw, error);
@@ -306,7 +325,8 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
       }
     }
     if (h_.on_resync_end) h_.on_resync_end(entity);
-    o_.log.log(log_level::info, "resync of " + entity + " done: " + std::to_string(live) + " live record(s)");
+    o_.log.log(log_level::info,
+               "resync of " + entity + " done: " + std::to_string(live) + " live record(s)");
   }
 
   struct seen_fields {
@@ -327,7 +347,9 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
 
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void write_string(json_writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void write_string(json_writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 
 void write_record(json_writer& w, const sobject_record& r) {
   const std::string json = r.to_json();
@@ -357,8 +379,8 @@ subscription_callbacks cdc_callbacks(cdc_handler handler, cdc_options options) {
   return c;
 }
 
-std::string render_reconciled_json(std::string_view channel, reconcile_action action, const sobject_record& record,
-                                   bool from_gap) {
+std::string render_reconciled_json(std::string_view channel, reconcile_action action,
+                                   const sobject_record& record, bool from_gap) {
   rapidjson::StringBuffer buffer;
   json_writer w(buffer);
   w.StartObject();
@@ -377,8 +399,8 @@ std::string render_reconciled_json(std::string_view channel, reconcile_action ac
   return {buffer.GetString(), buffer.GetSize()};
 }
 
-std::string render_resync_json(std::string_view channel, resync_phase phase, std::string_view entity,
-                               const sobject_record* record) {
+std::string render_resync_json(std::string_view channel, resync_phase phase,
+                               std::string_view entity, const sobject_record* record) {
   static constexpr std::string_view names[] = {"begin", "record", "end"};
   rapidjson::StringBuffer buffer;
   json_writer w(buffer);

@@ -16,15 +16,22 @@ namespace sfstream {
 namespace {
 
 constexpr std::array<std::string_view, 9> change_type_names = {
-    "CREATE", "UPDATE", "DELETE", "UNDELETE", "GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE", "GAP_OVERFLOW"};
+    "CREATE",     "UPDATE",     "DELETE",       "UNDELETE",    "GAP_CREATE",
+    "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE", "GAP_OVERFLOW"};
 
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 void write(json_writer& w, const field_value& v) {
   switch (v.type()) {
-    case field_value::kind::null: w.Null(); break;
-    case field_value::kind::boolean: w.Bool(v.as_bool()); break;
-    case field_value::kind::integer: w.Int64(v.as_int()); break;
+    case field_value::kind::null:
+      w.Null();
+      break;
+    case field_value::kind::boolean:
+      w.Bool(v.as_bool());
+      break;
+    case field_value::kind::integer:
+      w.Int64(v.as_int());
+      break;
     case field_value::kind::number:
       if (std::isfinite(v.as_double())) {
         w.Double(v.as_double());
@@ -70,26 +77,32 @@ const rapidjson::Value* member(const rapidjson::Value& object, const char* name)
   return it == object.MemberEnd() ? nullptr : &it->value;
 }
 
-bool read_string(const rapidjson::Value& header, const char* name, std::string& out, error_info* why) {
+bool read_string(const rapidjson::Value& header, const char* name, std::string& out,
+                 error_info* why) {
   const auto* v = member(header, name);
   if (!v) return fail(why, std::string("ChangeEventHeader has no ") + name);
-  if (!v->IsString()) return fail(why, std::string("ChangeEventHeader.") + name + " is not a string");
+  if (!v->IsString())
+    return fail(why, std::string("ChangeEventHeader.") + name + " is not a string");
   out.assign(v->GetString(), v->GetStringLength());
   return true;
 }
 
-bool read_int(const rapidjson::Value& header, const char* name, std::int64_t& out, error_info* why) {
+bool read_int(const rapidjson::Value& header, const char* name, std::int64_t& out,
+              error_info* why) {
   const auto* v = member(header, name);
   if (!v) return fail(why, std::string("ChangeEventHeader has no ") + name);
-  if (!v->IsInt64()) return fail(why, std::string("ChangeEventHeader.") + name + " is not an integer");
+  if (!v->IsInt64())
+    return fail(why, std::string("ChangeEventHeader.") + name + " is not an integer");
   out = v->GetInt64();
   return true;
 }
 
-bool read_strings(const rapidjson::Value& v, const char* name, std::vector<std::string>& out, error_info* why) {
+bool read_strings(const rapidjson::Value& v, const char* name, std::vector<std::string>& out,
+                  error_info* why) {
   if (!v.IsArray()) return fail(why, std::string("ChangeEventHeader.") + name + " is not an array");
   for (const auto& e : v.GetArray()) {
-    if (!e.IsString()) return fail(why, std::string("ChangeEventHeader.") + name + " holds a non-string");
+    if (!e.IsString())
+      return fail(why, std::string("ChangeEventHeader.") + name + " holds a non-string");
     out.emplace_back(e.GetString(), e.GetStringLength());
   }
   return true;
@@ -151,7 +164,9 @@ bool field_value::is_diff() const noexcept {
   return d && d->is_string();
 }
 
-bool field_value::as_bool(bool fallback) const noexcept { return kind_ == kind::boolean ? bool_ : fallback; }
+bool field_value::as_bool(bool fallback) const noexcept {
+  return kind_ == kind::boolean ? bool_ : fallback;
+}
 
 std::int64_t field_value::as_int(std::int64_t fallback) const noexcept {
   return kind_ == kind::integer ? int_ : fallback;
@@ -184,15 +199,20 @@ std::string field_value::to_json() const {
 
 bool operator==(const field_value& a, const field_value& b) noexcept {
   if (a.is_number() && b.is_number()) {
-    if (a.kind_ == field_value::kind::integer && b.kind_ == field_value::kind::integer) return a.int_ == b.int_;
+    if (a.kind_ == field_value::kind::integer && b.kind_ == field_value::kind::integer)
+      return a.int_ == b.int_;
     return a.as_double() == b.as_double();
   }
   if (a.kind_ != b.kind_) return false;
   switch (a.kind_) {
-    case field_value::kind::null: return true;
-    case field_value::kind::boolean: return a.bool_ == b.bool_;
-    case field_value::kind::string: return a.string_ == b.string_;
-    default: return a.keys_ == b.keys_ && a.elements_ == b.elements_;
+    case field_value::kind::null:
+      return true;
+    case field_value::kind::boolean:
+      return a.bool_ == b.bool_;
+    case field_value::kind::string:
+      return a.string_ == b.string_;
+    default:
+      return a.keys_ == b.keys_ && a.elements_ == b.elements_;
   }
 }
 
@@ -245,11 +265,13 @@ std::optional<change_type> parse_change_type(std::string_view text) noexcept {
 }
 
 bool is_gap(change_type type) noexcept {
-  return type == change_type::gap_create || type == change_type::gap_update || type == change_type::gap_remove ||
-         type == change_type::gap_undelete;
+  return type == change_type::gap_create || type == change_type::gap_update ||
+         type == change_type::gap_remove || type == change_type::gap_undelete;
 }
 
-bool is_wildcard_id(std::string_view id) noexcept { return !id.empty() && id.back() == '*'; }
+bool is_wildcard_id(std::string_view id) noexcept {
+  return !id.empty() && id.back() == '*';
+}
 
 bool change_event::has_wildcard_ids() const noexcept {
   for (const auto& id : header.record_ids)
@@ -271,13 +293,15 @@ std::optional<change_event> parse_change_event(std::string_view message_json, er
     return std::nullopt;
   }
   change_event out;
-  if (const auto* c = member(doc, "channel"); c && c->IsString()) out.channel.assign(c->GetString(), c->GetStringLength());
+  if (const auto* c = member(doc, "channel"); c && c->IsString())
+    out.channel.assign(c->GetString(), c->GetStringLength());
   const auto* data = member(doc, "data");
   if (!data || !data->IsObject()) {
     fail(why, "the message has no data object");
     return std::nullopt;
   }
-  if (const auto* s = member(*data, "schema"); s && s->IsString()) out.schema.assign(s->GetString(), s->GetStringLength());
+  if (const auto* s = member(*data, "schema"); s && s->IsString())
+    out.schema.assign(s->GetString(), s->GetStringLength());
   if (const auto* ev = member(*data, "event")) {
     if (const auto* r = member(*ev, "replayId"); r && r->IsInt64()) out.replay_id = r->GetInt64();
   }
@@ -293,7 +317,8 @@ std::optional<change_event> parse_change_event(std::string_view message_json, er
   }
   change_header& h = out.header;
   std::string type_text;
-  if (!read_string(*header, "entityName", h.entity_name, why) || !read_string(*header, "changeType", type_text, why))
+  if (!read_string(*header, "entityName", h.entity_name, why) ||
+      !read_string(*header, "changeType", type_text, why))
     return std::nullopt;
   const auto type = parse_change_type(type_text);
   if (!type) {

@@ -4,10 +4,10 @@
 
 #include <atomic>
 
+#include <rapidjson/document.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <rapidjson/document.h>
 
 #include "src/cdc/json_value.hpp"
 #include "src/transport/http_client.hpp"
@@ -58,8 +58,8 @@ std::string url_encode(std::string_view text) {
   out.reserve(text.size() * 3);
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-        c == '.' || c == '~') {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
       out += ch;
     } else {
       out += '%';
@@ -87,7 +87,8 @@ std::optional<query_page> parse_query_page(std::string_view json, error_info* wh
   page.done = done->GetBool();
   if (const auto* next = member(doc, "nextRecordsUrl"); next && next->IsString())
     page.next_records_url.assign(next->GetString(), next->GetStringLength());
-  if (!page.done && page.next_records_url.empty()) return fail("the query result is not done but has no nextRecordsUrl");
+  if (!page.done && page.next_records_url.empty())
+    return fail("the query result is not done but has no nextRecordsUrl");
   if (!page.done && page.next_records_url.rfind("/services/", 0) != 0)
     return fail("nextRecordsUrl is not a /services/ path");
   const auto* records = member(doc, "records");
@@ -136,7 +137,8 @@ struct rest_client::impl : std::enable_shared_from_this<rest_client::impl> {
     transport = transport::make_transport_options(options.network, &setup_error);
     if (!setup_error) tls = transport::make_client_tls_context(transport, &setup_error);
     if (!setup_error && !options.credentials)
-      setup_error = make_error(errc::auth_no_credentials, "the REST client has no credentials provider", "REST");
+      setup_error = make_error(errc::auth_no_credentials,
+                               "the REST client has no credentials provider", "REST");
   }
 
   void request(std::string method, std::string path, std::string body, raw_handler done) {
@@ -144,7 +146,9 @@ struct rest_client::impl : std::enable_shared_from_this<rest_client::impl> {
       asio::post(executor, [done = std::move(done), e = setup_error] { done(e, 0, {}); });
       return;
     }
-    attempt(std::make_shared<call>(call{std::move(method), std::move(path), std::move(body), std::move(done)}), false);
+    attempt(std::make_shared<call>(
+                call{std::move(method), std::move(path), std::move(body), std::move(done)}),
+            false);
   }
 
  private:
@@ -156,15 +160,17 @@ struct rest_client::impl : std::enable_shared_from_this<rest_client::impl> {
   };
 
   void attempt(std::shared_ptr<call> c, bool refreshed) {
-    options.credentials->async_token(refreshed, [self = shared_from_this(), c, refreshed](error_info e, access_token t) {
-      asio::post(self->executor, [self, c, refreshed, e = std::move(e), t = std::move(t)]() mutable {
-        if (e) {
-          c->done(std::move(e), 0, {});
-          return;
-        }
-        self->send(std::move(c), refreshed, std::move(t));
-      });
-    });
+    options.credentials->async_token(
+        refreshed, [self = shared_from_this(), c, refreshed](error_info e, access_token t) {
+          asio::post(self->executor,
+                     [self, c, refreshed, e = std::move(e), t = std::move(t)]() mutable {
+                       if (e) {
+                         c->done(std::move(e), 0, {});
+                         return;
+                       }
+                       self->send(std::move(c), refreshed, std::move(t));
+                     });
+        });
   }
 
   void send(std::shared_ptr<call> c, bool refreshed, access_token token) {
@@ -179,16 +185,19 @@ struct rest_client::impl : std::enable_shared_from_this<rest_client::impl> {
     transport::http_request req;
     req.method = c->method;
     req.target = target->target;
-    req.headers.emplace_back("Authorization", (token.token_type.empty() ? std::string("Bearer") : token.token_type) +
-                                                  " " + token.token);
+    req.headers.emplace_back(
+        "Authorization",
+        (token.token_type.empty() ? std::string("Bearer") : token.token_type) + " " + token.token);
     req.headers.emplace_back("Accept", "application/json");
     if (options.batch_size > 0)
-      req.headers.emplace_back("Sforce-Query-Options", "batchSize=" + std::to_string(options.batch_size));
+      req.headers.emplace_back("Sforce-Query-Options",
+                               "batchSize=" + std::to_string(options.batch_size));
     if (!c->body.empty()) req.headers.emplace_back("Content-Type", "application/json");
     req.body = c->body;
     transport::async_http_request(
         executor, tls, transport, *target, std::move(req), options.network.request_timeout,
-        [self = shared_from_this(), c, refreshed, context](error_info e, transport::http_response r) mutable {
+        [self = shared_from_this(), c, refreshed, context](error_info e,
+                                                           transport::http_response r) mutable {
           if (e) {
             if (e.diag.context.empty()) e.diag.context = context;
             c->done(std::move(e), 0, {});
@@ -209,75 +218,84 @@ rest_client::rest_client(asio::any_io_executor executor, rest_options options)
 rest_client::~rest_client() = default;
 
 void rest_client::async_query(const std::string& soql, bool include_deleted, query_handler done) {
-  std::string path = "/services/data/v" + impl_->options.api_version + (include_deleted ? "/queryAll" : "/query") +
-                     "?q=" + url_encode(soql);
+  std::string path = "/services/data/v" + impl_->options.api_version +
+                     (include_deleted ? "/queryAll" : "/query") + "?q=" + url_encode(soql);
   async_next_page(path, std::move(done));
 }
 
 void rest_client::async_next_page(const std::string& next_records_url, query_handler done) {
-  impl_->request("GET", next_records_url, {}, [done = std::move(done)](error_info e, unsigned, std::string body) {
-    if (e) {
-      done(std::move(e), {});
-      return;
-    }
-    error_info why;
-    auto page = parse_query_page(body, &why);
-    if (!page) {
-      done(std::move(why), {});
-      return;
-    }
-    done({}, std::move(*page));
-  });
+  impl_->request("GET", next_records_url, {},
+                 [done = std::move(done)](error_info e, unsigned, std::string body) {
+                   if (e) {
+                     done(std::move(e), {});
+                     return;
+                   }
+                   error_info why;
+                   auto page = parse_query_page(body, &why);
+                   if (!page) {
+                     done(std::move(why), {});
+                     return;
+                   }
+                   done({}, std::move(*page));
+                 });
 }
 
-void rest_client::async_get(const std::string& sobject, const std::string& id, const std::vector<std::string>& fields,
-                            record_handler done) {
-  std::string path = "/services/data/v" + impl_->options.api_version + "/sobjects/" + url_encode(sobject) + "/" +
-                     url_encode(id);
+void rest_client::async_get(const std::string& sobject, const std::string& id,
+                            const std::vector<std::string>& fields, record_handler done) {
+  std::string path = "/services/data/v" + impl_->options.api_version + "/sobjects/" +
+                     url_encode(sobject) + "/" + url_encode(id);
   if (!fields.empty()) {
     std::string list;
     for (const auto& f : fields) list += (list.empty() ? "" : ",") + f;
     path += "?fields=" + url_encode(list);
   }
-  impl_->request("GET", path, {}, [done = std::move(done), sobject, id](error_info e, unsigned, std::string body) {
-    if (e) {
-      done(std::move(e), {});
-      return;
-    }
-    rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-    std::string problem = "the record is not a JSON object";
-    std::optional<sobject_record> rec;
-    if (!doc.HasParseError() && doc.IsObject()) rec = to_record(doc, problem);
-    if (!rec) {
-      done(make_error(errc::protocol_error, problem, "reading a " + sobject + " record"), {});
-      return;
-    }
-    if (rec->type.empty()) rec->type = sobject;
-    if (rec->id.empty()) rec->id = id;  // `fields` without Id: the reply may leave it out
-    done({}, std::move(*rec));
-  });
+  impl_->request(
+      "GET", path, {},
+      [done = std::move(done), sobject, id](error_info e, unsigned, std::string body) {
+        if (e) {
+          done(std::move(e), {});
+          return;
+        }
+        rapidjson::Document doc;
+        doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+        std::string problem = "the record is not a JSON object";
+        std::optional<sobject_record> rec;
+        if (!doc.HasParseError() && doc.IsObject()) rec = to_record(doc, problem);
+        if (!rec) {
+          done(make_error(errc::protocol_error, problem, "reading a " + sobject + " record"), {});
+          return;
+        }
+        if (rec->type.empty()) rec->type = sobject;
+        if (rec->id.empty()) rec->id = id;  // `fields` without Id: the reply may leave it out
+        done({}, std::move(*rec));
+      });
 }
 
-void rest_client::async_create(const std::string& sobject, const std::string& fields_json, id_handler done) {
-  std::string path = "/services/data/v" + impl_->options.api_version + "/sobjects/" + url_encode(sobject);
-  impl_->request("POST", path, fields_json, [done = std::move(done), sobject](error_info e, unsigned, std::string body) {
-    if (e) {
-      done(std::move(e), {});
-      return;
-    }
-    rapidjson::Document doc;
-    doc.Parse(body.data(), body.size());
-    const auto* id = doc.HasParseError() ? nullptr : member(doc, "id");
-    if (!id || !id->IsString()) {
-      done(make_error(errc::protocol_error, "the create reply has no id", "creating a " + sobject + " record"), {});
-      return;
-    }
-    done({}, std::string(id->GetString(), id->GetStringLength()));
-  });
+void rest_client::async_create(const std::string& sobject, const std::string& fields_json,
+                               id_handler done) {
+  std::string path =
+      "/services/data/v" + impl_->options.api_version + "/sobjects/" + url_encode(sobject);
+  impl_->request("POST", path, fields_json,
+                 [done = std::move(done), sobject](error_info e, unsigned, std::string body) {
+                   if (e) {
+                     done(std::move(e), {});
+                     return;
+                   }
+                   rapidjson::Document doc;
+                   doc.Parse(body.data(), body.size());
+                   const auto* id = doc.HasParseError() ? nullptr : member(doc, "id");
+                   if (!id || !id->IsString()) {
+                     done(make_error(errc::protocol_error, "the create reply has no id",
+                                     "creating a " + sobject + " record"),
+                          {});
+                     return;
+                   }
+                   done({}, std::string(id->GetString(), id->GetStringLength()));
+                 });
 }
 
-void rest_client::async_request(std::string method, std::string path, std::string body, raw_handler done) {
+void rest_client::async_request(std::string method, std::string path, std::string body,
+                                raw_handler done) {
   impl_->request(std::move(method), std::move(path), std::move(body), std::move(done));
 }
 
@@ -305,7 +323,8 @@ struct sync_rest_client::impl {
 
   static error_info timed_out() {
     return make_error(errc::timeout,
-                      "no reply in time (a credentials provider running on the calling thread's executor cannot answer)",
+                      "no reply in time (a credentials provider running on the calling thread's "
+                      "executor cannot answer)",
                       "REST call");
   }
 
@@ -332,20 +351,25 @@ struct sync_rest_client::impl {
   }
 };
 
-sync_rest_client::sync_rest_client(rest_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
+sync_rest_client::sync_rest_client(rest_options options)
+    : impl_(std::make_unique<impl>(std::move(options))) {}
 
 sync_rest_client::~sync_rest_client() = default;
 
-query_page sync_rest_client::query(const std::string& soql, bool include_deleted, error_info& error) {
-  return impl_->run<query_page>([&](auto done) { impl_->client.async_query(soql, include_deleted, done); }, error);
+query_page sync_rest_client::query(const std::string& soql, bool include_deleted,
+                                   error_info& error) {
+  return impl_->run<query_page>(
+      [&](auto done) { impl_->client.async_query(soql, include_deleted, done); }, error);
 }
 
 query_page sync_rest_client::next_page(const std::string& next_records_url, error_info& error) {
-  return impl_->run<query_page>([&](auto done) { impl_->client.async_next_page(next_records_url, done); }, error);
+  return impl_->run<query_page>(
+      [&](auto done) { impl_->client.async_next_page(next_records_url, done); }, error);
 }
 
-error_info sync_rest_client::for_each_record(const std::string& soql, bool include_deleted,
-                                             const std::function<void(const sobject_record&)>& each) {
+error_info sync_rest_client::for_each_record(
+    const std::string& soql, bool include_deleted,
+    const std::function<void(const sobject_record&)>& each) {
   error_info error;
   query_page page = query(soql, include_deleted, error);
   // Bounded: a page always advances to a new locator; 1,000,000 pages is far beyond any org.
@@ -359,11 +383,14 @@ error_info sync_rest_client::for_each_record(const std::string& soql, bool inclu
 
 sobject_record sync_rest_client::get(const std::string& sobject, const std::string& id,
                                      const std::vector<std::string>& fields, error_info& error) {
-  return impl_->run<sobject_record>([&](auto done) { impl_->client.async_get(sobject, id, fields, done); }, error);
+  return impl_->run<sobject_record>(
+      [&](auto done) { impl_->client.async_get(sobject, id, fields, done); }, error);
 }
 
-std::string sync_rest_client::create(const std::string& sobject, const std::string& fields_json, error_info& error) {
-  return impl_->run<std::string>([&](auto done) { impl_->client.async_create(sobject, fields_json, done); }, error);
+std::string sync_rest_client::create(const std::string& sobject, const std::string& fields_json,
+                                     error_info& error) {
+  return impl_->run<std::string>(
+      [&](auto done) { impl_->client.async_create(sobject, fields_json, done); }, error);
 }
 
 }  // namespace sfstream

@@ -13,6 +13,7 @@
 
 #include "sfstream/cdc.hpp"
 #include "sfstream/client.hpp"
+#include "sfstream/connector.hpp"
 #include "sfstream/credentials.hpp"
 #include "sfstream/rest.hpp"
 #include "support/emulator_fixture.hpp"
@@ -20,14 +21,14 @@
 namespace {
 
 using namespace std::chrono_literals;
+using sfstream::emulator::org_emulator;
+using sfstream::emulator::data::gap_type;
 using sfstream::testing::emulator_fixture;
 using sfstream::testing::io_thread;
 using sfstream::testing::wait_until;
-using sfstream::emulator::org_emulator;
-using sfstream::emulator::data::gap_type;
 
-const std::vector<std::string> account_fields = {"Name", "Type", "Industry", "Phone", "AnnualRevenue", "NumberOfEmployees",
-                                                 "Description"};
+const std::vector<std::string> account_fields = {
+    "Name", "Type", "Industry", "Phone", "AnnualRevenue", "NumberOfEmployees", "Description"};
 
 sfstream::emulator::emulator_options org_options() {
   auto o = emulator_fixture::default_options();
@@ -106,7 +107,8 @@ struct cdc_log {
     h.on_undelete = keep("undelete");
     h.on_gap = keep("gap");
     h.on_overflow = keep("overflow");
-    h.on_reconciled = [this](sfstream::reconcile_action a, const sfstream::sobject_record& r, bool from_gap) {
+    h.on_reconciled = [this](sfstream::reconcile_action a, const sfstream::sobject_record& r,
+                             bool from_gap) {
       std::lock_guard lock{mutex};
       reconciled.emplace_back(a, r, from_gap);
       steps.emplace_back("reconciled");
@@ -166,7 +168,8 @@ void undelete(emulator_fixture& org, const std::string& id) {
 }
 
 void gap(emulator_fixture& org, const std::vector<std::string>& ids, gap_type type) {
-  auto r = org.call([&](org_emulator& o) { return o.rest().emit_gap_events("Account", ids, type); });
+  auto r =
+      org.call([&](org_emulator& o) { return o.rest().emit_gap_events("Account", ids, type); });
   REQUIRE(static_cast<bool>(r));
 }
 
@@ -201,7 +204,8 @@ struct mirror {
   std::size_t reconciled = 0;
   std::size_t resyncs = 0;
   std::vector<std::string> invalid;
-  std::map<std::string, std::vector<std::string>> history;  ///< Per id: what the callbacks did, for failure messages.
+  std::map<std::string, std::vector<std::string>>
+      history;  ///< Per id: what the callbacks did, for failure messages.
 
   std::set<std::int64_t> replay_ids;  ///< Every replay id a callback saw, for failure messages.
   std::size_t live_events = 0;
@@ -219,7 +223,8 @@ struct mirror {
     return out;
   }
 
-  static void set(sfstream::field_list& fields, const std::string& name, const sfstream::field_value& v) {
+  static void set(sfstream::field_list& fields, const std::string& name,
+                  const sfstream::field_value& v) {
     for (auto& [k, x] : fields) {
       if (k == name) {
         x = v;
@@ -241,10 +246,11 @@ struct mirror {
     if (out) ++dropped;
     ++live_events;
     if (e.replay_id) replay_ids.insert(*e.replay_id);
-    if (const auto* n = e.field("Name"); n && n->as_string() == "END") end_replay_id = e.replay_id.value_or(-1);
+    if (const auto* n = e.field("Name"); n && n->as_string() == "END")
+      end_replay_id = e.replay_id.value_or(-1);
     for (const auto& id : e.header.record_ids)
-      note(id, std::string(step) + " #" + std::to_string(e.replay_id.value_or(0)) + (out ? " LOST " : " ") +
-                   sfstream::to_json(e.fields));
+      note(id, std::string(step) + " #" + std::to_string(e.replay_id.value_or(0)) +
+                   (out ? " LOST " : " ") + sfstream::to_json(e.fields));
     return out;
   }
 
@@ -273,10 +279,12 @@ struct mirror {
       if (lost(e, "undelete")) return;
       records[e.header.record_ids.front()] = e.fields;
     };
-    h.on_reconciled = [this](sfstream::reconcile_action a, const sfstream::sobject_record& r, bool) {
+    h.on_reconciled = [this](sfstream::reconcile_action a, const sfstream::sobject_record& r,
+                             bool) {
       std::lock_guard lock{mutex};
       ++reconciled;
-      note(r.id, std::string("reconciled ") + std::string(sfstream::to_string(a)) + " " + r.to_json());
+      note(r.id,
+           std::string("reconciled ") + std::string(sfstream::to_string(a)) + " " + r.to_json());
       if (a == sfstream::reconcile_action::upsert) {
         records[r.id] = r.fields;
       } else {
@@ -311,7 +319,8 @@ struct mirror {
     h.on_gap = [this](const sfstream::change_event& e) {
       std::lock_guard lock{mutex};
       if (e.replay_id) replay_ids.insert(*e.replay_id);
-      for (const auto& id : e.header.record_ids) note(id, "gap #" + std::to_string(e.replay_id.value_or(0)));
+      for (const auto& id : e.header.record_ids)
+        note(id, "gap #" + std::to_string(e.replay_id.value_or(0)));
     };
     return h;
   }
@@ -330,7 +339,8 @@ struct mirror {
   }
 
   /// Checks the mirror against the true records field by field; returns the mismatches.
-  std::vector<std::string> differences(const std::map<std::string, sfstream::field_list>& truth) const {
+  std::vector<std::string> differences(
+      const std::map<std::string, sfstream::field_list>& truth) const {
     std::lock_guard lock{mutex};
     std::vector<std::string> out;
     for (const auto& [id, fields] : truth) {
@@ -342,7 +352,8 @@ struct mirror {
       for (const auto& f : account_fields) {
         const auto want = value_in(fields, f);
         const auto have = value_in(it->second, f);
-        if (!(want == have)) out.push_back(id + "." + f + ": " + have.to_json() + " != " + want.to_json());
+        if (!(want == have))
+          out.push_back(id + "." + f + ": " + have.to_json() + " != " + want.to_json());
       }
     }
     for (const auto& [id, fields] : records)
@@ -353,13 +364,16 @@ struct mirror {
 
 }  // namespace
 
-TEST_CASE("each change type reaches its callback with typed fields, nulled fields and changed field names") {
+TEST_CASE(
+    "each change type reaches its callback with typed fields, nulled fields and changed field "
+    "names") {
   emulator_fixture org{org_options()};
   cdc_log seen;
   cdc_setup s{org};  // after everything its handlers use: it stops first
   s.start("/data/AccountChangeEvent", sfstream::cdc_callbacks(seen.handler(), s.options()));
   REQUIRE(wait_until([&] { return seen.subscribed.load(); }));
-  const auto id = create(org, "Account", R"({"Name":"Acme","Phone":"555","Industry":"Tech","NumberOfEmployees":12})");
+  const auto id = create(
+      org, "Account", R"({"Name":"Acme","Phone":"555","Industry":"Tech","NumberOfEmployees":12})");
   update(org, id, R"({"Phone":null,"Industry":"Retail"})");
   remove(org, id);
   undelete(org, id);
@@ -379,8 +393,10 @@ TEST_CASE("each change type reaches its callback with typed fields, nulled field
   CHECK(c.field("NumberOfEmployees")->as_int() == 12);
   const auto& u = seen.events[1];
   CHECK(u.header.type == sfstream::change_type::update);
-  CHECK(std::find(u.header.changed_fields.begin(), u.header.changed_fields.end(), "Phone") != u.header.changed_fields.end());
-  CHECK(std::find(u.header.changed_fields.begin(), u.header.changed_fields.end(), "Industry") != u.header.changed_fields.end());
+  CHECK(std::find(u.header.changed_fields.begin(), u.header.changed_fields.end(), "Phone") !=
+        u.header.changed_fields.end());
+  CHECK(std::find(u.header.changed_fields.begin(), u.header.changed_fields.end(), "Industry") !=
+        u.header.changed_fields.end());
   REQUIRE(u.field("Phone"));
   CHECK(u.field("Phone")->is_null());
   CHECK(u.field("Industry")->as_string() == "Retail");
@@ -399,7 +415,8 @@ TEST_CASE("a merged UPDATE event carries every record id of the merged changes")
   s.start("/data/AccountChangeEvent", sfstream::cdc_callbacks(seen.handler(), s.options()));
   REQUIRE(wait_until([&] { return seen.subscribed.load(); }));
   std::set<std::string> ids;
-  for (int i = 0; i < 3; ++i) ids.insert(create(org, "Account", "{\"Name\":\"M" + std::to_string(i) + "\"}"));
+  for (int i = 0; i < 3; ++i)
+    ids.insert(create(org, "Account", "{\"Name\":\"M" + std::to_string(i) + "\"}"));
   REQUIRE(wait_until([&] { return seen.event_count() == 3; }));
   auto r = org.call([](org_emulator& o) { return o.rest().bulk_change("Account", 3); });
   REQUIRE(static_cast<bool>(r));
@@ -407,12 +424,15 @@ TEST_CASE("a merged UPDATE event carries every record id of the merged changes")
   std::lock_guard lock{seen.mutex};
   const auto& merged = seen.events.back();
   CHECK(merged.header.type == sfstream::change_type::update);
-  CHECK(std::set<std::string>(merged.header.record_ids.begin(), merged.header.record_ids.end()) == ids);
-  CHECK(std::find(merged.header.changed_fields.begin(), merged.header.changed_fields.end(), "Type") !=
-        merged.header.changed_fields.end());
+  CHECK(std::set<std::string>(merged.header.record_ids.begin(), merged.header.record_ids.end()) ==
+        ids);
+  CHECK(std::find(merged.header.changed_fields.begin(), merged.header.changed_fields.end(),
+                  "Type") != merged.header.changed_fields.end());
 }
 
-TEST_CASE("gap events for created, updated and deleted records are reconciled to the records' true state") {
+TEST_CASE(
+    "gap events for created, updated and deleted records are reconciled to the records' true "
+    "state") {
   emulator_fixture org{org_options()};
   cdc_log seen;
   cdc_setup s{org};  // after everything its handlers use: it stops first
@@ -454,7 +474,8 @@ TEST_CASE("gap events for created, updated and deleted records are reconciled to
   CHECK(value_in(truth.at(b), "AnnualRevenue").as_double() == 2500000);
 }
 
-TEST_CASE("an overflow on an entity with 2,600 records is resynced exactly through paged queryAll") {
+TEST_CASE(
+    "an overflow on an entity with 2,600 records is resynced exactly through paged queryAll") {
   emulator_fixture org{org_options()};
   cdc_log seen;
   mirror copy;
@@ -478,7 +499,8 @@ TEST_CASE("an overflow on an entity with 2,600 records is resynced exactly throu
   cdc_setup s{org};  // after everything its handlers use: it stops first
   s.start("/data/AccountChangeEvent", sfstream::cdc_callbacks(both, s.options()));
   REQUIRE(wait_until([&] { return seen.subscribed.load(); }));
-  for (int i = 0; i < 5; ++i) create(org, "Account", "{\"Name\":\"Before " + std::to_string(i) + "\"}");
+  for (int i = 0; i < 5; ++i)
+    create(org, "Account", "{\"Name\":\"Before " + std::to_string(i) + "\"}");
   const auto gone = create(org, "Account", R"({"Name":"Binned"})");
   remove(org, gone);
   REQUIRE(wait_until([&] { return copy.size() == 5; }));
@@ -502,7 +524,9 @@ TEST_CASE("an overflow on an entity with 2,600 records is resynced exactly throu
   if (!diff.empty()) MESSAGE(diff.front());
 }
 
-TEST_CASE("a mirror built only from CDC callbacks equals the org after 1,000 random changes with gaps and an overflow") {
+TEST_CASE(
+    "a mirror built only from CDC callbacks equals the org after 1,000 random changes with gaps "
+    "and an overflow") {
   emulator_fixture org{org_options()};
   mirror copy;
   std::atomic<bool> subscribed{false};
@@ -520,13 +544,21 @@ TEST_CASE("a mirror built only from CDC callbacks equals the org after 1,000 ran
   auto random_fields = [&](bool with_name, int serial) {
     static const char* const industries[] = {"Energy", "Retail", "Banking", "Media"};
     std::string json = "{";
-    auto add = [&](const std::string& k, const std::string& v) { json += (json.size() > 1 ? "," : "") + ("\"" + k + "\":" + v); };
+    auto add = [&](const std::string& k, const std::string& v) {
+      json += (json.size() > 1 ? "," : "") + ("\"" + k + "\":" + v);
+    };
     if (with_name || chance(0.2)) add("Name", "\"Account " + std::to_string(serial) + "\"");
-    if (chance(0.5)) add("Industry", chance(0.3) ? "null" : std::string("\"") + industries[rng() % 4] + "\"");
-    if (chance(0.4)) add("Phone", chance(0.3) ? "null" : "\"+1 555 " + std::to_string(rng() % 10000) + "\"");
-    if (chance(0.3)) add("AnnualRevenue", chance(0.2) ? "null" : (chance(0.5) ? std::to_string(rng() % 100000) : "1234.5"));
+    if (chance(0.5))
+      add("Industry", chance(0.3) ? "null" : std::string("\"") + industries[rng() % 4] + "\"");
+    if (chance(0.4))
+      add("Phone", chance(0.3) ? "null" : "\"+1 555 " + std::to_string(rng() % 10000) + "\"");
+    if (chance(0.3))
+      add("AnnualRevenue",
+          chance(0.2) ? "null" : (chance(0.5) ? std::to_string(rng() % 100000) : "1234.5"));
     if (chance(0.3)) add("NumberOfEmployees", chance(0.2) ? "null" : std::to_string(rng() % 5000));
-    if (chance(0.2)) add("Description", chance(0.3) ? "null" : "\"text " + std::to_string(rng() % 1000) + " \\\"quoted\\\"\"");
+    if (chance(0.2))
+      add("Description",
+          chance(0.3) ? "null" : "\"text " + std::to_string(rng() % 1000) + " \\\"quoted\\\"\"");
     if (json.size() == 1) add("Type", "\"Customer\"");
     return json + "}";
   };
@@ -536,7 +568,8 @@ TEST_CASE("a mirror built only from CDC callbacks equals the org after 1,000 ran
   };
   std::vector<std::string> live, binned;
   std::size_t gaps = 0;
-  std::map<std::string, std::vector<std::string>> ops;  // per id: what the test did, for failure messages
+  std::map<std::string, std::vector<std::string>>
+      ops;  // per id: what the test did, for failure messages
   for (int op = 0; op < 1000; ++op) {
     const bool lose = chance(0.05);
     if (op == 500) {
@@ -630,9 +663,10 @@ TEST_CASE("a mirror built only from CDC callbacks equals the org after 1,000 ran
   if (!diff.empty()) {
     const auto holes = copy.replay_holes();
     std::lock_guard lock{copy.mutex};
-    MESSAGE("replay ids never delivered: " << holes << "; seen " << copy.replay_ids.size() << " from "
-            << *copy.replay_ids.begin() << " to " << *copy.replay_ids.rbegin() << "; live events "
-            << copy.live_events << ", END at " << copy.end_replay_id);
+    MESSAGE("replay ids never delivered: "
+            << holes << "; seen " << copy.replay_ids.size() << " from " << *copy.replay_ids.begin()
+            << " to " << *copy.replay_ids.rbegin() << "; live events " << copy.live_events
+            << ", END at " << copy.end_replay_id);
   }
   std::lock_guard lock{copy.mutex};
   CHECK(copy.invalid.empty());
@@ -640,11 +674,12 @@ TEST_CASE("a mirror built only from CDC callbacks equals the org after 1,000 ran
   CHECK(copy.dropped > 0);
   CHECK(copy.reconciled >= gaps);
   CHECK(truth.size() > 100);
-  MESSAGE("records " << truth.size() << ", gaps " << gaps << ", lost events " << copy.dropped << ", reconciled "
-                     << copy.reconciled);
+  MESSAGE("records " << truth.size() << ", gaps " << gaps << ", lost events " << copy.dropped
+                     << ", reconciled " << copy.reconciled);
 }
 
-TEST_CASE("transaction grouping delivers the events of one transaction together in sequence order") {
+TEST_CASE(
+    "transaction grouping delivers the events of one transaction together in sequence order") {
   emulator_fixture org{org_options()};
   std::mutex mutex;
   std::vector<std::string> calls;
@@ -679,11 +714,13 @@ TEST_CASE("transaction grouping delivers the events of one transaction together 
   };
   REQUIRE(wait_until([&] { return count() == 9; }));
   std::lock_guard lock{mutex};
-  CHECK(calls == std::vector<std::string>{"begin 4", "create 1", "create 2", "create 3", "create 4", "end", "begin 1",
-                                          "create 1", "end"});
+  CHECK(calls == std::vector<std::string>{"begin 4", "create 1", "create 2", "create 3", "create 4",
+                                          "end", "begin 1", "create 1", "end"});
 }
 
-TEST_CASE("the REST client pages through queryAll, creates and reads records, and maps Salesforce errors") {
+TEST_CASE(
+    "the REST client pages through queryAll, creates and reads records, and maps Salesforce "
+    "errors") {
   emulator_fixture org{org_options()};
   io_thread io;
   const auto& user = org.org().options().users.front();
@@ -706,7 +743,8 @@ TEST_CASE("the REST client pages through queryAll, creates and reads records, an
   CHECK(first.records.size() == 200);
   CHECK_FALSE(first.done);
   std::set<std::string> ids;
-  REQUIRE_FALSE(rest.for_each_record("SELECT Id FROM Account", true, [&](const sfstream::sobject_record& x) { ids.insert(x.id); }));
+  REQUIRE_FALSE(rest.for_each_record("SELECT Id FROM Account", true,
+                                     [&](const sfstream::sobject_record& x) { ids.insert(x.id); }));
   CHECK(ids.size() == 450);
 
   const auto id = rest.create("Account", R"({"Name":"Via REST","NumberOfEmployees":7})", error);
@@ -733,7 +771,9 @@ TEST_CASE("the REST client pages through queryAll, creates and reads records, an
   CHECK(again.records.size() == 1);
 }
 
-TEST_CASE("a gap naming a wildcard id resyncs the entity and a failing reconciliation reaches on_invalid") {
+TEST_CASE(
+    "a gap naming a wildcard id resyncs the entity and a failing reconciliation reaches "
+    "on_invalid") {
   emulator_fixture org{org_options()};
   io_thread io;
   const auto& user = org.org().options().users.front();
@@ -772,4 +812,39 @@ TEST_CASE("a gap naming a wildcard id resyncs the entity and a failing reconcili
   std::lock_guard lock{failing.mutex};
   REQUIRE(failing.invalid.size() == 1);
   CHECK(failing.invalid.front().find("INVALID_FIELD") != std::string::npos);
+}
+
+TEST_CASE("the connector accepts CDC callbacks and reconciles a gap from its worker thread") {
+  emulator_fixture org{org_options()};
+  cdc_log seen;
+  io_thread login_io;
+  const auto& user = org.org().options().users.front();
+  sfstream::soap_login_options login;
+  login.login_url = org.org().login_url();
+  login.username = user.username;
+  login.password = user.password;
+  login.security_token = user.security_token;
+  sfstream::client_config config;
+  config.network.ca_file = org.org().ca_file();
+  config.credentials = sfstream::make_soap_login_provider(login_io.executor(), login, config.network);
+  sfstream::cdc_options o;
+  o.rest.credentials = config.credentials;
+  o.rest.network = config.network;
+  o.fields["Account"] = account_fields;
+  sfstream::connector conn{config};
+  REQUIRE_FALSE(conn.subscribe("/data/AccountChangeEvent", sfstream::replay_new,
+                               sfstream::cdc_callbacks(seen.handler(), o)));
+  conn.start();
+  REQUIRE(wait_until([&] { return seen.subscribed.load(); }));
+  const auto id = create(org, "Account", R"({"Name":"Via connector","Industry":"Media"})");
+  gap(org, {id}, gap_type::gap_create);
+  REQUIRE(wait_until([&] { return seen.reconciled_count() == 1; }));
+  CHECK_FALSE(conn.stop());
+  std::lock_guard lock{seen.mutex};
+  CHECK(seen.steps == std::vector<std::string>{"create", "gap", "reconciled"});
+  const auto& [action, record, from_gap] = seen.reconciled.front();
+  CHECK(action == sfstream::reconcile_action::upsert);
+  CHECK(from_gap);
+  CHECK(record.id == id);
+  CHECK(record.field("Industry")->as_string() == "Media");
 }
