@@ -77,7 +77,7 @@ TEST_CASE("replay -1 (and no replay entry) delivers no stored events") {
   CHECK(r.body.find("\"payload\"") == std::string::npos);
 }
 
-TEST_CASE("replay -2 given as the string \"-2\" is accepted") {
+TEST_CASE("replay -2 given as a JSON string is accepted") {
   replay_fixture f(1, retention::hours_24, "/u/notes");
   CHECK(f.subscribe("/u/notes", R"({"replay":{"/u/notes":"-2"}})").body.find("\"successful\":true") != std::string::npos);
 }

@@ -114,7 +114,7 @@ TEST_CASE("the CDC controls forward to the data side and reject a missing entity
   options.data.cdc_entities = {"Account"};
   harness h(options);
   CHECK(control(h, "cdc/gap", R"({"changeType":"GAP_CREATE"})").status == 400);
-  CHECK(control(h, "cdc/gap", R"({"entity":"Account","changeType":"GAP_UPDATE","ids":["001DM0000000001AAA"]})").status == 200);
+  CHECK(control(h, "cdc/gap", R"({"entity":"Account","changeType":"GAP_UPDATE","ids":["001DM0000000001"]})").status == 200);
   CHECK(control(h, "cdc/overflow", R"({"entity":"Account"})").status == 200);
   CHECK(h.run([&] { return h.org().events().last_replay_id("/data/AccountChangeEvent"); }) >= 2);
 }
