@@ -3,11 +3,12 @@
 //
 //   sfstream::cdc_handler h;
 //   h.on_create = [&](const sfstream::change_event& e) { ... };
-//   h.on_update = ...;
-//   h.on_reconciled = [&](sfstream::reconcile_action a, const sfstream::sobject_record& r, bool
-//   from_gap) {...}; sfstream::cdc_options o; o.rest.credentials = provider;              // the
-//   streaming client's provider client.subscribe("/data/AccountChangeEvent", sfstream::replay_all,
-//                    sfstream::cdc_callbacks(h, o));   // also connector::subscribe
+//   h.on_reconciled = [&](sfstream::reconcile_action a, const sfstream::sobject_record& r,
+//                         bool from_gap) { ... };
+//   sfstream::cdc_options o;
+//   o.rest.credentials = provider;  // the streaming client's provider
+//   client.subscribe("/data/AccountChangeEvent", sfstream::replay_all,
+//                    sfstream::cdc_callbacks(h, o));  // connector::subscribe alike
 //
 // What happens to each event (all callbacks optional, called one at a time, in stream order,
 // on the thread the client runs handlers on):
@@ -28,13 +29,14 @@
 //       where it was. This is Salesforce's documented recovery procedure.
 //   A message that is not a valid CDC event (unknown changeType, missing header field, bad
 //   JSON) → on_invalid(event, error); it is never dropped silently. A reconciliation that fails
-//   `max_attempts` times → on_invalid(the gap or overflow event, error).
+//   (transport errors and 5xx after `max_attempts` tries, other errors such as INVALID_FIELD at
+//   once) → on_invalid(the gap or overflow event, error).
 //
 // Which fields reconciliation selects: `fields[entity]` when given (list them all: Salesforce's
 // FIELDS(ALL) is not portable and REST describe may be unavailable); else the fields seen so
 // far in this subscription's CREATE/UPDATE/UNDELETE events of that entity (compound Name
-// members as their own fields, compound <Prefix>Address members as <Prefix><Member>, diffs
-// skipped), always with Id, IsDeleted and LastModifiedDate.
+// members as their own fields, compound <Prefix>Address members as <Prefix><Member>, a field
+// sent as a diff by its own name), always with Id, IsDeleted and LastModifiedDate.
 #pragma once
 
 #include <chrono>
