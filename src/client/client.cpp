@@ -90,10 +90,9 @@ client_runtime::client_runtime(asio::any_io_executor io, asio::any_io_executor h
       session_(make_session_config(config_)),
       timer_(strand_) {
   if (!config_.store) config_.store = make_memory_replay_store();
-  for (auto& [key, position] : config_.store->load_all()) {
-    positions_[key] = position;
-    session_.commit(key, position.replay_id);
-  }
+  // Stored positions become each subscription's starting point in subscribe(), where their
+  // age is checked against the channel's retention first.
+  positions_ = config_.store->load_all();
 }
 
 client_runtime::~client_runtime() = default;
@@ -293,7 +292,12 @@ void client_runtime::on_exchange(bayeux::lane which, std::uint64_t generation, e
 
 void client_runtime::carry_out(bayeux::abort& a) {
   ++generation_[static_cast<std::size_t>(a.lane)];
-  if (auto& lane = lanes_[static_cast<std::size_t>(a.lane)]) lane->cancel();
+  auto& lane = lanes_[static_cast<std::size_t>(a.lane)];
+  if (!lane) return;
+  // A cancelled exchange still unwinds its I/O for a while; the next exchange gets a fresh
+  // connection rather than sharing the lane with that unwinding operation.
+  lane->cancel();
+  lane = transport::http_lane::create(strand_, *instance_, tls_, transport_options_, cookies_);
 }
 
 void client_runtime::carry_out(bayeux::wait& a) {
@@ -350,6 +354,7 @@ error_info client_runtime::use_token(access_token token) {
     if (bad) return bad;
   }
   instance_ = instance;
+  transport_options_ = options;
   cometd_path_ = "/cometd/" + config_.api_version;
   cookies_ = std::make_shared<transport::cookie_jar>();
   for (auto& lane : lanes_) {

@@ -101,6 +101,7 @@ class client_runtime : public std::enable_shared_from_this<client_runtime> {
   std::shared_ptr<boost::asio::ssl::context> tls_;
   std::shared_ptr<transport::cookie_jar> cookies_;
   std::optional<transport::url> instance_;
+  transport::transport_options transport_options_;
   std::string cometd_path_;
   access_token token_;
   std::function<void(std::error_code)> run_done_;
