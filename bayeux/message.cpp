@@ -1,4 +1,5 @@
 #include "bayeux/message.hpp"
+#include "sfstream/detail/json_text.hpp"
 
 #include <charconv>
 
@@ -226,53 +227,14 @@ result<std::vector<message>> parse_reply(std::string_view body) {
   return out;
 }
 
-void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out.push_back(hex[u >> 4]);
-          out.push_back(hex[u & 0xf]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 namespace {
 
 void append_field(std::string& out, std::string_view key, std::string_view value) {
   if (out.size() > 1) out.push_back(',');
-  append_json_string(out, key);
+  detail::append_json_string(out, key);
   out.push_back(':');
-  append_json_string(out, value);
+  detail::append_json_string(out, value);
 }
 
 }  // namespace
@@ -307,7 +269,7 @@ std::string encode_subscribe(std::string_view client_id, std::string_view channe
   append_field(out, "clientId", client_id);
   append_field(out, "subscription", channel);
   out += R"(,"ext":{"replay":{)";
-  append_json_string(out, replay_key);
+  detail::append_json_string(out, replay_key);
   out.push_back(':');
   out += std::to_string(replay_from);
   out += "}}";

@@ -2,6 +2,8 @@
 // message's raw JSON text, and compact encoders for the five requests a client sends.
 #pragma once
 
+#include "sfstream/detail/json_text.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -72,7 +74,7 @@ std::string encode_disconnect(std::string_view client_id, std::string_view id);
 /// "[a,b,...]" from already-encoded message objects.
 std::string encode_batch(std::span<const std::string> messages);
 
-/// Appends `text` as a JSON string literal (quotes included) to `out`.
-void append_json_string(std::string& out, std::string_view text);
+/// Appends `text` as a quoted JSON string (shared with the other layers).
+using sfstream::detail::append_json_string;
 
 }  // namespace sfstream::bayeux

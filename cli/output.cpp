@@ -1,5 +1,7 @@
 #include "cli/output.hpp"
 
+#include "sfstream/detail/json_text.hpp"
+
 #include <cstdio>
 #include <mutex>
 
@@ -68,43 +70,7 @@ std::string members_text(const std::string& json, std::size_t limit = 4) {
 std::string json_string(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);
-  out += '"';
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (u < 0x20) {
-          static constexpr char hex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[u >> 4];
-          out += hex[u & 0xF];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
+  detail::append_json_string(out, text);
   return out;
 }
 
