@@ -112,7 +112,10 @@ int main(int argc, char** argv) {
   boost::asio::io_context io{1};
   sfstream::client_config config;
   if (tls) config.network.ca_file = child.ca_file;
-  config.credentials = sfstream::make_static_token_provider(io.get_executor(), {child.token, child.base_url});
+  sfstream::access_token token;
+  token.token = child.token;
+  token.instance_url = child.base_url;
+  config.credentials = sfstream::make_static_token_provider(io.get_executor(), token);
   sfstream::client client{io.get_executor(), config};
 
   std::size_t received = 0;

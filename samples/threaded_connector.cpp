@@ -26,7 +26,10 @@ int main(int argc, char** argv) {
   }
   boost::asio::io_context unused;  // a static token needs no network: any executor will do
   sfstream::client_config config;
-  config.credentials = sfstream::make_static_token_provider(unused.get_executor(), {token, instance});
+  sfstream::access_token access;
+  access.token = token;
+  access.instance_url = instance;
+  config.credentials = sfstream::make_static_token_provider(unused.get_executor(), access);
   config.store = sfstream::open_file_replay_store("replay-positions.json");
 
   sfstream::connector connector{config};
