@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <ostream>
+
 #include "sfstream/error.hpp"
 
 TEST_CASE("every sfstream error code has a sentence for a message") {
