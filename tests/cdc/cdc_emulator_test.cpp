@@ -67,6 +67,11 @@ struct cdc_setup {
       client->cancel();
       wait_until([this] { return done.load(); }, 10s);
     }
+    // The client's runtime and the CDC adapter's timer live in operations queued on both
+    // contexts: let both run dry before either context (and its services) is destroyed.
+    client.reset();
+    io.join();
+    handlers.join();
   }
 
   sfstream::cdc_options options() {
