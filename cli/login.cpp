@@ -61,10 +61,7 @@ int run_login(std::span<char* const> args) {
   }
   if (!parsed->positionals().empty())
     return usage_error("login", "unexpected argument '" + parsed->positionals()[0] + "'");
-  for (const char* name :
-       {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
-    if (auto v = parsed->value(name)) add_secret(*v);
-  }
+  register_secrets(*parsed);
   auto network = network_from(*parsed, error);
   if (!network) return usage_error("login", error);
   if (network->proxy) add_secret(network->proxy->password);

@@ -1,4 +1,5 @@
 #include "cli/options.hpp"
+#include "cli/output.hpp"
 
 #include <array>
 #include <charconv>
@@ -292,6 +293,13 @@ std::shared_ptr<credentials_provider> credentials_from(const parsed_args& args,
   if (auto v = args.value("soap-version")) o.soap_version = *v;
   o.enterprise_wsdl = args.given("enterprise");
   return make_soap_login_provider(executor, std::move(o), network, log);
+}
+
+void register_secrets(const parsed_args& args) {
+  for (const char* name :
+       {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
+    if (auto v = args.value(name)) add_secret(*v);
+  }
 }
 
 }  // namespace sfstream::cli

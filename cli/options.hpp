@@ -77,4 +77,8 @@ std::shared_ptr<credentials_provider> credentials_from(const parsed_args& args,
                                                        const network_options& network,
                                                        const logger& log, std::string& error);
 
+/// Registers every secret option's value (password, tokens, client secret) for redaction
+/// from everything the command prints.
+void register_secrets(const parsed_args& args);
+
 }  // namespace sfstream::cli

@@ -1,4 +1,5 @@
 #include "cli/output.hpp"
+#include "cli/commands.hpp"
 
 #include "sfstream/detail/json_text.hpp"
 
@@ -196,6 +197,12 @@ std::string describe(const error_info& error) {
   if (!error.diag.context.empty()) out += "; " + error.diag.context;
   out += ")";
   return out;
+}
+
+int report_failure(const std::string& what, const error_info& error) {
+  print_error(what + ": " + describe(error));
+  const int code = exit_code_for(error);
+  return code == exit_ok ? exit_failure : code;
 }
 
 }  // namespace sfstream::cli

@@ -44,5 +44,7 @@ int exit_code_for(const error_info& error);
 
 /// A line for stderr: "SERVER_CODE: server text (sfstream's message; context)".
 std::string describe(const error_info& error);
+/// Prints "<what>: <error>" on stderr and returns the exit code for the error (1 at least).
+int report_failure(const std::string& what, const error_info& error);
 
 }  // namespace sfstream::cli

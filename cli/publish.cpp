@@ -32,12 +32,6 @@ const char* const publish_help =
     "exit codes: 0 done; 1 the org refused or the network failed; 2 usage; 3 authentication "
     "failed.\n";
 
-int failed(const std::string& what, const error_info& why) {
-  print_error(what + ": " + describe(why));
-  const int code = exit_code_for(why);
-  return code == exit_ok ? exit_failure : code;
-}
-
 std::string soql_literal(const std::string& text) {
   std::string out = "'";
   for (char c : text) {
@@ -78,10 +72,7 @@ int run_publish(std::span<char* const> args) {
                          "the payload of a platform event must be a JSON object of its fields");
     }
   }
-  for (const char* name :
-       {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
-    if (auto v = parsed->value(name)) add_secret(*v);
-  }
+  register_secrets(*parsed);
   auto network = network_from(*parsed, error);
   if (!network) return usage_error("publish", error);
   if (auto t = parsed->value("timeout")) {
@@ -95,13 +86,13 @@ int run_publish(std::span<char* const> args) {
   auto credentials = credentials_from(*parsed, io.get_executor(), *network, log, error);
   if (!credentials) return usage_error("publish", error);
   blocking_rest rest(io, credentials, *network, parsed->value("api-version").value_or("59.0"));
-  if (auto why = rest.login()) return failed("login failed", why);
+  if (auto why = rest.login()) return report_failure("login failed", why);
 
   rest_reply reply;
   if (is_event) {
     const std::string object = channel.substr(7);
     if (auto why = rest.call("POST", "/sobjects/" + object, payload, reply))
-      return failed("publishing " + object, why);
+      return report_failure("publishing " + object, why);
     print_line(reply.body);
     return exit_ok;
   }
@@ -110,7 +101,7 @@ int run_publish(std::span<char* const> args) {
       "/query?q=" +
       url_encode("SELECT Id FROM StreamingChannel WHERE Name = " + soql_literal(channel));
   if (auto why = rest.call("GET", query, "", reply))
-    return failed("finding the StreamingChannel", why);
+    return report_failure("finding the StreamingChannel", why);
   const std::string id = first_record_id(reply.body);
   if (id.empty()) {
     print_error("no StreamingChannel named '" + channel + "'");
@@ -119,7 +110,7 @@ int run_publish(std::span<char* const> args) {
   const std::string body =
       "{\"pushEvents\":[{\"payload\":" + json_string(payload) + ",\"userIds\":[]}]}";
   if (auto why = rest.call("POST", "/sobjects/StreamingChannel/" + id + "/push", body, reply)) {
-    return failed("pushing to " + channel, why);
+    return report_failure("pushing to " + channel, why);
   }
   print_line(reply.body);
   return exit_ok;

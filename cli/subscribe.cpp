@@ -212,10 +212,7 @@ int run_subscribe(std::span<char* const> args) {
     channels.push_back({channel, replay.value_or(default_replay)});
   }
 
-  for (const char* name :
-       {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
-    if (auto v = parsed->value(name)) add_secret(*v);
-  }
+  register_secrets(*parsed);
   auto network = network_from(*parsed, error);
   if (!network) return usage_error("subscribe", error);
   if (network->proxy) add_secret(network->proxy->password);

@@ -76,12 +76,6 @@ std::string relative_path(const std::string& url) {
   return slash == std::string::npos ? std::string("/") : url.substr(slash);
 }
 
-int failed(const std::string& what, const error_info& why) {
-  print_error(what + ": " + describe(why));
-  const int code = exit_code_for(why);
-  return code == exit_ok ? exit_failure : code;
-}
-
 }  // namespace
 
 int run_topic(std::span<char* const> args) {
@@ -146,10 +140,7 @@ int run_topic(std::span<char* const> args) {
     return usage_error("topic", "unknown action '" + action + "': give create, list or delete");
   }
 
-  for (const char* name :
-       {"password", "security-token", "access-token", "client-secret", "refresh-token"}) {
-    if (auto v = parsed->value(name)) add_secret(*v);
-  }
+  register_secrets(*parsed);
   auto network = network_from(*parsed, error);
   if (!network) return usage_error("topic", error);
   if (auto t = parsed->value("timeout")) {
@@ -163,12 +154,12 @@ int run_topic(std::span<char* const> args) {
   auto credentials = credentials_from(*parsed, io.get_executor(), *network, log, error);
   if (!credentials) return usage_error("topic", error);
   blocking_rest rest(io, credentials, *network, parsed->value("api-version").value_or("59.0"));
-  if (auto why = rest.login()) return failed("login failed", why);
+  if (auto why = rest.login()) return report_failure("login failed", why);
 
   rest_reply reply;
   if (action == "create") {
     if (auto why = rest.call("POST", "/sobjects/PushTopic", body, reply))
-      return failed("creating the PushTopic", why);
+      return report_failure("creating the PushTopic", why);
     print_line("{\"id\":" + json_string(json_id(reply.body)) + ",\"name\":" + json_string(pos[1]) +
                ",\"channel\":" + json_string("/topic/" + pos[1]) + "}");
     return exit_ok;
@@ -182,7 +173,7 @@ int run_topic(std::span<char* const> args) {
                           "FROM PushTopic ORDER BY Name");
     std::size_t printed = 0;
     for (int page = 0; page < 1000 && !path.empty(); ++page) {
-      if (auto why = rest.call("GET", path, "", reply)) return failed("listing PushTopics", why);
+      if (auto why = rest.call("GET", path, "", reply)) return report_failure("listing PushTopics", why);
       const std::string next = print_records(reply.body, printed);
       path = next.empty() ? std::string() : relative_path(next);
     }
@@ -191,14 +182,14 @@ int run_topic(std::span<char* const> args) {
   // delete
   const std::string query =
       "/query?q=" + url_encode("SELECT Id FROM PushTopic WHERE Name = " + soql_literal(pos[1]));
-  if (auto why = rest.call("GET", query, "", reply)) return failed("finding the PushTopic", why);
+  if (auto why = rest.call("GET", query, "", reply)) return report_failure("finding the PushTopic", why);
   const std::string id = first_record_id(reply.body);
   if (id.empty()) {
     print_error("no PushTopic named '" + pos[1] + "'");
     return exit_failure;
   }
   if (auto why = rest.call("DELETE", "/sobjects/PushTopic/" + id, "", reply))
-    return failed("deleting the PushTopic", why);
+    return report_failure("deleting the PushTopic", why);
   print_line("{\"id\":" + json_string(id) + ",\"deleted\":true}");
   return exit_ok;
 }
