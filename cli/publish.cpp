@@ -72,21 +72,10 @@ int run_publish(std::span<char* const> args) {
                          "the payload of a platform event must be a JSON object of its fields");
     }
   }
-  register_secrets(*parsed);
-  auto network = network_from(*parsed, error);
-  if (!network) return usage_error("publish", error);
-  if (auto t = parsed->value("timeout")) {
-    auto v = parse_seconds(*t);
-    if (!v || v->count() == 0)
-      return usage_error("publish", "--timeout needs a positive number of seconds");
-    network->request_timeout = *v;
-  }
-  const logger log = stderr_logger(parsed->given("verbose"));
   boost::asio::io_context io;
-  auto credentials = credentials_from(*parsed, io.get_executor(), *network, log, error);
-  if (!credentials) return usage_error("publish", error);
-  blocking_rest rest(io, credentials, *network, parsed->value("api-version").value_or("59.0"));
-  if (auto why = rest.login()) return report_failure("login failed", why);
+  std::unique_ptr<blocking_rest> session;
+  if (auto code = open_rest_session("publish", *parsed, io, session)) return *code;
+  blocking_rest& rest = *session;
 
   rest_reply reply;
   if (is_event) {

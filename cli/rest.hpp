@@ -8,6 +8,10 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <optional>
+#include <string_view>
+
+#include "cli/options.hpp"
 #include "sfstream/credentials.hpp"
 #include "sfstream/error.hpp"
 #include "sfstream/network.hpp"
@@ -43,6 +47,12 @@ class blocking_rest {
   std::string api_version_;
   rest_client rest_;
 };
+
+/// Sets up the logged-in REST session of a one-shot `command` (topic, publish) from its
+/// options: secrets registered for redaction, --ca-file/--proxy/--timeout, credentials, login.
+/// Returns the exit code when that fails (the reason already printed), else nullopt.
+std::optional<int> open_rest_session(std::string_view command, const parsed_args& args,
+                                     boost::asio::io_context& io, std::unique_ptr<blocking_rest>& out);
 
 /// The "id" member of a JSON object reply (a create's result), or "".
 std::string json_id(const std::string& body);

@@ -140,21 +140,10 @@ int run_topic(std::span<char* const> args) {
     return usage_error("topic", "unknown action '" + action + "': give create, list or delete");
   }
 
-  register_secrets(*parsed);
-  auto network = network_from(*parsed, error);
-  if (!network) return usage_error("topic", error);
-  if (auto t = parsed->value("timeout")) {
-    auto v = parse_seconds(*t);
-    if (!v || v->count() == 0)
-      return usage_error("topic", "--timeout needs a positive number of seconds");
-    network->request_timeout = *v;
-  }
-  const logger log = stderr_logger(parsed->given("verbose"));
   boost::asio::io_context io;
-  auto credentials = credentials_from(*parsed, io.get_executor(), *network, log, error);
-  if (!credentials) return usage_error("topic", error);
-  blocking_rest rest(io, credentials, *network, parsed->value("api-version").value_or("59.0"));
-  if (auto why = rest.login()) return report_failure("login failed", why);
+  std::unique_ptr<blocking_rest> session;
+  if (auto code = open_rest_session("topic", *parsed, io, session)) return *code;
+  blocking_rest& rest = *session;
 
   rest_reply reply;
   if (action == "create") {
