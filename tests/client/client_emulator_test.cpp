@@ -120,25 +120,7 @@ std::vector<std::string> numbered(const std::string& prefix, int from, int to) {
   return out;
 }
 
-/// Runs a client to completion on `io`; `done` becomes true when async_run completes.
-struct running_client {
-  std::unique_ptr<sfstream::client> client;
-  std::atomic<bool> done{false};
-  std::error_code result;
-
-  running_client(io_thread& io, sfstream::client_config config)
-      : client(std::make_unique<sfstream::client>(io.executor(), std::move(config))) {}
-  void run() {
-    client->async_run([this](std::error_code ec) {
-      result = ec;
-      done = true;
-    });
-  }
-  bool stop() {
-    client->cancel();
-    return wait_until([this] { return done.load(); }, 10s);
-  }
-};
+using sfstream::testing::running_client;
 
 }  // namespace
 

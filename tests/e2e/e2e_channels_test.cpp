@@ -111,24 +111,7 @@ sfstream::client_config soap_config(emulator_fixture& org, io_thread& io) {
   return config;
 }
 
-struct running_client {
-  std::unique_ptr<sfstream::client> client;
-  std::atomic<bool> done{false};
-  std::error_code result;
-
-  running_client(io_thread& io, sfstream::client_config config)
-      : client(std::make_unique<sfstream::client>(io.executor(), std::move(config))) {}
-  void run() {
-    client->async_run([this](std::error_code ec) {
-      result = ec;
-      done = true;
-    });
-  }
-  bool stop() {
-    client->cancel();
-    return wait_until([this] { return done.load(); }, 10s);
-  }
-};
+using sfstream::testing::running_client;
 
 void create_topic(emulator_fixture& org) {
   auto r = org.call([](org_emulator& o) {

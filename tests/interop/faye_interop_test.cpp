@@ -241,24 +241,7 @@ sfstream::client_config faye_config(io_thread& io, const faye_server& faye) {
   return config;
 }
 
-struct running_client {
-  std::unique_ptr<sfstream::client> client;
-  std::atomic<bool> done{false};
-  std::error_code result;
-
-  running_client(io_thread& io, sfstream::client_config config)
-      : client(std::make_unique<sfstream::client>(io.executor(), std::move(config))) {}
-  void run() {
-    client->async_run([this](std::error_code ec) {
-      result = ec;
-      done = true;
-    });
-  }
-  bool stop() {
-    client->cancel();
-    return wait_until([this] { return done.load(); }, 10s);
-  }
-};
+using sfstream::testing::running_client;
 
 /// Subscribed on Faye's side too (the client's on_subscribed fires on the reply).
 bool faye_has_subscriber(const faye_server& faye) {

@@ -2,6 +2,7 @@
 // a bounded wait for a condition.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -14,6 +15,7 @@
 #include <boost/asio/post.hpp>
 
 #include "emulator/emulator.hpp"
+#include "sfstream/client.hpp"
 
 namespace sfstream::testing {
 
@@ -101,5 +103,26 @@ inline bool wait_until(const std::function<bool()>& done,
   }
   return true;
 }
+
+/// A client running on `io`; `done` becomes true when async_run completes.
+struct running_client {
+  std::unique_ptr<sfstream::client> client;
+  std::atomic<bool> done{false};
+  std::error_code result;
+
+  running_client(io_thread& io, sfstream::client_config config)
+      : client(std::make_unique<sfstream::client>(io.executor(), std::move(config))) {}
+  void run() {
+    client->async_run([this](std::error_code ec) {
+      result = ec;
+      done = true;
+    });
+  }
+  /// Graceful stop; false when async_run did not complete within 10 s.
+  bool stop() {
+    client->cancel();
+    return wait_until([this] { return done.load(); }, std::chrono::milliseconds(10000));
+  }
+};
 
 }  // namespace sfstream::testing
