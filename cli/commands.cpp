@@ -27,6 +27,7 @@ const char* const usage_text =
     "  4    subscription rejected (every channel of the command)\n"
     "  5    replay gap under --replay-policy fail\n"
     "  6    network given up (only when --max-retries bounds the retries)\n"
+    "  7    a Change Data Capture gap or overflow could not be reconciled\n"
     "  130  interrupted (SIGINT or SIGTERM; the stop is graceful)\n";
 
 int usage_error(std::string_view command, std::string_view message) {

@@ -14,6 +14,7 @@ inline constexpr int exit_auth = 3;           ///< Authentication failed.
 inline constexpr int exit_rejected = 4;       ///< Every subscription was rejected.
 inline constexpr int exit_replay_gap = 5;     ///< A replay gap under --replay-policy fail.
 inline constexpr int exit_network = 6;        ///< Network given up (only with --max-retries).
+inline constexpr int exit_unreconciled = 7;   ///< A CDC gap or overflow could not be reconciled.
 inline constexpr int exit_interrupted = 130;  ///< SIGINT/SIGTERM.
 
 /// The top-level help: commands and exit codes.

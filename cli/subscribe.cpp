@@ -1,6 +1,7 @@
 // `sfstream subscribe`: one client, every channel given, one JSON line per event on stdout.
 #include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -11,12 +12,15 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/output.hpp"
+#include "sfstream/cdc.hpp"
 #include "sfstream/client.hpp"
 
 namespace sfstream::cli {
@@ -33,6 +37,16 @@ const char* const subscribe_help =
     "stdout, flushed per line:\n"
     "  {\"channel\":\"/topic/X\",\"replayId\":12,\"data\":{... as received ...}}\n"
     "Gap records, rejections and logs go to stderr.\n"
+    "\n"
+    "Change Data Capture channels (/data/...) are reconciled: after a GAP_* event the records it\n"
+    "names are read back through REST and printed as\n"
+    "  {\"channel\":...,\"reconciled\":\"upsert\"|\"delete\",\"fromGap\":true,\"entity\":...,\"id\":...,\n"
+    "   \"record\":{...}}\n"
+    "and after a GAP_OVERFLOW event the entity is read back whole, printed as\n"
+    "  {\"channel\":...,\"resync\":\"begin\",\"entity\":...}, one {\"resync\":\"record\",...} line\n"
+    "per record, {\"reconciled\":\"delete\",\"fromGap\":false,...} per record in the recycle\n"
+    "bin, then {\"resync\":\"end\",...}: a copy deletes what the resync did not list. These lines\n"
+    "follow the event that caused them; they have no \"replayId\" and do not count for --count.\n"
     "\n"
     "credentials (one of; environment variables in parentheses are used when the option is "
     "absent):\n"
@@ -63,6 +77,12 @@ const char* const subscribe_help =
     "  --timeout SECONDS   stop after SECONDS (exit 0; exit 1 when --count N was not reached)\n"
     "  --max-retries N     give up after N consecutive failed attempts (exit 6); default: never\n"
     "\n"
+    "change data capture:\n"
+    "  --reconcile-fields ENTITY=F1,F2[;ENTITY=...]\n"
+    "                      fields read back per entity (default: those seen in its events so\n"
+    "                      far, plus Id, IsDeleted and LastModifiedDate)\n"
+    "  --no-reconcile      print gap and overflow events only, without reading records back\n"
+    "\n"
     "network:\n"
     "  --ca-file PEM       trust this CA besides the system store (e.g. the emulator's)\n"
     "  --proxy URL         http://[user:password@]host:port CONNECT proxy (default: HTTPS_PROXY,\n"
@@ -72,6 +92,7 @@ const char* const subscribe_help =
     "\n"
     "exit codes: 0 done; 1 other failure; 2 usage; 3 authentication failed; 4 every subscription\n"
     "rejected; 5 replay gap under --replay-policy fail; 6 network given up (--max-retries);\n"
+    "7 a gap or overflow could not be reconciled (its event is not committed);\n"
     "130 interrupted (SIGINT/SIGTERM stop gracefully: queued events are printed and committed).\n";
 
 std::vector<option_spec> subscribe_specs() {
@@ -82,7 +103,36 @@ std::vector<option_spec> subscribe_specs() {
   specs.push_back({"replay-policy", true, ""});
   specs.push_back({"count", true, ""});
   specs.push_back({"max-retries", true, ""});
+  specs.push_back({"reconcile-fields", true, ""});
+  specs.push_back({"no-reconcile", false, ""});
   return specs;
+}
+
+/// Parses "Account=Name,Industry;Contact=LastName" into fields per entity.
+bool parse_reconcile_fields(const std::string& text,
+                            std::map<std::string, std::vector<std::string>>& out,
+                            std::string& error) {
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto end = std::min(text.find(';', start), text.size());
+    const std::string item = text.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    if (eq == 0 || eq == std::string::npos || eq + 1 == item.size()) {
+      error = "--reconcile-fields wants ENTITY=F1,F2[;ENTITY=...] (got '" + item + "')";
+      return false;
+    }
+    auto& fields = out[item.substr(0, eq)];
+    std::size_t f = eq + 1;
+    while (f <= item.size()) {
+      const auto comma = std::min(item.find(',', f), item.size());
+      if (comma > f) fields.push_back(item.substr(f, comma - f));
+      f = comma + 1;
+    }
+  }
+  if (out.empty()) error = "--reconcile-fields names no entity";
+  return !out.empty();
 }
 
 std::string replay_key(const std::string& channel) {
@@ -212,6 +262,12 @@ int run_subscribe(std::span<char* const> args) {
     channels.push_back({channel, replay.value_or(default_replay)});
   }
 
+  std::map<std::string, std::vector<std::string>> reconcile_fields;
+  if (auto f = parsed->value("reconcile-fields")) {
+    if (!parse_reconcile_fields(*f, reconcile_fields, error)) return usage_error("subscribe", error);
+  }
+  const bool reconcile = !parsed->given("no-reconcile");
+
   register_secrets(*parsed);
   auto network = network_from(*parsed, error);
   if (!network) return usage_error("subscribe", error);
@@ -243,12 +299,17 @@ int run_subscribe(std::span<char* const> args) {
   config.store = store;
   config.policy = policy;
   config.max_retries = max_retries;
-  client c{io.get_executor(), config};
+  // Handlers run on their own thread: CDC reconciliation blocks its handler while REST calls
+  // (and the credentials provider they use) run on `io`. State touched by handlers lives on
+  // that thread; what belongs to `io` (stopping, the deadline, the client's cancel) is reached
+  // by posting there.
+  asio::thread_pool handler_thread(1);
+  client c{io.get_executor(), handler_thread.get_executor(), config};
 
   int exit_code = exit_ok;
   bool stopping = false;
   bool finished = false;
-  long long printed = 0;
+  std::atomic<long long> printed{0};
   std::size_t rejected = 0;
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer deadline(io);
@@ -260,29 +321,81 @@ int run_subscribe(std::span<char* const> args) {
     deadline.cancel();
     if (!finished) c.cancel();
   };
+  auto stop_from_handler = [&](int code) { asio::post(io, [&stop, code] { stop(code); }); };
 
   for (const auto& w : channels) {
     subscription_callbacks cbs;
     const std::string channel = w.channel;
-    cbs.on_event = [&, channel](const event& e) {
-      if (count && printed >= *count) return;  // already stopping; not committed either
+    auto print_event = [&](const event& e) {
+      if (count && printed.load() >= *count) return false;  // already stopping; not committed
       print_line(event_line(e));
-      ++printed;
+      return true;
+    };
+    auto counted = [&](const event& e) {
       if (e.replay_id()) store->printed(replay_key(e.channel()), *e.replay_id());
-      if (count && printed >= *count) stop(exit_ok);
+      if (count && ++printed == *count) stop_from_handler(exit_ok);
     };
     cbs.on_subscribed = [channel](std::int64_t from) {
       print_error("subscribed to " + channel + " (replay from " + std::to_string(from) + ")");
     };
     cbs.on_gap = [&](const gap_record& gap) {
       print_error("replay gap: " + gap.to_string());
-      if (gap.policy_taken == replay_policy::fail) stop(exit_replay_gap);
+      if (gap.policy_taken == replay_policy::fail) stop_from_handler(exit_replay_gap);
     };
     cbs.on_rejected = [&, channel](const error_info& why) {
       print_error("subscription to " + channel + " rejected: " + describe(why));
-      if (why.code == errc::replay_gap) return stop(exit_replay_gap);
-      if (++rejected == channels.size()) stop(exit_rejected);
+      if (why.code == errc::replay_gap) return stop_from_handler(exit_replay_gap);
+      if (++rejected == channels.size()) stop_from_handler(exit_rejected);
     };
+    if (kind_of_channel(channel) == channel_kind::change_data_capture && reconcile) {
+      // The live event's line comes first, then the lines its reconciliation yields. An event
+      // whose gap or overflow could not be reconciled is not committed: the command stops with
+      // exit code 7 and a later run with the same --replay-store gets it again.
+      auto unreconciled = std::make_shared<bool>(false);
+      cdc_handler h;
+      h.on_reconciled = [channel](reconcile_action action, const sobject_record& record,
+                                  bool from_gap) {
+        print_line(render_reconciled_json(channel, action, record, from_gap));
+      };
+      h.on_resync_begin = [channel](const std::string& entity) {
+        print_line(render_resync_json(channel, resync_phase::begin, entity));
+      };
+      h.on_resync_record = [channel](const std::string& entity, const sobject_record& record) {
+        print_line(render_resync_json(channel, resync_phase::record, entity, &record));
+      };
+      h.on_resync_end = [channel](const std::string& entity) {
+        print_line(render_resync_json(channel, resync_phase::end, entity));
+      };
+      h.on_invalid = [unreconciled](const event& e, const error_info& why) {
+        error_info ignored;
+        const auto change = e.as_change(&ignored);
+        const bool reconciling = !ignored && (change.change_type.starts_with("GAP_"));
+        print_error(std::string(reconciling ? "cannot reconcile " : "unreadable change event ") +
+                    "on " + e.channel() +
+                    (e.replay_id() ? " (replay id " + std::to_string(*e.replay_id()) + ")" : "") +
+                    ": " + describe(why));
+        if (reconciling) *unreconciled = true;
+      };
+      cdc_options o;
+      o.rest.credentials = credentials;
+      o.rest.api_version = config.api_version;
+      o.rest.network = *network;
+      o.fields = reconcile_fields;
+      o.log = log;
+      auto reconciling = cdc_callbacks(std::move(h), std::move(o));
+      cbs.on_event = [print_event, counted, &stop_from_handler, unreconciled,
+                      inner_event = std::move(reconciling.on_event)](const event& e) {
+        if (!print_event(e)) return;
+        *unreconciled = false;
+        inner_event(e);
+        if (*unreconciled) return stop_from_handler(exit_unreconciled);
+        counted(e);
+      };
+    } else {
+      cbs.on_event = [print_event, counted](const event& e) {
+        if (print_event(e)) counted(e);
+      };
+    }
     if (auto why = c.subscribe(w.channel, w.replay, std::move(cbs))) {
       return usage_error("subscribe", "cannot subscribe to '" + w.channel + "': " + describe(why));
     }
@@ -306,7 +419,8 @@ int run_subscribe(std::span<char* const> args) {
     deadline.async_wait([&](boost::system::error_code ec) {
       if (ec || stopping) return;
       if (count) {
-        print_error("timed out after " + std::to_string(printed) + " of " + std::to_string(*count) +
+        print_error("timed out after " + std::to_string(printed.load()) + " of " +
+                    std::to_string(*count) +
                     " events");
         stop(exit_failure);
       } else {
@@ -328,6 +442,7 @@ int run_subscribe(std::span<char* const> args) {
     io.stop();
   });
   io.run();
+  handler_thread.join();  // the run completed after the handlers drained; nothing is left
   return exit_code;
 }
 

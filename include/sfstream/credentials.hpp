@@ -41,6 +41,8 @@ struct access_token {
 /// Supplies access tokens to the client. Implementations cache the token and hand out the
 /// cached one until asked to refresh. Safe to call from any thread; concurrent requests share
 /// one login. The handler always runs on the provider's executor, never inside `async_token`.
+/// A login in flight when the client stops still finishes on that executor and may write to the
+/// provider's logger, so the logger's sink must outlive the executor's threads.
 class credentials_provider {
  public:
   /// Receives either an error (token empty) or a token.

@@ -257,7 +257,7 @@ void check_event_line(const std::string& line, const std::string& channel) {
 TEST_CASE("sfstream --help lists every exit code") {
   auto r = run_cli({"--help"});
   CHECK(r.code == 0);
-  for (const char* code : {"0 ", "2 ", "3 ", "4 ", "5 ", "6 ", "130"})
+  for (const char* code : {"0 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ", "130"})
     CHECK(r.out.find(code) != std::string::npos);
   CHECK(r.out.find("authentication failed") != std::string::npos);
   auto s = run_cli({"subscribe", "--help"});
@@ -553,4 +553,161 @@ TEST_CASE("topic create, list and delete manage PushTopics, and publish reaches 
   const std::string both = lines[0] + lines[1];
   CHECK(both.find("from the CLI") != std::string::npos);
   CHECK(both.find(R"(pushed \"text\")") != std::string::npos);
+}
+
+namespace {
+
+/// An org with CDC on Account, one live account ("Kept") and one in the recycle bin ("Gone").
+struct cdc_org {
+  std::string kept;
+  std::string gone;
+  running_org org{[this](sfstream::emulator::org_emulator& emu) {
+    REQUIRE(static_cast<bool>(emu.rest().enable_cdc("Account")));
+    auto a = emu.rest().create_record("Account", R"({"Name":"Kept","Industry":"Energy"})");
+    auto b = emu.rest().create_record("Account", R"({"Name":"Gone","Industry":"Retail"})");
+    REQUIRE(static_cast<bool>(a));
+    REQUIRE(static_cast<bool>(b));
+    REQUIRE(static_cast<bool>(emu.rest().delete_record("Account", b.id)));
+    kept = a.id;
+    gone = b.id;
+  }};
+
+  void gap_update() {
+    auto r = org.on_emulator([this](sfstream::emulator::org_emulator& emu) {
+      return emu.rest().emit_gap_events("Account", {kept, gone},
+                                        sfstream::emulator::data::gap_type::gap_update);
+    });
+    REQUIRE(static_cast<bool>(r));
+  }
+};
+
+rapidjson::Document parse_line(const std::string& line) {
+  rapidjson::Document d;
+  d.Parse(line.c_str(), line.size());
+  REQUIRE_FALSE(d.HasParseError());
+  REQUIRE(d.IsObject());
+  return d;
+}
+
+std::string member(const rapidjson::Value& v, const char* name) {
+  if (!v.IsObject() || !v.HasMember(name) || !v[name].IsString()) return {};
+  return v[name].GetString();
+}
+
+bool has_line_with(const std::string& out, const std::string& text) {
+  return out.find(text) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("subscribe prints a CDC gap's and an overflow's reconciled records after their events") {
+  cdc_org data;
+  temp_dir dir;
+  const std::string channel = "/data/AccountChangeEvent";
+  child c(concat({"subscribe", "--count", "3", "--timeout", "60", "--reconcile-fields",
+                  "Account=Name,Industry", channel},
+                 data.org.login_args()),
+          dir.path, "sub");
+  REQUIRE(c.wait_for_output(
+      [&](const std::string&, const std::string& err) {
+        return has_line_with(err, "subscribed to " + channel);
+      },
+      30s));
+  data.gap_update();
+  REQUIRE(c.wait_for_output(
+      [&](const std::string& out, const std::string&) { return has_line_with(out, "\"reconciled\""); },
+      30s));
+  auto overflow = data.org.on_emulator(
+      [](sfstream::emulator::org_emulator& emu) { return emu.rest().emit_overflow("Account"); });
+  REQUIRE(static_cast<bool>(overflow));
+  REQUIRE(c.wait_for_output(
+      [&](const std::string& out, const std::string&) {
+        return has_line_with(out, R"("resync":"end")");
+      },
+      30s));
+  auto created = data.org.on_emulator([](sfstream::emulator::org_emulator& emu) {
+    return emu.rest().create_record("Account", R"({"Name":"Fresh"})");
+  });
+  REQUIRE(static_cast<bool>(created));
+  REQUIRE(c.wait(60s) == 0);
+
+  const auto lines = lines_of(c.out());
+  // GAP_UPDATE, its two reconciled records; GAP_OVERFLOW, begin, the live record, the
+  // recycle-bin record, end; CREATE.
+  REQUIRE(lines.size() == 9);
+  std::vector<rapidjson::Document> docs;
+  for (const auto& line : lines) {
+    docs.push_back(parse_line(line));
+    CHECK(member(docs.back(), "channel") == channel);
+  }
+  auto change_type = [](const rapidjson::Document& d) {
+    if (!d.HasMember("data") || !d["data"].HasMember("payload")) return std::string();
+    return member(d["data"]["payload"]["ChangeEventHeader"], "changeType");
+  };
+  CHECK(change_type(docs[0]) == "GAP_UPDATE");
+  CHECK(docs[0]["replayId"].IsInt64());
+  // The two gap records, in either order: the live one as an upsert with its fields, the
+  // deleted one as a delete.
+  std::map<std::string, std::string> action_by_id;
+  for (std::size_t i : {1u, 2u}) {
+    CHECK_FALSE(docs[i].HasMember("replayId"));
+    CHECK(docs[i]["fromGap"].IsTrue());
+    CHECK(member(docs[i], "entity") == "Account");
+    action_by_id[member(docs[i], "id")] = member(docs[i], "reconciled");
+    if (member(docs[i], "id") == data.kept) {
+      CHECK(member(docs[i]["record"], "Name") == "Kept");
+      CHECK(member(docs[i]["record"], "Industry") == "Energy");
+    }
+  }
+  CHECK(action_by_id[data.kept] == "upsert");
+  CHECK(action_by_id[data.gone] == "delete");
+
+  CHECK(change_type(docs[3]) == "GAP_OVERFLOW");
+  CHECK(member(docs[4], "resync") == "begin");
+  CHECK(member(docs[4], "entity") == "Account");
+  CHECK(member(docs[5], "resync") == "record");
+  CHECK(member(docs[5], "id") == data.kept);
+  CHECK(member(docs[5]["record"], "Name") == "Kept");
+  CHECK(member(docs[6], "reconciled") == "delete");
+  CHECK(member(docs[6], "id") == data.gone);
+  CHECK(docs[6]["fromGap"].IsFalse());
+  CHECK(member(docs[7], "resync") == "end");
+  CHECK(change_type(docs[8]) == "CREATE");
+}
+
+TEST_CASE("a CDC gap that cannot be reconciled exits 7 and is not committed, so a rerun gets it") {
+  cdc_org data;
+  temp_dir dir;
+  const std::string channel = "/data/AccountChangeEvent";
+  const std::string store = (dir.path / "positions").string();
+  {
+    child c(concat({"subscribe", "--timeout", "60", "--replay-store", store,
+                    "--reconcile-fields", "Account=NoSuchField__c", channel},
+                   data.org.login_args()),
+            dir.path, "bad");
+    REQUIRE(c.wait_for_output(
+        [&](const std::string&, const std::string& err) {
+          return has_line_with(err, "subscribed to " + channel);
+        },
+        30s));
+    data.gap_update();
+    CHECK(c.wait(60s) == 7);
+    CHECK(has_line_with(c.err(), "cannot reconcile"));
+    CHECK(has_line_with(c.err(), "INVALID_FIELD"));
+    const auto lines = lines_of(c.out());
+    REQUIRE(lines.size() == 1);  // the gap event itself, printed but not committed
+  }
+  // The rerun replays everything retained (nothing was committed) and reconciles the gap.
+  child again(concat({"subscribe", "--timeout", "60", "--replay-store", store,
+                      "--reconcile-fields", "Account=Name", channel + "=-2"},
+                     data.org.login_args()),
+              dir.path, "again");
+  REQUIRE(again.wait_for_output(
+      [&](const std::string& out, const std::string&) {
+        return has_line_with(out, "\"GAP_UPDATE\"") && has_line_with(out, R"("reconciled":"delete")") &&
+               has_line_with(out, R"("reconciled":"upsert")");
+      },
+      30s));
+  again.signal(SIGINT);
+  CHECK(again.wait(30s) == 130);
 }
