@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang and runs each for a bounded time.
-#   bash scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 60)
+# Builds libFuzzer targets with clang and runs each for a bounded time.
+#   bash scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]   (default 60 s, every target)
+# Only the named targets and the libraries they need are built. Every build also runs each
+# target over a fixed set of inputs as a test (replay_<target>, see tests/CMakeLists.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,7 +11,12 @@ build=${SFSTREAM_BUILD_DIR:-build-fuzz}
 CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSFSTREAM_BUILD_FUZZERS=ON -DSFSTREAM_BUILD_TESTS=ON -DSFSTREAM_BUILD_CLI=OFF \
   -DSFSTREAM_BUILD_SAMPLES=OFF >/dev/null
-targets=$(cd tests/fuzz && ls fuzz_*.cpp 2>/dev/null | sed 's/\.cpp$//')
+shift || true
+if [ $# -gt 0 ]; then
+  targets="$*"
+else
+  targets=$(cd tests/fuzz && ls fuzz_*.cpp 2>/dev/null | sed 's/\.cpp$//')
+fi
 [ -n "$targets" ] || { echo "fuzz: no targets" >&2; exit 1; }
 # shellcheck disable=SC2086
 cmake --build "$build" -j "$(nproc)" --target $targets
