@@ -43,6 +43,14 @@ struct client_config {
   std::chrono::milliseconds disconnect_timeout{2'000};
   /// Consecutive failed attempts before giving up with errc::retries_exhausted; -1 = never.
   int max_retries = -1;
+  /// Backoff after transport errors, 5xx replies and missed deadlines: doubles from `initial`
+  /// up to `max`, with jitter.
+  std::chrono::milliseconds backoff_initial{1'000};
+  std::chrono::milliseconds backoff_max{60'000};
+  /// Backoff after a Salesforce limit error (concurrent clients, daily events, connections
+  /// per server): long and capped, so a client never loops against a limit.
+  std::chrono::milliseconds limit_backoff_initial{60'000};
+  std::chrono::milliseconds limit_backoff_max{30 * 60'000};
   /// Seed of the reconnect jitter; 0 picks a random seed.
   std::uint64_t jitter_seed = 0;
 };

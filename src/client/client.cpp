@@ -74,6 +74,10 @@ bayeux::session_config make_session_config(const client_config& config) {
   out.network_slack = config.long_poll_slack;
   out.disconnect_timeout = config.disconnect_timeout;
   out.max_retries = config.max_retries;
+  out.backoff_initial = config.backoff_initial;
+  out.backoff_max = config.backoff_max;
+  out.limit_backoff_initial = config.limit_backoff_initial;
+  out.limit_backoff_max = config.limit_backoff_max;
   out.jitter_seed = config.jitter_seed != 0 ? config.jitter_seed : std::random_device{}();
   return out;
 }

@@ -62,6 +62,12 @@ std::string read_file(const fs::path& p) {
   return s.str();
 }
 
+std::size_t count_of(const std::string& text, const std::string& part) {
+  std::size_t n = 0;
+  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
+  return n;
+}
+
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -373,6 +379,7 @@ TEST_CASE("subscribing only to a topic that does not exist exits 4") {
       run_cli(concat({"subscribe", "--timeout", "30", "/topic/NoSuchTopic"}, org.login_args()));
   CHECK(r.code == 4);
   CHECK(r.err.find("/topic/NoSuchTopic") != std::string::npos);
+  CHECK(count_of(r.err, "does not exist") == 1);  // said once, not by the log and again
   CHECK(r.out.empty());
 }
 
@@ -502,6 +509,7 @@ TEST_CASE("a refused replay id under --replay-policy fail exits 5 and reports th
       org.login_args()));
   CHECK(r.code == 5);
   CHECK(r.err.find("999999") != std::string::npos);
+  CHECK(count_of(r.err, "999999") == 1);  // said once, not by the log and again
   CHECK(r.out.empty());
 }
 

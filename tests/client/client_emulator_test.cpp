@@ -421,3 +421,40 @@ TEST_CASE("no log line of a streaming client holds the password, token or sessio
     CHECK(line.find(org15) == std::string::npos);  // session ids are "<org15>!<token>"
   }
 }
+
+TEST_CASE("the limit backoff is configurable: a client refused at the concurrent-client limit "
+          "joins soon after a slot frees") {
+  auto options = emulator_fixture::default_options();
+  options.concurrent_client_limit = 1;
+  emulator_fixture org(options);
+  create_topic(org);
+  std::atomic<int> refusals{0};
+  sfstream::logger log;
+  log.sink = [&](sfstream::log_level, std::string_view text) {
+    if (text.find("concurrent clients") != std::string_view::npos) ++refusals;
+  };
+  io_thread io;  // joined before `refusals` goes
+  recorder first_seen;
+  auto first = std::make_unique<running_client>(io, soap_config(org, io));
+  REQUIRE_FALSE(
+      first->client->subscribe("/topic/AccountUpdates", sfstream::replay_new, first_seen.callbacks()));
+  first->run();
+  REQUIRE(wait_until([&] { return first_seen.subscribed_count() == 1; }));
+
+  // The default would wait a minute or more after the refusal; this client retries quickly.
+  auto config = soap_config(org, io, log);
+  config.limit_backoff_initial = std::chrono::milliseconds(100);
+  config.limit_backoff_max = std::chrono::milliseconds(200);
+  recorder seen;
+  running_client second{io, config};
+  REQUIRE_FALSE(second.client->subscribe("/topic/AccountUpdates", sfstream::replay_new, seen.callbacks()));
+  second.run();
+  REQUIRE(wait_until([&] { return refusals.load() >= 2; }));  // refused, retried, refused
+  CHECK(seen.subscribed_count() == 0);
+  REQUIRE(first->stop());
+  first.reset();
+  REQUIRE(wait_until([&] { return seen.subscribed_count() == 1; }, std::chrono::milliseconds(10000)));
+  create_account(org, "after the limit");
+  REQUIRE(wait_until([&] { return seen.event_count() == 1; }));
+  REQUIRE(second.stop());
+}

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -66,10 +68,22 @@ std::optional<std::string> prepare_faye() {
   if (verdict) return *verdict;
   auto decide = [&]() -> std::optional<std::string> {
     if (!find_on_path("node")) return "node is not installed (not found on PATH)";
-    if (fs::exists(faye_prefix() / "node_modules" / "faye" / "package.json")) return std::nullopt;
+    // Test cases run as parallel processes: one installs while the others wait on the lock,
+    // and "installed" means the marker written after npm finished, not a half-extracted tree.
+    fs::create_directories(faye_prefix());
+    const fs::path marker = faye_prefix() / "faye.installed";
+    const int lock_fd = ::open((faye_prefix() / "install.lock").c_str(), O_CREAT | O_RDWR, 0600);
+    if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX) != 0) {
+      if (lock_fd >= 0) ::close(lock_fd);
+      return "cannot lock " + (faye_prefix() / "install.lock").string();
+    }
+    struct unlock {
+      int fd;
+      ~unlock() { ::close(fd); }  // closing releases the lock
+    } release{lock_fd};
+    if (fs::exists(marker)) return std::nullopt;
     auto npm = find_on_path("npm");
     if (!npm) return "faye is not installed and npm is not found on PATH";
-    fs::create_directories(faye_prefix());
     const std::string command = "timeout 180 \"" + npm->string() + "\" install --no-audit --no-fund --prefix \"" +
                                 faye_prefix().string() + "\" faye >\"" +
                                 (faye_prefix() / "npm-install.log").string() + "\" 2>&1";
@@ -78,6 +92,7 @@ std::optional<std::string> prepare_faye() {
       return "`npm install faye` failed (exit status " + std::to_string(rc) + ", no registry?); see " +
              (faye_prefix() / "npm-install.log").string();
     }
+    std::ofstream{marker} << "ok\n";
     return std::nullopt;
   };
   verdict = decide();
