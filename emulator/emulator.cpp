@@ -302,6 +302,9 @@ void org_emulator::fail_next_cometd_requests(std::size_t count, cometd_fault fau
 void org_emulator::set_reply_delay(std::chrono::milliseconds delay) { impl_->delay = delay; }
 void org_emulator::disconnect_all_clients() { impl_->cometd->disconnect_all_clients(); }
 void org_emulator::make_too_busy(std::size_t count) { impl_->cometd->make_too_busy(count); }
+void org_emulator::inject_bayeux_fault(cometd::message_fault fault, std::size_t count) {
+  impl_->cometd->inject(fault, count);
+}
 std::size_t org_emulator::client_count() const { return impl_->cometd->client_count(); }
 
 }  // namespace sfstream::emulator

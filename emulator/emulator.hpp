@@ -13,6 +13,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include "emulator/clock.hpp"
+#include "emulator/cometd/faults.hpp"
 #include "emulator/data/rest_api.hpp"
 #include "emulator/event_bus.hpp"
 
@@ -125,6 +126,8 @@ class org_emulator {
   /// The next `count` handshakes/connects/subscribes are refused with failureReason
   /// "503::Server is too busy.  Please try your request again later." and advice none.
   void make_too_busy(std::size_t count);
+  /// The next `count` Bayeux messages that `fault` concerns get that Salesforce failure.
+  void inject_bayeux_fault(cometd::message_fault fault, std::size_t count);
   /// Number of Bayeux clients currently known.
   std::size_t client_count() const;
 

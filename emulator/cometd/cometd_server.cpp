@@ -26,6 +26,10 @@ using writer = rapidjson::Writer<rapidjson::StringBuffer>;
 constexpr std::string_view base36 = "0123456789abcdefghijklmnopqrstuvwxyz";
 constexpr std::string_view too_busy_text = "503::Server is too busy.  Please try your request again later.";
 constexpr std::string_view daily_limit_text = "403::Organization total events daily limit exceeded";
+constexpr std::string_view connection_limit_text =
+    "403::To protect all customers from excessive use and Denial of Service attacks, we limit the "
+    "number of simultaneous connections per server. Your request has been denied because this "
+    "limit has been exceeded. Please try your request again later.";
 constexpr std::string_view uri_example = "URI format: '/cometd/66.0'";
 
 void put(writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
@@ -229,6 +233,7 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     client_ptr connect_client;
     message_id connect_id;
     bool connect_advice = false;
+    bool connect_multiple_clients = false;  // advise interval 2000, "multiple-clients":true
     bool hold = false;
   };
 
@@ -241,7 +246,15 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
   std::string affinity;
   std::size_t fail_count = 0;
   injected_fault fail_kind = injected_fault::http_503;
-  std::size_t too_busy = 0;
+  std::map<message_fault, std::size_t> faults;  // injected replies still to give
+
+  /// True (and one fewer to give) when `fault` is armed.
+  bool take(message_fault fault) {
+    auto it = faults.find(fault);
+    if (it == faults.end() || it->second == 0) return false;
+    --it->second;
+    return true;
+  }
   std::deque<clock::time_point> deliveries;
   bool stopped = false;
 
@@ -304,7 +317,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     return sb.GetString();
   }
 
-  static std::string unknown_client(std::string_view channel, const message_id& id) {
+  static std::string unknown_client(std::string_view channel, const message_id& id,
+                                    std::string_view reconnect = "handshake") {
     rapidjson::StringBuffer sb;
     writer w(sb);
     w.StartObject();
@@ -313,7 +327,7 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     key(w, "interval");
     w.Int(0);
     key(w, "reconnect");
-    put(w, "handshake");
+    put(w, reconnect);
     w.EndObject();
     key(w, "channel");
     put(w, channel);
@@ -326,7 +340,7 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     return sb.GetString();
   }
 
-  enum class advice_kind { none, stop, retry_first };
+  enum class advice_kind { none, stop, retry_first, multiple_clients };
 
   static std::string reply(std::string_view client_id, std::string_view channel, const message_id& id,
                            const std::string* subscription, std::string_view error, advice_kind advice,
@@ -337,6 +351,20 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     if (!client_id.empty()) {
       key(w, "clientId");
       put(w, client_id);
+    }
+    if (advice == advice_kind::multiple_clients) {
+      // As captured: {"interval":2000,"multiple-clients":true,"reconnect":"retry","timeout":110000}.
+      key(w, "advice");
+      w.StartObject();
+      key(w, "interval");
+      w.Int(2000);
+      key(w, "multiple-clients");
+      w.Bool(true);
+      key(w, "reconnect");
+      put(w, "retry");
+      key(w, "timeout");
+      w.Int64(timeout.count());
+      w.EndObject();
     }
     if (advice == advice_kind::retry_first) {
       key(w, "advice");
@@ -627,8 +655,10 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       if (c->pending_disconnect) {
         b.replies.push_back(server_disconnect(c->id));
       }
-      b.replies.push_back(reply(c->id, "/meta/connect", b.connect_id, nullptr, {},
-                                b.connect_advice ? advice_kind::retry_first : advice_kind::none, {},
+      const advice_kind advice = b.connect_multiple_clients ? advice_kind::multiple_clients
+                                 : b.connect_advice         ? advice_kind::retry_first
+                                                            : advice_kind::none;
+      b.replies.push_back(reply(c->id, "/meta/connect", b.connect_id, nullptr, {}, advice, {},
                                 settings.long_poll_timeout));
       if (c->pending_disconnect) {
         erase_client(c);
@@ -727,9 +757,12 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
   }
 
   void on_handshake(const message_id& id, const std::string& token, batch& b) {
-    if (too_busy > 0) {
-      --too_busy;
+    if (take(message_fault::too_busy)) {
       b.replies.push_back(handshake_denied(id, too_busy_text));
+      return;
+    }
+    if (take(message_fault::connection_limit)) {
+      b.replies.push_back(handshake_denied(id, connection_limit_text));
       return;
     }
     if (token.empty()) {
@@ -787,10 +820,15 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
   }
 
   void on_connect(const rapidjson::Value& m, const client_ptr& c, const message_id& id, batch& b) {
-    if (too_busy > 0) {
-      --too_busy;
+    if (take(message_fault::too_busy)) {
       b.replies.push_back(reply(c->id, "/meta/connect", id, nullptr, too_busy_text, advice_kind::stop, too_busy_text));
       arm_expiry(c);
+      return;
+    }
+    if (take(message_fault::unknown_client_final)) {
+      if (c->held) flush_held(c);
+      erase_client(c);
+      b.replies.push_back(unknown_client("/meta/connect", id, "none"));
       return;
     }
     const std::string type = string_member(m, "connectionType");
@@ -819,6 +857,10 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       c->connected_once = true;
       return;
     }
+    if (take(message_fault::multiple_clients)) {
+      b.connect_multiple_clients = true;  // answered at once; the advice spaces the next one
+      return;
+    }
     bool immediate = c->pending_disconnect || !c->queue.empty();
     auto advice = m.FindMember("advice");
     if (advice != m.MemberEnd() && advice->value.IsObject()) {
@@ -841,9 +883,12 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       fail("400::Channel subscriptions must start with a leading '/'");
       return;
     }
-    if (too_busy > 0) {
-      --too_busy;
+    if (take(message_fault::too_busy)) {
       b.replies.push_back(reply(c->id, "/meta/subscribe", id, &sub, too_busy_text, advice_kind::stop, too_busy_text));
+      return;
+    }
+    if (take(message_fault::bare_subscribe_failure)) {
+      fail("403::Restricted channel", false);
       return;
     }
     if (daily_limit_reached()) {
@@ -994,7 +1039,9 @@ void cometd_server::disconnect_all_clients() {
   }
 }
 
-void cometd_server::make_too_busy(std::size_t count) { impl_->too_busy = count; }
+void cometd_server::make_too_busy(std::size_t count) { inject(message_fault::too_busy, count); }
+
+void cometd_server::inject(message_fault fault, std::size_t count) { impl_->faults[fault] = count; }
 
 std::size_t cometd_server::client_count() const noexcept { return impl_->clients.size(); }
 

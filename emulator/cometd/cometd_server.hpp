@@ -14,6 +14,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include "emulator/clock.hpp"
+#include "emulator/cometd/faults.hpp"
 #include "emulator/event_bus.hpp"
 #include "emulator/net/http_server.hpp"
 
@@ -34,6 +35,7 @@ using token_check = std::function<std::optional<std::string>(const std::string& 
 
 /// How the next CometD requests are spoiled by the fault-injection control.
 enum class injected_fault { http_503, not_json };
+
 
 /// True when `target` is /cometd or starts with /cometd/ (the paths this server answers).
 bool is_cometd_path(const std::string& target);
@@ -61,6 +63,8 @@ class cometd_server {
   void disconnect_all_clients();
   /// The next `count` handshake/connect/subscribe messages get the 503 too-busy failure.
   void make_too_busy(std::size_t count);
+  /// The next `count` messages that `fault` concerns get it (replaces an earlier count).
+  void inject(message_fault fault, std::size_t count);
   /// Known clients.
   std::size_t client_count() const noexcept;
   /// Events delivered in the current rolling 24 h (the daily-limit counter).

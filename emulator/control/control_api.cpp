@@ -150,6 +150,25 @@ transport::http_response handle_control(org_emulator& org, const transport::http
     org.make_too_busy(*n);
     return ok();
   }
+  if (path == "/_emulator/faults/bayeux") {
+    static const std::pair<std::string_view, cometd::message_fault> kinds[] = {
+        {"too-busy", cometd::message_fault::too_busy},
+        {"connection-limit", cometd::message_fault::connection_limit},
+        {"multiple-clients", cometd::message_fault::multiple_clients},
+        {"unknown-client-final", cometd::message_fault::unknown_client_final},
+        {"bare-subscribe-failure", cometd::message_fault::bare_subscribe_failure}};
+    auto n = count_field(body);
+    if (!n) return bad("count must be a non-negative integer");
+    const std::string kind = string_field(body, "kind");
+    for (const auto& [name, fault] : kinds) {
+      if (kind == name) {
+        org.inject_bayeux_fault(fault, *n);
+        return ok();
+      }
+    }
+    return bad("kind must be too-busy, connection-limit, multiple-clients, unknown-client-final or "
+               "bare-subscribe-failure");
+  }
   if (path == "/_emulator/cdc/gap") {
     const std::string entity = string_field(body, "entity");
     const std::string type = string_field(body, "changeType");

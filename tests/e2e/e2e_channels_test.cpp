@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -340,12 +341,16 @@ std::vector<std::string> numbered(const std::string& prefix, int from, int to) {
 /// Streams 2 events, applies `fault`, streams 4 more: the handler must see exactly the 6, in
 /// order, and the committed id must be the last one's.
 template <class Fault>
-void run_fault_case(Fault fault, std::chrono::milliseconds limit = 20s) {
+void run_fault_case(Fault fault, std::chrono::milliseconds limit = 20s,
+                    const std::function<void(sfstream::client_config&)>& configure = {},
+                    const std::function<void(const sfstream::client_metrics&)>& check = {}) {
   emulator_fixture org{org_options()};
   create_topic(org);
   io_thread io;
   recorder seen;
-  running_client c{io, soap_config(org, io)};
+  auto config = soap_config(org, io);
+  if (configure) configure(config);
+  running_client c{io, std::move(config)};
   REQUIRE_FALSE(c.client->subscribe(topic_channel, sfstream::replay_new, seen.callbacks(topic_channel)));
   c.run();
   REQUIRE(wait_until([&] { return seen.subscriptions(topic_channel) == 1; }));
@@ -366,6 +371,7 @@ void run_fault_case(Fault fault, std::chrono::milliseconds limit = 20s) {
     o.set_reply_delay(0ms);
     return 0;
   });
+  if (check) check(c.client->metrics());
   REQUIRE(c.stop());
   CHECK_FALSE(c.result);
 }
@@ -437,4 +443,64 @@ TEST_CASE("a server too busy makes the client back off, and the committed store 
 
 TEST_CASE("replies that are not JSON are retried and deliver exactly the published events") {
   run_fault_case([](org_emulator& o) { o.fail_next_cometd_requests(2, sfstream::emulator::cometd_fault::not_json); });
+}
+
+// Salesforce's rarer Bayeux failures (dialect reference §4, §9 item 8), each forced by the
+// emulator's fault control: the client rides through every one without losing an event.
+using sfstream::emulator::cometd::message_fault;
+
+TEST_CASE("connects advised multiple-clients wait their interval and deliver exactly the published events") {
+  run_fault_case([](org_emulator& o) { o.inject_bayeux_fault(message_fault::multiple_clients, 2); });
+}
+
+TEST_CASE("403::Unknown client with reconnect none re-handshakes and delivers exactly the published events") {
+  run_fault_case([](org_emulator& o) { o.inject_bayeux_fault(message_fault::unknown_client_final, 1); },
+                 20s, {}, [](const sfstream::client_metrics& m) {
+                   auto it = m.rehandshakes_by_cause.find("unknown_client");
+                   CHECK((it != m.rehandshakes_by_cause.end() && it->second >= 1));
+                 });
+}
+
+TEST_CASE("a handshake refused for the per-server connection limit backs off, then delivers exactly the published events") {
+  run_fault_case(
+      [](org_emulator& o) {
+        o.inject_bayeux_fault(message_fault::connection_limit, 1);
+        o.forget_all_clients();  // the next connect earns Unknown client, then a handshake
+      },
+      20s,
+      [](sfstream::client_config& config) {
+        config.limit_backoff_initial = 100ms;
+        config.limit_backoff_max = 200ms;
+      });
+}
+
+TEST_CASE("a subscribe failure without a subscription field is reported for its own channel while the other streams") {
+  emulator_fixture org{org_options()};
+  create_topic(org);
+  io_thread io;
+  recorder seen;
+  running_client c{io, soap_config(org, io)};
+  REQUIRE_FALSE(c.client->subscribe(topic_channel, sfstream::replay_new, seen.callbacks(topic_channel)));
+  c.run();
+  REQUIRE(wait_until([&] { return seen.subscriptions(topic_channel) == 1; }));
+  org.call([](org_emulator& o) {
+    o.inject_bayeux_fault(message_fault::bare_subscribe_failure, 1);
+    return 0;
+  });
+  REQUIRE_FALSE(c.client->subscribe(generic_channel, sfstream::replay_new, seen.callbacks(generic_channel)));
+  REQUIRE(wait_until([&] {
+    std::lock_guard lock{seen.mutex};
+    return !seen.rejections.empty();
+  }));
+  {
+    std::lock_guard lock{seen.mutex};
+    REQUIRE(seen.rejections.size() == 1);
+    CHECK(seen.rejections.front().diag.context.find(generic_channel) != std::string::npos);
+    CHECK(seen.rejections.front().diag.server_text.find("Restricted channel") != std::string::npos);
+  }
+  for (auto& name : numbered("S", 0, 3)) create_account(org, name);
+  REQUIRE(wait_until([&] { return seen.count(topic_channel) == 3; }));
+  CHECK(seen.subscriptions(generic_channel) == 0);
+  REQUIRE(c.stop());
+  CHECK_FALSE(c.result);
 }

@@ -109,6 +109,39 @@ TEST_CASE("faults/too-busy denies the next handshake with the 503 too-busy failu
   CHECK_FALSE(h.handshake(h.token()).empty());
 }
 
+TEST_CASE("faults/bayeux gives each Salesforce failure exactly once per count and refuses an unknown kind") {
+  harness h;
+  const auto token = h.token();
+
+  CHECK(control(h, "faults/bayeux", R"({"count":1,"kind":"connection-limit"})").status == 200);
+  auto denied = h.cometd(R"([{"channel":"/meta/handshake","id":"1","version":"1.0"}])", token);
+  CHECK(denied.body.find(R"("failureReason":"403::To protect all customers from excessive use and Denial of Service attacks, we limit the number of simultaneous connections per server. Your request has been denied because this limit has been exceeded. Please try your request again later.")") != std::string::npos);
+  CHECK(denied.body.find(R"("error":"403::Handshake denied")") != std::string::npos);
+  const auto cid = h.handshake(token);
+  REQUIRE_FALSE(cid.empty());
+  h.cometd(connect_body(cid, "2"), token);  // the first connect, answered at once
+
+  CHECK(control(h, "faults/bayeux", R"({"count":1,"kind":"multiple-clients"})").status == 200);
+  auto advised = h.cometd(connect_body(cid, "3"), token);  // answered at once, not held
+  CHECK(advised.body.find(R"("advice":{"interval":2000,"multiple-clients":true,"reconnect":"retry","timeout":400})") != std::string::npos);
+  CHECK(advised.body.find(R"("successful":true)") != std::string::npos);
+
+  CHECK(control(h, "faults/bayeux", R"({"count":1,"kind":"bare-subscribe-failure"})").status == 200);
+  auto refused = h.cometd(R"([{"channel":"/meta/subscribe","clientId":")" + cid +
+                              R"(","subscription":"/topic/Anything","id":"4"}])", token);
+  CHECK(refused.body.find(R"("error":"403::Restricted channel")") != std::string::npos);
+  CHECK(refused.body.find("subscription") == std::string::npos);
+
+  CHECK(control(h, "faults/bayeux", R"({"count":1,"kind":"unknown-client-final"})").status == 200);
+  auto forgotten = h.cometd(connect_body(cid, "5"), token);
+  CHECK(forgotten.body.find(R"("advice":{"interval":0,"reconnect":"none"})") != std::string::npos);
+  CHECK(forgotten.body.find(R"("error":"403::Unknown client")") != std::string::npos);
+  auto after = h.cometd(connect_body(cid, "6"), token);  // the client is gone for good
+  CHECK(after.body.find(R"("reconnect":"handshake")") != std::string::npos);
+
+  CHECK(control(h, "faults/bayeux", R"({"count":1,"kind":"gremlins"})").status == 400);
+}
+
 TEST_CASE("the CDC controls forward to the data side and reject a missing entity") {
   auto options = test_options();
   options.data.cdc_entities = {"Account"};
