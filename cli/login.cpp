@@ -8,10 +8,12 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <rapidjson/document.h>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/output.hpp"
+#include "sfstream/rest.hpp"
 
 namespace sfstream::cli {
 
@@ -45,6 +47,47 @@ const char* const login_help =
     "  -v, --verbose       log on stderr\n"
     "\n"
     "exit codes: 0 logged in; 1 network or other failure; 2 usage; 3 authentication failed.\n";
+
+/// Asks the org's userinfo endpoint who `token` belongs to and fills its user and organization
+/// ids. A token given as such (--access-token) is checked nowhere else: a refused one is an
+/// authentication error (errc::auth_invalid_session, exit code 3).
+error_info identify(boost::asio::io_context& io, std::shared_ptr<credentials_provider> credentials,
+                    const network_options& network, access_token& token) {
+  rest_options options;
+  options.credentials = std::move(credentials);
+  options.network = network;
+  rest_client rest(io.get_executor(), options);
+  std::optional<error_info> outcome;
+  rest.async_request("GET", "/services/oauth2/userinfo", {},
+                     [&](error_info why, unsigned status, std::string body) {
+                       if (!why) {
+                         rapidjson::Document doc;
+                         doc.Parse(body.c_str(), body.size());
+                         auto text = [&doc](const char* name) {
+                           return doc.IsObject() && doc.HasMember(name) && doc[name].IsString()
+                                      ? std::string(doc[name].GetString())
+                                      : std::string();
+                         };
+                         token.user_id = text("user_id");
+                         token.organization_id = text("organization_id");
+                         if (token.user_id.empty() || token.organization_id.empty()) {
+                           why = error_info{errc::auth_bad_response,
+                                            {"", "the userinfo reply names no user_id and organization_id",
+                                             "reading /services/oauth2/userinfo"}};
+                         }
+                       } else if (status == 403 || status == 401) {
+                         why.code = make_error_code(errc::auth_invalid_session);
+                         why.diag.server_text = "the access token was refused (" +
+                                                std::to_string(status) + " " +
+                                                why.diag.server_text + ")";
+                       }
+                       outcome = std::move(why);
+                     });
+  while (!outcome && io.run_one() > 0) {
+  }
+  if (!outcome) return error_info{errc::timeout, {"", "no answer", "reading /services/oauth2/userinfo"}};
+  return *outcome;
+}
 
 }  // namespace
 
@@ -89,6 +132,9 @@ int run_login(std::span<char* const> args) {
     return exit_failure;
   }
   auto& [why, token] = *result;
+  if (!why && (token.user_id.empty() || token.organization_id.empty())) {
+    why = identify(io, credentials, *network, token);
+  }
   if (why) {
     print_error("login failed: " + describe(why));
     const int code = exit_code_for(why);

@@ -103,6 +103,24 @@ std::string bearer(const transport::http_request& request) {
 
 constexpr std::string_view default_api_version = "64.0";
 
+/// The userinfo reply: the ids (18-character), the login name and the identity URL.
+std::string userinfo_json(const data::caller& who, const std::string& base_url) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  auto field = [&w](const char* name, const std::string& value) {
+    w.Key(name);
+    w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+  };
+  w.StartObject();
+  field("sub", base_url + "/id/" + who.org_id + "/" + who.user_id);
+  field("user_id", who.user_id);
+  field("organization_id", who.org_id);
+  field("preferred_username", who.username);
+  field("email", who.username);
+  w.EndObject();
+  return sb.GetString();
+}
+
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
 std::string make_state_dir(const std::string& requested) {
@@ -239,6 +257,20 @@ void org_emulator::route(std::shared_ptr<net::exchange> raw) {
     ex->respond(s.soap.handle(req, base_url()));
   } else if (path == "/services/oauth2/token") {
     ex->respond(s.oauth.handle(req, base_url()));
+  } else if (path == "/services/oauth2/userinfo") {
+    // OpenID Connect userinfo: who a token belongs to. Salesforce answers a bad token with
+    // 403 and the text Bad_OAuth_Token.
+    auto who = s.caller_of(bearer(req));
+    if (!who) {
+      transport::http_response r;
+      r.status = 403;
+      r.reason = "Forbidden";
+      r.headers.emplace_back("Content-Type", "text/plain;charset=UTF-8");
+      r.body = "Bad_OAuth_Token";
+      ex->respond(std::move(r));
+      return;
+    }
+    ex->respond(json_reply(200, userinfo_json(*who, base_url())));
   } else if (path == "/services/data" || starts_with(path, "/services/data/")) {
     auto who = s.caller_of(bearer(req));
     if (!who) {

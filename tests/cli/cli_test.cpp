@@ -324,6 +324,35 @@ TEST_CASE("login prints the instance url, user id and organization id and no ses
   CHECK(shown.out.find("\"access_token\"") != std::string::npos);
 }
 
+TEST_CASE("login with an access token checks it and prints whose it is; a refused token exits 3") {
+  running_org org;
+  auto shown = run_cli(concat({"login", "--show-token"}, org.login_args()));
+  REQUIRE(shown.code == 0);
+  rapidjson::Document first;
+  first.Parse(shown.out.c_str(), shown.out.size());
+  REQUIRE(first.IsObject());
+  const std::string token = first["access_token"].GetString();
+  const std::string instance = first["instance_url"].GetString();
+  const std::string ca = org.on_emulator([](sfstream::emulator::org_emulator& emu) { return emu.ca_file(); });
+
+  auto r = run_cli({"login", "--access-token", token, "--instance-url", instance, "--ca-file", ca});
+  REQUIRE(r.code == 0);
+  rapidjson::Document d;
+  d.Parse(r.out.c_str(), r.out.size());
+  REQUIRE(d.IsObject());
+  CHECK(std::string(d["user_id"].GetString()) == org.user().user_id);
+  CHECK(std::string(d["organization_id"].GetString()) == first["organization_id"].GetString());
+  CHECK(r.out.find(token) == std::string::npos);
+  CHECK(r.err.find(token) == std::string::npos);
+
+  const std::string forged = token.substr(0, token.find('!') + 1) + "forged-session-value";
+  auto refused = run_cli({"login", "--access-token", forged, "--instance-url", instance, "--ca-file", ca});
+  CHECK(refused.code == 3);
+  CHECK(refused.err.find("refused") != std::string::npos);
+  CHECK(refused.out.empty());
+  CHECK(refused.err.find("forged-session-value") == std::string::npos);
+}
+
 TEST_CASE("a wrong password exits 3 with INVALID_LOGIN and the password appears nowhere") {
   running_org org;
   const std::string wrong = "Wrong-Secret-p4ss";
