@@ -311,6 +311,9 @@ int run_subscribe(std::span<char* const> args) {
   bool finished = false;
   std::atomic<long long> printed{0};
   std::size_t rejected = 0;
+  // Set (on the handler thread) when an event could not be handled: nothing after it is printed
+  // or committed, so the committed position never passes it.
+  bool halted = false;
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer deadline(io);
 
@@ -327,7 +330,7 @@ int run_subscribe(std::span<char* const> args) {
     subscription_callbacks cbs;
     const std::string channel = w.channel;
     auto print_event = [&](const event& e) {
-      if (count && printed.load() >= *count) return false;  // already stopping; not committed
+      if (halted || (count && printed.load() >= *count)) return false;  // stopping; not committed
       print_line(event_line(e));
       return true;
     };
@@ -383,12 +386,15 @@ int run_subscribe(std::span<char* const> args) {
       o.fields = reconcile_fields;
       o.log = log;
       auto reconciling = cdc_callbacks(std::move(h), std::move(o));
-      cbs.on_event = [print_event, counted, &stop_from_handler, unreconciled,
+      cbs.on_event = [print_event, counted, &stop_from_handler, &halted, unreconciled,
                       inner_event = std::move(reconciling.on_event)](const event& e) {
         if (!print_event(e)) return;
         *unreconciled = false;
         inner_event(e);
-        if (*unreconciled) return stop_from_handler(exit_unreconciled);
+        if (*unreconciled) {
+          halted = true;
+          return stop_from_handler(exit_unreconciled);
+        }
         counted(e);
       };
     } else {

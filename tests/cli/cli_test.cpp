@@ -727,12 +727,21 @@ TEST_CASE("a CDC gap that cannot be reconciled exits 7 and is not committed, so 
           return has_line_with(err, "subscribed to " + channel);
         },
         30s));
-    data.gap_update();
+    // The gap and a later change in one batch: nothing after the failed gap may be printed or
+    // committed, or the stored position would pass the gap.
+    auto r = data.org.on_emulator([&data](sfstream::emulator::org_emulator& emu) {
+      auto gap = emu.rest().emit_gap_events("Account", {data.kept, data.gone},
+                                            sfstream::emulator::data::gap_type::gap_update);
+      auto later = emu.rest().create_record("Account", R"({"Name":"Later"})");
+      return static_cast<bool>(gap) && static_cast<bool>(later);
+    });
+    REQUIRE(r);
     CHECK(c.wait(60s) == 7);
     CHECK(has_line_with(c.err(), "cannot reconcile"));
     CHECK(has_line_with(c.err(), "INVALID_FIELD"));
     const auto lines = lines_of(c.out());
     REQUIRE(lines.size() == 1);  // the gap event itself, printed but not committed
+    CHECK_FALSE(has_line_with(c.out(), "Later"));
   }
   // The rerun replays everything retained (nothing was committed) and reconciles the gap.
   child again(concat({"subscribe", "--timeout", "60", "--replay-store", store,
