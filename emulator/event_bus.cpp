@@ -31,14 +31,15 @@ std::chrono::hours event_bus::retention_of(const channel_state& state) const {
 
 std::int64_t event_bus::publish(
     const std::string& channel,
-    const std::function<std::string(std::int64_t replay_id, clock::time_point at)>& render_data) {
+    const std::function<std::string(std::int64_t replay_id, clock::time_point at)>& render_data,
+    std::vector<std::string> audience) {
   auto it = channels_.find(channel);
   if (it == channels_.end()) {
     return -1;
   }
   channel_state& state = it->second;
   const std::int64_t id = state.next_id++;
-  stored_event event{channel, id, clock_.now(), {}};
+  stored_event event{channel, id, clock_.now(), {}, std::move(audience)};
   event.data = render_data(id, event.at);
   state.events.push_back(std::move(event));
   if (listener_) {
@@ -102,6 +103,17 @@ std::int64_t event_bus::last_replay_id(const std::string& channel) const {
 }
 
 void event_bus::set_publish_listener(publish_listener listener) { listener_ = std::move(listener); }
+
+void event_bus::set_subscriber_counter(subscriber_counter counter) { counter_ = std::move(counter); }
+
+std::size_t event_bus::subscribers(const std::string& channel, const std::string& user_id) const {
+  return counter_ ? counter_(channel, user_id) : 0;
+}
+
+bool is_for_user(const stored_event& event, const std::string& user_id) {
+  return event.audience.empty() ||
+         std::find(event.audience.begin(), event.audience.end(), user_id) != event.audience.end();
+}
 
 void event_bus::purge_expired() {
   const auto now = clock_.now();

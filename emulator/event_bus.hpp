@@ -25,7 +25,12 @@ struct stored_event {
   std::int64_t replay_id = 0;
   clock::time_point at;  ///< Emulator time of publication.
   std::string data;      ///< JSON text of the Bayeux message's `data` object.
+  /// The user ids the event is for (a generic push with userIds); empty: every subscriber.
+  std::vector<std::string> audience;
 };
+
+/// True when a subscriber logged in as `user_id` may receive `event`.
+bool is_for_user(const stored_event& event, const std::string& user_id);
 
 /// The result of asking for the events to replay after a given id on a channel.
 enum class replay_check {
@@ -38,6 +43,9 @@ class event_bus {
  public:
   /// Called for each published event, after it is stored.
   using publish_listener = std::function<void(const stored_event&)>;
+  /// How many subscribers of `channel` are logged in as `user_id` (the CometD server knows).
+  using subscriber_counter =
+      std::function<std::size_t(const std::string& channel, const std::string& user_id)>;
 
   /// `now` gives the time used for publication and retention; it must outlive the bus.
   explicit event_bus(const clock& now);
@@ -57,7 +65,8 @@ class event_bus {
   /// stores it and tells the listener. Returns the replay id, or -1 when the channel is not
   /// declared (render_data is then not called).
   std::int64_t publish(const std::string& channel,
-                       const std::function<std::string(std::int64_t replay_id, clock::time_point at)>& render_data);
+                       const std::function<std::string(std::int64_t replay_id, clock::time_point at)>& render_data,
+                       std::vector<std::string> audience = {});
 
   /// Retained events of `channel` with replay id greater than `after` and not older than the
   /// channel's retention, oldest first. `after` = -2 means all retained events; -1 means none.
@@ -69,6 +78,10 @@ class event_bus {
   std::int64_t last_replay_id(const std::string& channel) const;
   /// Sets the hook told of each event (the CometD server). Replaces any previous listener.
   void set_publish_listener(publish_listener listener);
+  /// Sets the hook that counts subscribers per user (the CometD server).
+  void set_subscriber_counter(subscriber_counter counter);
+  /// Subscribers of `channel` logged in as `user_id`; 0 without a counter.
+  std::size_t subscribers(const std::string& channel, const std::string& user_id) const;
   /// Drops events older than their channel's retention (also done lazily by the queries).
   void purge_expired();
 
@@ -83,6 +96,7 @@ class event_bus {
   const clock& clock_;
   std::map<std::string, channel_state> channels_;
   publish_listener listener_;
+  subscriber_counter counter_;
 };
 
 }  // namespace sfstream::emulator

@@ -540,6 +540,7 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
 
   void on_event(const stored_event& event) {
     for (auto& [id, c] : clients) {
+      if (!is_for_user(event, c->user_id)) continue;  // a push for other users
       bool queued = false;
       for (const auto& [name, sub] : c->subscriptions) {
         if (sub.base == event.channel && filter_matches(sub, event.data)) {
@@ -549,6 +550,21 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       }
       if (queued) schedule_flush(c);
     }
+  }
+
+  /// Clients logged in as `user_id` subscribed to `channel` (any filter).
+  std::size_t count_subscribers(const std::string& channel, const std::string& user_id) const {
+    std::size_t n = 0;
+    for (const auto& [id, c] : clients) {
+      if (c->user_id != user_id) continue;
+      for (const auto& [name, sub] : c->subscriptions) {
+        if (sub.base == channel) {
+          ++n;
+          break;
+        }
+      }
+    }
+    return n;
   }
 
   // ---- request handling ---------------------------------------------------------------------
@@ -967,7 +983,9 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       return;
     }
     for (const auto& e : bus.events_after(s.base, replay)) {
-      if (filter_matches(s, e.data)) c->queue.push_back(event_message(sub, e.data));
+      if (is_for_user(e, c->user_id) && filter_matches(s, e.data)) {
+        c->queue.push_back(event_message(sub, e.data));
+      }
     }
     c->subscriptions[sub] = std::move(s);
     b.replies.push_back(reply(c->id, "/meta/subscribe", id, &sub, {}, advice_kind::none));
@@ -993,10 +1011,15 @@ cometd_server::cometd_server(asio::any_io_executor executor, cometd_settings set
   bus.set_publish_listener([weak](const stored_event& e) {
     if (auto self = weak.lock()) self->on_event(e);
   });
+  bus.set_subscriber_counter([weak](const std::string& channel, const std::string& user_id) {
+    auto self = weak.lock();
+    return self ? self->count_subscribers(channel, user_id) : std::size_t{0};
+  });
 }
 
 cometd_server::~cometd_server() {
   impl_->bus.set_publish_listener(nullptr);
+  impl_->bus.set_subscriber_counter(nullptr);
   impl_->stop();
 }
 

@@ -1015,7 +1015,8 @@ class rest_api_impl {
     return nullptr;
   }
 
-  op_result push(const record& channel, const std::string& payload) {
+  op_result push(const record& channel, const std::string& payload,
+                 std::vector<std::string> user_ids = {}) {
     if (payload.size() > generic_payload_limit)
       return {{}, api_error{"STRING_TOO_LONG",
                             "payload: data value too large (max length=" + std::to_string(generic_payload_limit) + ")",
@@ -1037,7 +1038,7 @@ class rest_api_impl {
       w.String(payload);
       w.EndObject();
       return std::string(buffer.GetString());
-    });
+    }, std::move(user_ids));
     return {std::to_string(replay), std::nullopt};
   }
 
@@ -1060,7 +1061,11 @@ class rest_api_impl {
     if (!parse_body(body, doc, error)) return error_response(400, error);
     if (!doc.IsObject() || !doc.HasMember("pushEvents") || !doc["pushEvents"].IsArray())
       return error_response(400, {"JSON_PARSER_ERROR", "The request body must be {\"pushEvents\":[{\"payload\":…,\"userIds\":[…]}]}", {}});
-    std::vector<std::string> payloads;
+    struct push_event {
+      std::string payload;
+      std::vector<std::string> user_ids;  // empty: every subscriber
+    };
+    std::vector<push_event> events;
     for (const auto& e : doc["pushEvents"].GetArray()) {
       if (!e.IsObject() || !e.HasMember("payload") || !e["payload"].IsString())
         return error_response(400, {"JSON_PARSER_ERROR", "Each push event needs a string payload", {}});
@@ -1070,18 +1075,42 @@ class rest_api_impl {
         return error_response(400, {"STRING_TOO_LONG",
                                     "payload: data value too large (max length=" + std::to_string(generic_payload_limit) + ")",
                                     {"payload"}});
-      payloads.emplace_back(e["payload"].GetString(), e["payload"].GetStringLength());
+      push_event p{std::string(e["payload"].GetString(), e["payload"].GetStringLength()), {}};
+      if (e.HasMember("userIds")) {
+        for (const auto& u : e["userIds"].GetArray()) {
+          if (!u.IsString())
+            return error_response(400, {"JSON_PARSER_ERROR", "userIds must be an array of User ids", {}});
+          std::string id(u.GetString(), u.GetStringLength());
+          if (std::find(p.user_ids.begin(), p.user_ids.end(), id) == p.user_ids.end())
+            p.user_ids.push_back(std::move(id));
+        }
+      }
+      events.push_back(std::move(p));
     }
+    const std::string name = std::get<std::string>(value_of(channel.fields, "Name"));
     rapidjson::StringBuffer buffer;
     json_writer w(buffer);
     w.StartArray();
-    for (const auto& p : payloads) {
-      push(channel, p);
+    for (auto& p : events) {
+      // Salesforce: fanoutCount -1 without userIds; with them, the subscribers reached, and
+      // userOnlineStatus says per user whether one of its clients is subscribed.
+      std::int64_t fanout = p.user_ids.empty() ? -1 : 0;
+      std::vector<std::pair<std::string, bool>> online;
+      for (const auto& user : p.user_ids) {
+        const std::size_t n = bus_.subscribers(name, user);
+        fanout += static_cast<std::int64_t>(n);
+        online.emplace_back(user, n > 0);
+      }
+      push(channel, p.payload, p.user_ids);
       w.StartObject();
       w.Key("fanoutCount");
-      w.Int(-1);
+      w.Int64(fanout);
       w.Key("userOnlineStatus");
       w.StartObject();
+      for (const auto& [user, is_online] : online) {
+        w.Key(user.c_str(), static_cast<rapidjson::SizeType>(user.size()));
+        w.Bool(is_online);
+      }
       w.EndObject();
       w.EndObject();
     }

@@ -200,3 +200,43 @@ TEST_CASE("the daily delivery limit stops deliveries with Salesforce's text on c
   auto sub = h.cometd(subscribe_body(cid, "/topic/Test"), token);
   CHECK(sub.body.find(R"("error":"403::Organization total events daily limit exceeded")") != std::string::npos);
 }
+
+TEST_CASE("a generic push with userIds is delivered to those users' clients only, live and on replay") {
+  harness h;
+  const auto token = h.token();
+  const std::string me = h.run([&h] { return h.org().options().users.front().user_id; });
+  const std::string someone_else = "005DM0000000999AAA";
+  const std::vector<std::pair<std::string, std::string>> rest_headers = {
+      {"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+  auto created = h.send("POST", "/services/data/v59.0/sobjects/StreamingChannel",
+                        R"({"Name":"/u/targeted"})", rest_headers);
+  REQUIRE(created.status == 201);
+  const auto cid = h.handshake(token);
+  h.cometd(connect_body(cid, "3"), token);
+  REQUIRE(h.cometd(subscribe_body(cid, "/u/targeted"), token).body.find("\"successful\":true") !=
+          std::string::npos);
+  const auto id_at = created.body.find("\"id\":\"") + 6;
+  const std::string id = created.body.substr(id_at, created.body.find('"', id_at) - id_at);
+  auto pushed = h.send("POST", "/services/data/v59.0/sobjects/StreamingChannel/" + id + "/push",
+                       R"({"pushEvents":[{"payload":"not mine","userIds":[")" + someone_else + R"("]},)"
+                       R"({"payload":"mine","userIds":[")" + me + R"("]},{"payload":"everyone's"}]})",
+                       rest_headers);
+  REQUIRE(pushed.status == 200);
+  CHECK(pushed.body == R"([{"fanoutCount":0,"userOnlineStatus":{")" + someone_else +
+                           R"(":false}},{"fanoutCount":1,"userOnlineStatus":{")" + me +
+                           R"(":true}},{"fanoutCount":-1,"userOnlineStatus":{}}])");
+  auto live = h.cometd(connect_body(cid, "4"), token);
+  CHECK(live.body.find("\"payload\":\"mine\"") != std::string::npos);
+  CHECK(live.body.find("\"payload\":\"everyone's\"") != std::string::npos);
+  CHECK(live.body.find("not mine") == std::string::npos);
+
+  // Replay from -2 for another client of the same user: the same two, never the other's.
+  const auto second = h.handshake(token);
+  h.cometd(connect_body(second, "5"), token);
+  auto replayed = h.cometd(subscribe_body(second, "/u/targeted", R"({"replay":{"/u/targeted":-2}})"), token);
+  REQUIRE(replayed.body.find("\"successful\":true") != std::string::npos);
+  auto delivered = h.cometd(connect_body(second, "6"), token);
+  CHECK(delivered.body.find("\"payload\":\"mine\"") != std::string::npos);
+  CHECK(delivered.body.find("\"payload\":\"everyone's\"") != std::string::npos);
+  CHECK(delivered.body.find("not mine") == std::string::npos);
+}

@@ -93,3 +93,29 @@ TEST_CASE("platform event field errors and redefinition change the schema id") {
   CHECK(std::string(json(events[0].data).doc["schema"].GetString()) != std::string(json(events[1].data).doc["schema"].GetString()));
   CHECK(events[0].replay_id < events[1].replay_id);
 }
+
+TEST_CASE("a push with userIds reaches only those users, counts their subscribers and says who is online") {
+  fixture f;
+  const std::string id = f.create("StreamingChannel", R"({"Name":"/u/targeted"})");
+  // The CometD server counts subscribers; here user 005A has two clients on the channel.
+  f.bus.set_subscriber_counter([](const std::string& channel, const std::string& user) -> std::size_t {
+    return channel == "/u/targeted" && user == "005A00000000001AAA" ? 2 : 0;
+  });
+  auto r = f.call("POST", "/services/data/v59.0/sobjects/StreamingChannel/" + id + "/push",
+                  R"({"pushEvents":[{"payload":"for A and B","userIds":["005A00000000001AAA","005B00000000001AAA"]},)"
+                  R"({"payload":"for everyone"}]})");
+  REQUIRE(r.status == 200);
+  CHECK(r.body ==
+        R"([{"fanoutCount":2,"userOnlineStatus":{"005A00000000001AAA":true,"005B00000000001AAA":false}},)"
+        R"({"fanoutCount":-1,"userOnlineStatus":{}}])");
+  auto events = f.on("/u/targeted");
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].audience == std::vector<std::string>{"005A00000000001AAA", "005B00000000001AAA"});
+  CHECK(sfstream::emulator::is_for_user(events[0], "005A00000000001AAA"));
+  CHECK_FALSE(sfstream::emulator::is_for_user(events[0], "005C00000000001AAA"));
+  CHECK(events[1].audience.empty());
+  CHECK(sfstream::emulator::is_for_user(events[1], "005C00000000001AAA"));
+  check_error(f.call("POST", "/services/data/v59.0/sobjects/StreamingChannel/" + id + "/push",
+                     R"({"pushEvents":[{"payload":"x","userIds":[42]}]})"),
+              400, "JSON_PARSER_ERROR");
+}
