@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 build=${SFSTREAM_BUILD_DIR:-build}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# The same settings as scripts/test.sh, so that the two README commands share one build.
+cmake -S . -B "$build" -G Ninja -DSFSTREAM_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" >/dev/null
 cmake --build "$build" -j "$(nproc)" --target sfstream_cli
 exec "$build/cli/sfstream" demo "$@"
