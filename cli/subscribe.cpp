@@ -325,19 +325,21 @@ int run_subscribe(std::span<char* const> args) {
     if (!finished) c.cancel();
   };
   auto stop_from_handler = [&](int code) { asio::post(io, [&stop, code] { stop(code); }); };
+  // Every event's line, unless the command is stopping (then it is not committed either).
+  auto print_event = [&](const event& e) {
+    if (halted || (count && printed.load() >= *count)) return false;
+    print_line(event_line(e));
+    return true;
+  };
+  // Commits what was printed (through `store`) and counts it for --count.
+  auto counted = [&](const event& e) {
+    if (e.replay_id()) store->printed(replay_key(e.channel()), *e.replay_id());
+    if (count && ++printed == *count) stop_from_handler(exit_ok);
+  };
 
   for (const auto& w : channels) {
     subscription_callbacks cbs;
     const std::string channel = w.channel;
-    auto print_event = [&](const event& e) {
-      if (halted || (count && printed.load() >= *count)) return false;  // stopping; not committed
-      print_line(event_line(e));
-      return true;
-    };
-    auto counted = [&](const event& e) {
-      if (e.replay_id()) store->printed(replay_key(e.channel()), *e.replay_id());
-      if (count && ++printed == *count) stop_from_handler(exit_ok);
-    };
     cbs.on_subscribed = [channel](std::int64_t from) {
       print_error("subscribed to " + channel + " (replay from " + std::to_string(from) + ")");
     };
@@ -354,7 +356,6 @@ int run_subscribe(std::span<char* const> args) {
       // The live event's line comes first, then the lines its reconciliation yields. An event
       // whose gap or overflow could not be reconciled is not committed: the command stops with
       // exit code 7 and a later run with the same --replay-store gets it again.
-      auto unreconciled = std::make_shared<bool>(false);
       cdc_handler h;
       h.on_reconciled = [channel](reconcile_action action, const sobject_record& record,
                                   bool from_gap) {
@@ -369,7 +370,7 @@ int run_subscribe(std::span<char* const> args) {
       h.on_resync_end = [channel](const std::string& entity) {
         print_line(render_resync_json(channel, resync_phase::end, entity));
       };
-      h.on_invalid = [unreconciled](const event& e, const error_info& why) {
+      h.on_invalid = [&halted](const event& e, const error_info& why) {
         error_info ignored;
         const auto change = e.as_change(&ignored);
         const bool reconciling = !ignored && (change.change_type.starts_with("GAP_"));
@@ -377,7 +378,7 @@ int run_subscribe(std::span<char* const> args) {
                     "on " + e.channel() +
                     (e.replay_id() ? " (replay id " + std::to_string(*e.replay_id()) + ")" : "") +
                     ": " + describe(why));
-        if (reconciling) *unreconciled = true;
+        if (reconciling) halted = true;  // an unreadable event was printed raw: nothing lost
       };
       cdc_options o;
       o.rest.credentials = credentials;
@@ -386,19 +387,14 @@ int run_subscribe(std::span<char* const> args) {
       o.fields = reconcile_fields;
       o.log = log;
       auto reconciling = cdc_callbacks(std::move(h), std::move(o));
-      cbs.on_event = [print_event, counted, &stop_from_handler, &halted, unreconciled,
-                      inner_event = std::move(reconciling.on_event)](const event& e) {
-        if (!print_event(e)) return;
-        *unreconciled = false;
+      cbs.on_event = [&, inner_event = std::move(reconciling.on_event)](const event& e) {
+        if (!print_event(e)) return;  // `halted` is false here
         inner_event(e);
-        if (*unreconciled) {
-          halted = true;
-          return stop_from_handler(exit_unreconciled);
-        }
+        if (halted) return stop_from_handler(exit_unreconciled);
         counted(e);
       };
     } else {
-      cbs.on_event = [print_event, counted](const event& e) {
+      cbs.on_event = [&](const event& e) {
         if (print_event(e)) counted(e);
       };
     }

@@ -156,6 +156,18 @@ class child {
     }
     return false;
   }
+  /// Waits (bounded) until stderr says the command subscribed to every channel given.
+  bool wait_subscribed(const std::vector<std::string>& channels,
+                       std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+    return wait_for_output(
+        [&](const std::string&, const std::string& err) {
+          for (const auto& channel : channels) {
+            if (err.find("subscribed to " + channel) == std::string::npos) return false;
+          }
+          return true;
+        },
+        limit);
+  }
   std::string out() const { return read_file(out_); }
   std::string err() const { return read_file(err_); }
 
@@ -376,11 +388,7 @@ TEST_CASE("subscribe --count 2 prints two PushTopic events as JSON lines of the 
   child c(concat({"subscribe", "--count", "2", "--timeout", "60", "/topic/AccountUpdates"},
                  org.login_args()),
           dir.path, "sub");
-  REQUIRE(c.wait_for_output(
-      [](const std::string&, const std::string& err) {
-        return err.find("subscribed to /topic/AccountUpdates") != std::string::npos;
-      },
-      30s));
+  REQUIRE(c.wait_subscribed({"/topic/AccountUpdates"}));
   for (const char* name : {"Acme", "Globex", "Initech"}) {
     auto r = org.on_emulator([name](sfstream::emulator::org_emulator& emu) {
       return emu.rest().create_record(
@@ -573,12 +581,7 @@ TEST_CASE("topic create, list and delete manage PushTopics, and publish reaches 
   child sub(concat({"subscribe", "--count", "2", "--timeout", "60", "/event/Note__e", "/u/notes"},
                    org.login_args()),
             dir.path, "sub");
-  REQUIRE(sub.wait_for_output(
-      [](const std::string&, const std::string& err) {
-        return err.find("subscribed to /event/Note__e") != std::string::npos &&
-               err.find("subscribed to /u/notes") != std::string::npos;
-      },
-      30s));
+  REQUIRE(sub.wait_subscribed({"/event/Note__e", "/u/notes"}));
   auto event = run_cli(
       concat({"publish", "/event/Note__e", R"({"Text__c":"from the CLI"})"}, org.login_args()));
   CHECK(event.code == 0);
@@ -645,11 +648,7 @@ TEST_CASE("subscribe prints a CDC gap's and an overflow's reconciled records aft
                   "Account=Name,Industry", channel},
                  data.org.login_args()),
           dir.path, "sub");
-  REQUIRE(c.wait_for_output(
-      [&](const std::string&, const std::string& err) {
-        return has_line_with(err, "subscribed to " + channel);
-      },
-      30s));
+  REQUIRE(c.wait_subscribed({channel}));
   data.gap_update();
   REQUIRE(c.wait_for_output(
       [&](const std::string& out, const std::string&) { return has_line_with(out, "\"reconciled\""); },
@@ -722,11 +721,7 @@ TEST_CASE("a CDC gap that cannot be reconciled exits 7 and is not committed, so 
                     "--reconcile-fields", "Account=NoSuchField__c", channel},
                    data.org.login_args()),
             dir.path, "bad");
-    REQUIRE(c.wait_for_output(
-        [&](const std::string&, const std::string& err) {
-          return has_line_with(err, "subscribed to " + channel);
-        },
-        30s));
+    REQUIRE(c.wait_subscribed({channel}));
     // The gap and a later change in one batch: nothing after the failed gap may be printed or
     // committed, or the stored position would pass the gap.
     auto r = data.org.on_emulator([&data](sfstream::emulator::org_emulator& emu) {
