@@ -64,7 +64,8 @@ enum class errc {
   // lifecycle (6xx)
   cancelled = 600,            ///< The operation was cancelled by the user.
   queue_full,                 ///< The event queue is full (back-pressure in effect).
-  handler_failed,             ///< A user handler threw an exception.
+  handler_failed,             ///< A user handler threw or reported failure; the event stays uncommitted.
+  output_failed,              ///< Writing an event's output (stdout, a file) failed.
 };
 
 /// The sfstream error category ("sfstream").
@@ -93,11 +94,25 @@ struct diagnostics {
 struct error_info {
   std::error_code code;
   diagnostics diag;
+  /// The underlying system, TLS or resolver error when there is one (e.g. a certificate
+  /// verification failure under errc::tls_error); empty otherwise.
+  std::error_code cause;
 
   explicit operator bool() const noexcept { return static_cast<bool>(code); }
   /// The code's message followed by the diagnostics, one line.
   std::string to_string() const;
 };
+
+/// True when trying again (after a backoff) can succeed: transport failures, timeouts,
+/// server errors, limits and a forgotten client. False for what no retry can fix: bad
+/// configuration, refused credentials, an unsupported API version, a certificate that fails
+/// verification, a replay gap under policy `fail`, a replay store that cannot be written, a
+/// failed handler, cancellation. The session, the CDC handler and the CLI all decide with it.
+bool is_retryable(const error_info& error) noexcept;
+
+/// True when `error` is a TLS certificate verification failure (bad chain, unknown CA,
+/// host name mismatch): a configuration problem, fixed by trusting the right CA.
+bool is_certificate_error(const error_info& error) noexcept;
 
 /// Exception thrown by sfstream's synchronous, throwing entry points.
 class error : public std::system_error {

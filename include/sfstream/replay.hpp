@@ -34,7 +34,14 @@ std::optional<std::int64_t> parse_replay_id(std::string_view text) noexcept;
 enum class gap_cause {
   expired,  ///< The stored id's event is older than the channel's retention window.
   refused,  ///< Salesforce answered "The replayId {N} you provided was invalid".
+  /// The channel had to be subscribed again with no received replay id to resume from (it
+  /// started at -1 and nothing had arrived yet): events published between `since` and `until`
+  /// may have been missed.
+  resubscribed_at_tip,
 };
+
+/// "expired", "refused" or "resubscribed_at_tip".
+std::string_view to_string(gap_cause cause) noexcept;
 
 /// A visible record of events that may have been missed.
 struct gap_record {
@@ -44,6 +51,10 @@ struct gap_record {
   replay_policy policy_taken = replay_policy::earliest;
   gap_cause cause = gap_cause::refused;
   std::int64_t resumed_from = replay_all;  ///< -2 or -1; unused when policy_taken is fail.
+  /// For resubscribed_at_tip: when the previous subscription was last known to be live, and
+  /// when the new one was sent. Events in between may be missing.
+  std::optional<std::chrono::system_clock::time_point> since;
+  std::optional<std::chrono::system_clock::time_point> until;
 
   /// One line for logs and the CLI's stderr.
   std::string to_string() const;

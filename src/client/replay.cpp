@@ -41,9 +41,30 @@ std::optional<std::int64_t> parse_replay_id(std::string_view text) noexcept {
   return value;
 }
 
+std::string_view to_string(gap_cause cause) noexcept {
+  switch (cause) {
+    case gap_cause::expired:
+      return "expired";
+    case gap_cause::refused:
+      return "refused";
+    case gap_cause::resubscribed_at_tip:
+      return "resubscribed_at_tip";
+  }
+  return "refused";
+}
+
 // Starts with the channel, not with "replay gap": callers prefix their own label.
 std::string gap_record::to_string() const {
   std::string out = channel.empty() ? std::string("(unknown channel)") : channel;
+  if (cause == gap_cause::resubscribed_at_tip) {
+    out += ": subscribed again at -1 with no replay id received to resume from; events "
+           "published between ";
+    out += since ? detail::format_event_time(*since) : std::string("an unknown time");
+    out += " and ";
+    out += until ? detail::format_event_time(*until) : std::string("now");
+    out += " may be missing";
+    return out;
+  }
   out += ": last replayId ";
   out += last_replay_id ? std::to_string(*last_replay_id) : std::string("unknown");
   out += " (event time ";

@@ -47,7 +47,8 @@ class sfstream_category final : public std::error_category {
       case errc::replay_store_corrupt: return "The replay store's contents could not be parsed.";
       case errc::cancelled: return "The operation was cancelled.";
       case errc::queue_full: return "The event queue is full.";
-      case errc::handler_failed: return "An event handler threw an exception.";
+      case errc::handler_failed: return "An event handler failed; its event was not committed.";
+      case errc::output_failed: return "Writing the output failed; nothing after the failure was committed.";
     }
     return "Unknown sfstream error.";
   }
@@ -83,6 +84,42 @@ std::string error_info::to_string() const {
     out += ")";
   }
   return out;
+}
+
+bool is_certificate_error(const error_info& error) noexcept {
+  if (error.code != errc::tls_error) return false;
+  // OpenSSL reports verification failures as SSL_R_CERTIFICATE_VERIFY_FAILED (134) in the
+  // "ssl" library; the transport keeps that code as the cause. A text match covers causes
+  // that were lost on the way.
+  if (error.cause && error.cause.category().name() == std::string_view("asio.ssl") &&
+      (error.cause.value() & 0xfff) == 134) {
+    return true;
+  }
+  const auto& text = error.diag.server_text;
+  return text.find("certificate verify failed") != std::string::npos ||
+         text.find("verify failed") != std::string::npos;
+}
+
+bool is_retryable(const error_info& error) noexcept {
+  if (!error.code) return false;
+  if (error.code.category() != category()) return true;  // a system error: network weather
+  switch (static_cast<errc>(error.code.value())) {
+    case errc::connection_failed:
+    case errc::timeout:
+    case errc::body_too_large:
+    case errc::http_status:
+    case errc::proxy_error:
+    case errc::connection_closed:
+    case errc::protocol_error:
+    case errc::limit_exceeded:
+    case errc::unknown_client:
+    case errc::queue_full:
+      return true;
+    case errc::tls_error:
+      return !is_certificate_error(error);
+    default:
+      return false;
+  }
 }
 
 error::error(error_info info) : std::system_error(info.code, info.diag.to_string()), info_(std::move(info)) {}
