@@ -96,7 +96,7 @@ struct error_info {
   diagnostics diag;
   /// The underlying system, TLS or resolver error when there is one (e.g. a certificate
   /// verification failure under errc::tls_error); empty otherwise.
-  std::error_code cause;
+  std::error_code cause{};
 
   explicit operator bool() const noexcept { return static_cast<bool>(code); }
   /// The code's message followed by the diagnostics, one line.
