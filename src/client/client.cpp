@@ -263,6 +263,7 @@ void client_runtime::carry_out(bayeux::send& a) {
   request.headers.emplace_back("Content-Type", "application/json");
   request.headers.emplace_back("Authorization", token_.token_type + " " + token_.token);
   request.body = std::move(a.body);
+  request.resend_if_stale = a.lane != bayeux::lane::long_poll;
   if (config_.log.enabled(log_level::debug)) log(log_level::debug, "→ " + request.body);
   const auto which = a.lane;
   const auto generation = ++generation_[static_cast<std::size_t>(which)];

@@ -28,11 +28,13 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-error_info make_error(errc code, std::string context, std::string text = {}) {
+error_info make_error(errc code, std::string context, std::string text = {},
+                      std::error_code cause = {}) {
   error_info info;
   info.code = make_error_code(code);
   info.diag.context = std::move(context);
   info.diag.server_text = std::move(text);
+  info.cause = cause;
   return info;
 }
 
@@ -118,6 +120,7 @@ class lane_impl final : public http_lane {
     ++generation_;
     done_ = std::move(done);
     retried_ = false;
+    resend_allowed_ = request.resend_if_stale;
     deadline_ = std::chrono::steady_clock::now() + deadline;
     build_message(std::move(request));
     start();
@@ -339,8 +342,8 @@ class lane_impl final : public http_lane {
           reason += ": ";
           reason += X509_verify_cert_error_string(verify);
         }
-        self->fail(
-            make_error(errc::tls_error, "TLS handshake with " + host_port(self->origin_), reason));
+        self->fail(make_error(errc::tls_error, "TLS handshake with " + host_port(self->origin_),
+                              reason, ec));
         return;
       }
       c->established = true;
@@ -409,16 +412,18 @@ class lane_impl final : public http_lane {
           "the body exceeds the limit of " + std::to_string(options_.body_limit) + " bytes"));
       return;
     }
-    if (reused_ && !got_some && !retried_ && is_closed_error(ec)) {
+    if (reused_ && !got_some && !retried_ && resend_allowed_ && is_closed_error(ec)) {
       // A stale keep-alive connection: the server closed it between exchanges. Nothing of the
-      // reply was received, so sending again on a fresh connection is safe.
+      // reply was received, so sending again on a fresh connection is safe for a request the
+      // caller marked as safe to repeat (never a /meta/connect: the server may have taken the
+      // events of its reply off its queue).
       retried_ = true;
       drop_connection();
       ++generation_;
       start();
       return;
     }
-    fail(make_error(errc::connection_closed, context, ec.message()));
+    fail(make_error(errc::connection_closed, context, ec.message(), ec));
   }
 
   void received() {
@@ -482,6 +487,7 @@ class lane_impl final : public http_lane {
   bool busy_ = false;
   bool reused_ = false;
   bool retried_ = false;
+  bool resend_allowed_ = true;
   bool resolve_timed_out_ = false;
   bool cookie_header_added_ = true;
 };

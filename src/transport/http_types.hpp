@@ -45,6 +45,10 @@ struct http_request {
   std::string target = "/";  ///< Path and query.
   header_list headers;
   std::string body;
+  /// When a kept-alive connection turns out closed before any byte of the reply arrived, send
+  /// once more on a fresh connection. Off for requests whose effect on the server is not safe
+  /// to repeat blindly (a /meta/connect: its reply's events leave the server's queue).
+  bool resend_if_stale = true;
 };
 
 /// An HTTP response as received; the body is complete (bounded by the body limit).
