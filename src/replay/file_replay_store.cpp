@@ -24,8 +24,8 @@
 #include <rapidjson/stringbuffer.h>
 
 #include "sfstream/replay_store.hpp"
-#include "src/replay/event_time.hpp"
 #include "src/replay/file_replay_store.hpp"
+#include "vocabulary/event_time.hpp"
 
 namespace sfstream {
 namespace {

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <ostream>
 
-#include "src/replay/event_time.hpp"
+#include "vocabulary/event_time.hpp"
 
 using namespace std::chrono_literals;
 using sfstream::detail::format_event_time;

@@ -1,4 +1,4 @@
-// Tests of the shared redaction helper (sfstream/detail/redact.hpp, in sfstream_common).
+// Tests of the shared redaction helper (sfstream/detail/redact.hpp, in sfstream_vocabulary).
 #include <doctest/doctest.h>
 
 #include <ostream>

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <limits>
 
-#include "src/replay/event_time.hpp"
+#include "vocabulary/event_time.hpp"
 
 namespace sfstream {
 
@@ -57,8 +57,9 @@ std::string_view to_string(gap_cause cause) noexcept {
 std::string gap_record::to_string() const {
   std::string out = channel.empty() ? std::string("(unknown channel)") : channel;
   if (cause == gap_cause::resubscribed_at_tip) {
-    out += ": subscribed again at -1 with no replay id received to resume from; events "
-           "published between ";
+    out +=
+        ": subscribed again at -1 with no replay id received to resume from; events "
+        "published between ";
     out += since ? detail::format_event_time(*since) : std::string("an unknown time");
     out += " and ";
     out += until ? detail::format_event_time(*until) : std::string("now");

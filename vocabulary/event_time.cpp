@@ -1,4 +1,4 @@
-#include "src/replay/event_time.hpp"
+#include "vocabulary/event_time.hpp"
 
 #include <cstdio>
 #include <limits>
