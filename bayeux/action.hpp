@@ -79,13 +79,21 @@ struct unsubscribed {
   std::string channel;
 };
 
-/// A stored replay id was refused; the policy was applied and the subscription resumes from
-/// `resumed_from` (-2 or -1; unused when `taken` is fail).
+/// Events of `channel` may have been missed, and the session says so instead of hiding it:
+/// * expired: the stored position is older than the channel's retention;
+/// * refused: the server refused the replay id;
+/// * resubscribed_at_tip: the channel had to be subscribed again with no received replay id
+///   to resume from, so events published between `since` and `until` may be missing.
+/// For expired and refused the policy was applied: the subscription resumes from
+/// `resumed_from` (-2 or -1), or, under `fail`, a subscription_failed follows.
 struct gap {
   std::string channel;
-  std::int64_t refused_id = 0;
+  gap_cause cause = gap_cause::refused;
+  std::optional<std::int64_t> last_replay_id;  ///< The position that could not be honoured.
   replay_policy taken = replay_policy::earliest;
   std::int64_t resumed_from = -2;
+  std::optional<std::chrono::steady_clock::time_point> since;  ///< resubscribed_at_tip only.
+  std::optional<std::chrono::steady_clock::time_point> until;  ///< resubscribed_at_tip only.
 };
 
 /// How loud a diagnostic is.

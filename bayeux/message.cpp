@@ -174,7 +174,10 @@ std::string read_fields(const rapidjson::Value& obj, message& m) {
         auto event = v.FindMember("event");
         if (event != v.MemberEnd() && event->value.IsObject()) {
           auto replay = event->value.FindMember("replayId");
-          if (replay != event->value.MemberEnd()) m.replay_id = int64_of(replay->value);
+          if (replay != event->value.MemberEnd()) {
+            m.has_replay_id = true;
+            m.replay_id = int64_of(replay->value);
+          }
         }
       }
     }

@@ -43,6 +43,7 @@ struct message {
   std::string failure_reason;             ///< ext.sfdc.failureReason; "" when absent.
   bool has_data = false;                  ///< A `data` member is present.
   std::optional<std::int64_t> replay_id;  ///< data.event.replayId when a 64-bit integer.
+  bool has_replay_id = false;             ///< data.event.replayId is present (valid or not).
   std::string json;                       ///< The raw message object text.
 
   /// True for /meta/... channels.

@@ -82,10 +82,14 @@ error_info make_error(errc code, std::string server_text, std::string context) {
   return e;
 }
 
-bool is_transport_code(const std::error_code& code) noexcept {
-  return code == errc::connection_failed || code == errc::tls_error || code == errc::timeout ||
-         code == errc::connection_closed || code == errc::http_status ||
-         code == errc::proxy_error || code == errc::body_too_large;
+// The request never left: resolving, connecting, the proxy tunnel or the TLS handshake failed.
+// Anything later may have reached the server.
+bool never_sent(const std::error_code& code) noexcept {
+  return code == errc::connection_failed || code == errc::proxy_error || code == errc::tls_error;
+}
+
+bool is_unsupported_version(const reply_error& e) noexcept {
+  return e.has("Unsupported API version") || e.has("API version in the URI is mandatory");
 }
 
 }  // namespace
@@ -176,11 +180,48 @@ replay_policy session::policy_for(const std::string& channel) const {
   return config_.policy;
 }
 
+std::optional<std::int64_t> session::received(std::string_view replay_key) const {
+  auto it = received_.find(replay_key);
+  if (it == received_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::int64_t session::resume_from(const std::string& channel) const {
   auto it = subscriptions_.find(channel);
   if (it == subscriptions_.end()) return -1;
+  // The last received id first: events still queued for the handler are neither lost nor
+  // delivered twice. The committed id only when nothing newer was received in this process.
+  if (auto r = received_.find(it->second.replay_key); r != received_.end()) return r->second;
   if (auto c = committed_.find(it->second.replay_key); c != committed_.end()) return c->second;
   return it->second.start;
+}
+
+std::int64_t session::resubscribe_position(const std::string& channel, time_point now) {
+  const std::int64_t from = resume_from(channel);
+  auto it = subscriptions_.find(channel);
+  if (it == subscriptions_.end()) return from;
+  auto& entry = it->second;
+  if (from >= 0) floor_[entry.replay_key] = from;
+  // A channel that was live and has no position to resume from comes back at -1: whatever was
+  // published since it was last known live is gone. Say so (reported when confirmed).
+  if (from == -1 && entry.live_at && !entry.gap_since) entry.gap_since = entry.live_at;
+  (void)now;
+  return from;
+}
+
+void session::forget_position(const std::string& replay_key) {
+  committed_.erase(replay_key);
+  received_.erase(replay_key);
+  floor_.erase(replay_key);
+}
+
+void session::subscription_dropped(const std::string& channel, error_info why) {
+  subscriptions_.erase(channel);
+  emit(subscription_failed{channel, std::move(why)});
+  if (subscriptions_.empty()) {
+    diag(diagnostic_level::error, "no subscription is left: the last one (" + channel +
+                                      ") was refused or stopped");
+  }
 }
 
 bool session::expired(time_point now) const {
@@ -198,7 +239,8 @@ void session::start(time_point now) {
 }
 
 error_info session::subscribe(std::string_view channel, std::int64_t replay_from, time_point now,
-                              std::optional<replay_policy> policy) {
+                              std::optional<replay_policy> policy,
+                              std::optional<stored_position> stored) {
   auto parsed = parse_channel(channel);
   if (!parsed) return parsed.error();
   if (!parsed->subscribable()) {
@@ -215,14 +257,36 @@ error_info session::subscribe(std::string_view channel, std::int64_t replay_from
                       "subscribing to " + std::string(channel));
   }
   if (subscriptions_.contains(channel)) return {};
+  if (stored && stored->replay_id < 0) {
+    return make_error(errc::invalid_replay_id, "a stored replay id is never negative",
+                      "subscribing to " + std::string(channel));
+  }
   subscription_entry entry;
   entry.replay_key = std::string(parsed->replay_key());
-  entry.start = replay_from;
+  entry.start = stored ? stored->replay_id : replay_from;
   entry.policy = policy;
   const std::string name(channel);
+  if (stored && stored->now - stored->event_time > parsed->retention()) {
+    // The stored position is older than the channel's retention: Salesforce would refuse it
+    // (or worse, skip silently). Apply the policy now; it is the same gap as a refused id.
+    const replay_policy taken = policy.value_or(policy_for(name));
+    const std::int64_t fallback = taken == replay_policy::tip ? -1 : -2;
+    ++counters_.gaps;
+    emit(gap{name, gap_cause::expired, stored->replay_id, taken, fallback, {}, {}});
+    if (taken == replay_policy::fail) {
+      emit(subscription_failed{
+          name, make_error(errc::replay_gap,
+                           "replay id " + std::to_string(stored->replay_id) +
+                               " is older than the channel's retention",
+                           "subscribing to " + name)});
+      return {};
+    }
+    entry.start = fallback;
+  }
+  if (entry.start >= 0) floor_[entry.replay_key] = entry.start;
   subscriptions_.emplace(name, std::move(entry));
   // While there is a live client the subscription goes out at once; otherwise the next
-  // handshake sends it with every other channel (issue 2 rule 14).
+  // handshake sends it with every other channel.
   if (!client_id_.empty()) queue_control({pending_kind::subscribe, name, replay_from, {}}, now);
   return {};
 }
@@ -263,7 +327,7 @@ void session::on_authenticated(time_point now) {
 
 void session::on_authentication_failed(error_info error, time_point now) {
   if (state_ != session_state::authenticating) return;
-  if (is_transport_code(error.code)) {
+  if (is_retryable(error)) {
     // The login endpoint was unreachable: that is a transport failure, not a refusal.
     fail_attempt(failure_kind::transport, step::authenticate,
                  "authentication failed: " + error.to_string(), now);
@@ -351,7 +415,6 @@ void session::queue_control(pending_message m, time_point now) {
 }
 
 void session::flush_control(time_point now) {
-  (void)now;
   if (control_busy_ || control_queue_.empty() || control_due_ || client_id_.empty()) return;
   std::vector<std::string> parts;
   std::size_t size = 2;
@@ -364,7 +427,7 @@ void session::flush_control(time_point now) {
         control_queue_.pop_front();
         continue;
       }
-      p.replay_from = resume_from(p.channel);
+      p.replay_from = resubscribe_position(p.channel, now);
       p.id = next_id();
       encoded = encode_subscribe(client_id_, p.channel, it->second.replay_key, p.replay_from, p.id);
     } else if (p.kind == pending_kind::unsubscribe) {
@@ -541,8 +604,10 @@ void session::fail_attempt(failure_kind kind, step retry, std::string text, time
 
 void session::rehandshake(const char* cause, time_point now) {
   ++counters_.rehandshakes_by_cause[cause];
-  if (!connected_since_handshake_ && counters_.handshakes > 0) {
-    // The last handshake never led to a working connect: do not hammer the server.
+  if (!progress_since_handshake_ && counters_.handshakes > 0) {
+    // Nothing was held or delivered since the last handshake (a server that keeps forgetting
+    // the client, or replies that keep getting lost): back off, and count it toward
+    // max_retries, rather than spend one of the org's concurrent-client slots per attempt.
     drop_connection();
     fail_attempt(failure_kind::protocol, step::handshake,
                  std::string("re-handshake (") + cause + ") before any successful connect", now);
@@ -555,7 +620,7 @@ void session::rehandshake(const char* cause, time_point now) {
 void session::reauthenticate(std::string text, time_point now) {
   (void)now;
   if (auth_retried_) {
-    // A fresh token was refused as well: retrying would loop (issue 2 rule 6).
+    // A fresh token was refused as well: retrying would loop.
     finish(make_error(errc::auth_rejected, std::move(text), "streaming endpoint"));
     return;
   }
@@ -583,13 +648,21 @@ void session::on_transport_error(lane on, error_info error, time_point now) {
   bool& busy = on == lane::control ? control_busy_ : long_poll_busy_;
   if (!busy) return;
   busy = false;
+  if (!is_retryable(error) && error.code != errc::cancelled &&
+      state_ != session_state::disconnecting) {
+    // A certificate that fails verification (or any other error no retry can fix): fail fast.
+    finish(std::move(error));
+    return;
+  }
   const auto kind = error.code == errc::timeout ? failure_kind::timeout : failure_kind::transport;
   std::string text = (on == lane::control ? "control exchange failed: " : "long poll failed: ") +
                      error.to_string();
   if (on == lane::control) {
     control_lane_failed(std::move(text), kind, now);
-  } else {
+  } else if (never_sent(error.code)) {
     long_poll_failed(std::move(text), kind, now);
+  } else {
+    lost_reply(std::move(text), now);
   }
 }
 
@@ -617,7 +690,7 @@ void session::on_reply(lane on, unsigned http_status, std::string_view body, tim
     if (on == lane::control) {
       control_lane_failed(std::move(text), kind, now);
     } else {
-      long_poll_failed(std::move(text), kind, now);
+      lost_reply(std::move(text), now);
     }
     return;
   }
@@ -657,12 +730,41 @@ void session::long_poll_failed(std::string text, failure_kind kind, time_point n
   fail_attempt(kind, step::connect, std::move(text), now);
 }
 
+void session::lost_reply(std::string text, time_point now) {
+  if (state_ != session_state::connected && state_ != session_state::backing_off) return;
+  // The /meta/connect was written; its reply never arrived whole. Salesforce takes events off
+  // the client's queue when it writes a reply, so a plain reconnect on the same clientId
+  // would lose them. A new handshake re-subscribes every channel from its last received id.
+  diag(diagnostic_level::warning,
+       text + "; the reply may have carried events: re-handshaking to resume from the last "
+              "received replay ids");
+  last_reply_.reset();
+  rehandshake("lost_reply", now);
+}
+
 void session::deliver_events(std::vector<message>& messages) {
   for (auto& m : messages) {
     if (m.is_meta() || !m.has_data || m.channel.empty()) continue;
-    ++counters_.events;
     std::string key(replay_key_of(m.channel));
-    emit(deliver{event{std::move(m.channel), std::move(key), m.replay_id, std::move(m.json)}});
+    std::optional<std::int64_t> id = m.replay_id;
+    if (m.has_replay_id && (!id || *id < 0)) {
+      // A position that cannot be resumed from must never become one: deliver the event
+      // without an id (it is not committed) and say so.
+      diag(diagnostic_level::warning, "an event on " + m.channel +
+                                          " carries a replayId that is not a non-negative "
+                                          "64-bit integer: delivered without a position");
+      id.reset();
+    }
+    if (id) {
+      if (auto f = floor_.find(key); f != floor_.end() && *id <= f->second) {
+        // At or below the position the subscription resumed from: a re-delivery.
+        ++counters_.redeliveries_dropped;
+        continue;
+      }
+      received_[key] = *id;
+    }
+    ++counters_.events;
+    emit(deliver{event{std::move(m.channel), std::move(key), id, std::move(m.json)}});
   }
 }
 
@@ -694,18 +796,27 @@ void session::handle_long_poll_reply(std::vector<message>& messages, time_point 
     read_advice(*reply);
     const reply_error e{reply->error, reply->failure_reason};
     if (reply->successful.value_or(false)) {
-      failures_ = 0;
-      backoff_attempts_ = 0;
-      limit_attempts_ = 0;
+      const bool carried_events = std::any_of(messages.begin(), messages.end(), [](const auto& m) {
+        return !m.is_meta() && m.has_data;
+      });
+      if (!first_connect_ || carried_events) {
+        // A held connect (or one that delivered): the session works; reset the backoffs.
+        failures_ = 0;
+        backoff_attempts_ = 0;
+        limit_attempts_ = 0;
+        progress_since_handshake_ = true;
+      }
       auth_retried_ = false;
       first_connect_ = false;
-      connected_since_handshake_ = true;
+      for (auto& [name, entry] : subscriptions_) {
+        if (entry.confirmed) entry.live_at = now;
+      }
       state_ = session_state::connected;
       if (advice_.reconnect == reconnect_advice::handshake) {
         rehandshake("advice", now);
       } else {
         // The next connect goes out before any delivery, so a slow handler can never make
-        // the client miss Salesforce's 40-second window (issue 2 rules 3 and 16).
+        // the client miss Salesforce's 40-second window.
         const auto interval = milliseconds{std::max<std::int64_t>(advice_.interval.value_or(0), 0)};
         if (interval.count() > 0) {
           schedule(step::connect, interval, now);
@@ -833,10 +944,10 @@ void session::handle_handshake_reply(const message& m, time_point now) {
     client_id_ = m.client_id;
     ++counters_.handshakes;
     last_reply_ = now;
-    connected_since_handshake_ = false;
+    progress_since_handshake_ = false;
     first_connect_ = true;
     send_connect(now);
-    // Every (re)handshake re-subscribes every channel from its committed replay id.
+    // Every (re)handshake re-subscribes every channel from its last received replay id.
     for (const auto& [name, entry] : subscriptions_) {
       control_queue_.push_back({pending_kind::subscribe, name, entry.start, {}});
     }
@@ -847,6 +958,9 @@ void session::handle_handshake_reply(const message& m, time_point now) {
   if (m.successful.value_or(false)) {
     fail_attempt(failure_kind::protocol, step::handshake, "the handshake reply has no clientId",
                  now);
+  } else if (is_unsupported_version(e)) {
+    // The endpoint version is wrong for this org: no retry can fix it.
+    finish(make_error(errc::unsupported_api_version, std::string(e.cause()), "/meta/handshake"));
   } else if (auto limit = limit_name(e); !limit.empty()) {
     fail_attempt(failure_kind::limit, step::handshake,
                  "Salesforce limit reached (" + std::string(limit) + "): " + std::string(e.cause()),
@@ -866,7 +980,15 @@ void session::handle_subscribe_reply(const pending_message& p, const message& m,
   if (m.successful.value_or(false)) {
     if (it == subscriptions_.end()) return;  // unsubscribed meanwhile; the unsubscribe follows
     last_reply_ = now;
-    it->second.confirmed = true;
+    auto& entry = it->second;
+    entry.confirmed = true;
+    entry.live_at = now;
+    if (entry.gap_since) {
+      ++counters_.gaps;
+      emit(gap{p.channel, gap_cause::resubscribed_at_tip, std::nullopt, policy_for(p.channel), -1,
+               entry.gap_since, now});
+      entry.gap_since.reset();
+    }
     emit(subscribed{p.channel, p.replay_from});
     return;
   }
@@ -874,18 +996,24 @@ void session::handle_subscribe_reply(const pending_message& p, const message& m,
   const reply_error e{m.error, m.failure_reason};
   if (auto refused = refused_replay_id(m.error); refused && it != subscriptions_.end()) {
     const replay_policy policy = policy_for(p.channel);
-    if (policy == replay_policy::fail || p.replay_from < 0) {
-      auto err = make_error(errc::replay_gap, m.error, "subscribing to " + p.channel);
-      subscriptions_.erase(it);
-      emit(subscription_failed{p.channel, std::move(err)});
+    if (p.replay_from < 0) {
+      subscription_dropped(p.channel,
+                           make_error(errc::replay_gap, m.error, "subscribing to " + p.channel));
       return;
     }
-    // The stored position is gone: apply the policy and say so loudly (design.md §5).
+    // The position is gone (too old, or the server's numbering changed, e.g. after an org
+    // migration): apply the policy and say so loudly. Positions below the old id are not
+    // re-deliveries any more.
     const std::int64_t from = policy == replay_policy::tip ? -1 : -2;
-    it->second.start = from;
-    committed_.erase(it->second.replay_key);
+    forget_position(it->second.replay_key);
     ++counters_.gaps;
-    emit(gap{p.channel, *refused, policy, from});
+    emit(gap{p.channel, gap_cause::refused, *refused, policy, from, {}, {}});
+    if (policy == replay_policy::fail) {
+      subscription_dropped(p.channel,
+                           make_error(errc::replay_gap, m.error, "subscribing to " + p.channel));
+      return;
+    }
+    it->second.start = from;
     control_queue_.push_back({pending_kind::subscribe, p.channel, from, {}});
     return;
   }
@@ -910,12 +1038,11 @@ void session::handle_subscribe_reply(const pending_message& p, const message& m,
   }
   if (it == subscriptions_.end()) return;
   // Rejected for this channel only (does not exist, no access, unknown channel): the others
-  // keep streaming (issue 2 rule 8).
-  auto err = make_error(errc::subscription_rejected,
-                        m.error.empty() ? std::string("subscription refused") : m.error,
-                        "subscribing to " + p.channel);
-  subscriptions_.erase(it);
-  emit(subscription_failed{p.channel, std::move(err)});
+  // keep streaming.
+  subscription_dropped(p.channel, make_error(errc::subscription_rejected,
+                                             m.error.empty() ? std::string("subscription refused")
+                                                             : m.error,
+                                             "subscribing to " + p.channel));
 }
 
 void session::handle_unsubscribe_reply(const pending_message& p, const message& m, time_point now) {

@@ -17,6 +17,15 @@
 //   deadline passed), unless the session asked to `abort` that lane first — then nothing.
 // * `wait` replaces any earlier wait; call on_timer(now) when it ends.
 // * After `deliver`, call commit(replay_key, replay_id) once the handler returned.
+//
+// Positions. Per replay key the session knows the last *received* replay id (the newest event
+// handed to the runtime in a deliver) and the last *committed* one (reported by commit()).
+// Every re-subscribe inside the process resumes from the received id, so events still queued
+// for a slow handler are neither lost nor delivered twice; the committed id is what a durable
+// store keeps and what a restarted process resumes from. After a subscribe from id X an event
+// at or below X is a re-delivery and is dropped. A /meta/connect whose reply never arrived
+// whole may have carried events the server will not send again on the same client: the
+// session then re-handshakes and re-subscribes from the received ids, never reconnects plainly.
 // * After `finished`, no further action comes.
 #pragma once
 
@@ -83,17 +92,26 @@ struct session_config {
   int max_retries = -1;
 };
 
+/// A position from a durable store, with the time of its event and the wall-clock time now, so
+/// the session can tell whether it is still within the channel's retention.
+struct stored_position {
+  std::int64_t replay_id = 0;
+  std::chrono::system_clock::time_point event_time;
+  std::chrono::system_clock::time_point now;
+};
+
 /// Figures the runtime can report.
 struct session_counters {
   std::uint64_t handshakes = 0;  ///< Successful handshakes.
   /// Re-handshakes by cause: "unknown_client", "advice", "expired", "disconnect",
-  /// "authentication", "resume".
+  /// "authentication", "resume", "lost_reply".
   std::map<std::string, std::uint64_t> rehandshakes_by_cause;
   /// Connects re-sent after a failure, by cause: "transport", "http_status", "timeout",
   /// "protocol", "retry_advice", "limit".
   std::map<std::string, std::uint64_t> reconnects_by_cause;
   std::uint64_t events = 0;  ///< deliver actions emitted.
   std::uint64_t gaps = 0;    ///< gap actions emitted.
+  std::uint64_t redeliveries_dropped = 0;  ///< Events at or below a resume position, dropped.
 };
 
 /// The Bayeux client session. Not thread-safe: one owner drives it (the runtime's strand).
@@ -106,16 +124,19 @@ class session {
   void start(time_point now);
   /// Adds a subscription. `replay_from` is -1 (new events), -2 (all retained) or a replay id
   /// >= 0. Sent at once when connected, otherwise at the next handshake. `policy` overrides
-  /// the configured replay policy for this channel. Subscribing to a channel already
-  /// subscribed changes nothing. Errors: errc::invalid_channel, errc::invalid_replay_id,
-  /// errc::cancelled once the session has finished.
+  /// the configured replay policy for this channel. A `stored` position wins over
+  /// `replay_from`; when it is older than the channel's retention the policy is applied at
+  /// once and a gap (cause expired) is emitted — under `fail` followed by
+  /// subscription_failed (errc::replay_gap), and the channel is not subscribed.
+  /// Subscribing to a channel already subscribed changes nothing. Errors:
+  /// errc::invalid_channel, errc::invalid_replay_id, errc::cancelled once finished.
   error_info subscribe(std::string_view channel, std::int64_t replay_from, time_point now,
-                       std::optional<replay_policy> policy = std::nullopt);
+                       std::optional<replay_policy> policy = std::nullopt,
+                       std::optional<stored_position> stored = std::nullopt);
   /// Removes a subscription; `unsubscribed` follows (at once when not connected).
   /// Error: errc::invalid_channel when the channel is not subscribed.
   error_info unsubscribe(std::string_view channel, time_point now);
-  /// Records that the event `replay_id` of `replay_key` was handled: resubscriptions resume
-  /// from it.
+  /// Records that the event `replay_id` of `replay_key` was handled (the durable position).
   void commit(std::string_view replay_key, std::int64_t replay_id);
 
   void on_authenticated(time_point now);
@@ -125,7 +146,7 @@ class session {
   void on_timer(time_point now);
   /// Back-pressure: sends /meta/disconnect, aborts the long poll, holds no connect.
   void pause(time_point now);
-  /// Re-handshakes and re-subscribes every channel from its committed replay id.
+  /// Re-handshakes and re-subscribes every channel from its last received replay id.
   void resume(time_point now);
   /// Sends /meta/disconnect (short deadline) and finishes when it is answered or fails.
   void stop(time_point now);
@@ -140,6 +161,8 @@ class session {
   const bayeux::advice& advice() const noexcept { return advice_; }
   /// The last committed replay id of `replay_key`.
   std::optional<std::int64_t> committed(std::string_view replay_key) const;
+  /// The last received replay id of `replay_key` (handed out in a deliver).
+  std::optional<std::int64_t> received(std::string_view replay_key) const;
   const session_counters& counters() const noexcept { return counters_; }
   /// Channels currently wanted (confirmed or not), in name order.
   std::vector<std::string> channels() const;
@@ -159,6 +182,12 @@ class session {
     std::int64_t start = -1;  ///< replay_from given to subscribe (or a policy fallback).
     std::optional<replay_policy> policy;
     bool confirmed = false;
+    /// When the server-side subscription was last known to be live (confirmed, or a connect
+    /// answered while confirmed); unset before the first confirmation.
+    std::optional<time_point> live_at;
+    /// Set when the channel is re-subscribed at -1 with nothing received: the gap it opens
+    /// starts here and is reported once the new subscription is confirmed.
+    std::optional<time_point> gap_since;
   };
   enum class step { none, authenticate, handshake, connect, finish };
   enum class failure_kind { transport, http_status, timeout, protocol, limit, retry_advice };
@@ -204,6 +233,11 @@ class session {
   void handle_subscribe_reply(const pending_message& p, const message& m, time_point now);
   void handle_unsubscribe_reply(const pending_message& p, const message& m, time_point now);
   void deliver_events(std::vector<message>& messages);
+  void lost_reply(std::string text, time_point now);
+  /// The position a (re-)subscribe of `channel` sends; notes a gap when there is none.
+  std::int64_t resubscribe_position(const std::string& channel, time_point now);
+  void forget_position(const std::string& replay_key);
+  void subscription_dropped(const std::string& channel, error_info why);
 
   session_config config_;
   session_state state_ = session_state::unconnected;
@@ -212,6 +246,10 @@ class session {
   bayeux::advice advice_;
   std::map<std::string, subscription_entry, std::less<>> subscriptions_;
   std::map<std::string, std::int64_t, std::less<>> committed_;
+  std::map<std::string, std::int64_t, std::less<>> received_;
+  /// Per replay key: the position the last subscribe resumed from; events at or below it are
+  /// re-deliveries.
+  std::map<std::string, std::int64_t, std::less<>> floor_;
   std::deque<pending_message> control_queue_;
   std::vector<pending_message> control_outstanding_;
   bool control_busy_ = false;
@@ -228,7 +266,9 @@ class session {
   unsigned limit_attempts_ = 0;
   int failures_ = 0;
   bool auth_retried_ = false;
-  bool connected_since_handshake_ = false;
+  /// A connect was held or delivered events since the last handshake: re-handshakes that
+  /// repeat without this back off.
+  bool progress_since_handshake_ = false;
   std::uint64_t epoch_ = 0;
   std::uint64_t rng_state_ = 0;
   session_counters counters_;
