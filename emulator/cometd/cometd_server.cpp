@@ -1,5 +1,6 @@
 #include "emulator/cometd/cometd_server.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <deque>
@@ -8,11 +9,11 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "emulator/auth/session_registry.hpp"
 
@@ -24,7 +25,8 @@ namespace asio = boost::asio;
 using writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 constexpr std::string_view base36 = "0123456789abcdefghijklmnopqrstuvwxyz";
-constexpr std::string_view too_busy_text = "503::Server is too busy.  Please try your request again later.";
+constexpr std::string_view too_busy_text =
+    "503::Server is too busy.  Please try your request again later.";
 constexpr std::string_view daily_limit_text = "403::Organization total events daily limit exceeded";
 constexpr std::string_view connection_limit_text =
     "403::To protect all customers from excessive use and Denial of Service attacks, we limit the "
@@ -32,8 +34,12 @@ constexpr std::string_view connection_limit_text =
     "limit has been exceeded. Please try your request again later.";
 constexpr std::string_view uri_example = "URI format: '/cometd/66.0'";
 
-void put(writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
-void key(writer& w, std::string_view s) { w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void put(writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+void key(writer& w, std::string_view s) {
+  w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 void raw(writer& w, std::string_view json, rapidjson::Type type) {
   w.RawValue(json.data(), json.size(), type);
 }
@@ -80,7 +86,8 @@ std::optional<int> parse_version_tenths(std::string_view text) {
   std::string_view major_text = text.substr(0, dot);
   int major = 0;
   auto [p, ec] = std::from_chars(major_text.data(), major_text.data() + major_text.size(), major);
-  if (major_text.empty() || ec != std::errc{} || p != major_text.data() + major_text.size() || major > 10000) {
+  if (major_text.empty() || ec != std::errc{} || p != major_text.data() + major_text.size() ||
+      major > 10000) {
     return std::nullopt;
   }
   int minor = 0;
@@ -95,9 +102,11 @@ std::optional<int> parse_version_tenths(std::string_view text) {
   return major * 10 + minor;
 }
 
-std::optional<std::string> cookie_value(const transport::header_list& headers, std::string_view name) {
+std::optional<std::string> cookie_value(const transport::header_list& headers,
+                                        std::string_view name) {
   for (const auto& [header, value] : headers) {
-    if (header.size() != 6 || (header[0] != 'C' && header[0] != 'c') || header.substr(1) != "ookie") {
+    if (header.size() != 6 || (header[0] != 'C' && header[0] != 'c') ||
+        header.substr(1) != "ookie") {
       continue;
     }
     std::string_view rest = value;
@@ -218,7 +227,7 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     bool pending_disconnect = false;
     bool flush_posted = false;
     std::map<std::string, subscription> subscriptions;
-    std::deque<std::string> queue;
+    std::deque<net::shared_bytes> queue;  ///< Event messages not yet sent, oldest first.
     std::optional<held_connect> held;
     asio::steady_timer hold_timer;
     asio::steady_timer expiry_timer;
@@ -247,6 +256,10 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
   std::size_t fail_count = 0;
   injected_fault fail_kind = injected_fault::http_503;
   std::map<message_fault, std::size_t> faults;  // injected replies still to give
+  reply_fault armed_reply_fault;                // spoils the next replies that carry events
+  std::size_t reply_fault_count = 0;
+  std::uint64_t spoiled = 0;                                    // events in spoiled replies
+  std::vector<std::weak_ptr<asio::steady_timer>> late_replies;  // held replies (reply_fault hold)
 
   /// True (and one fewer to give) when `fault` is armed.
   bool take(message_fault fault) {
@@ -264,7 +277,10 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
   }
 
   static std::string new_affinity() {
-    return "!" + auth::random_text(56, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") + "=";
+    return "!" +
+           auth::random_text(56,
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") +
+           "=";
   }
 
   std::string affinity_cookie() const {
@@ -342,9 +358,11 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
 
   enum class advice_kind { none, stop, retry_first, multiple_clients };
 
-  static std::string reply(std::string_view client_id, std::string_view channel, const message_id& id,
-                           const std::string* subscription, std::string_view error, advice_kind advice,
-                           std::string_view failure_reason = {}, std::chrono::milliseconds timeout = {}) {
+  static std::string reply(std::string_view client_id, std::string_view channel,
+                           const message_id& id, const std::string* subscription,
+                           std::string_view error, advice_kind advice,
+                           std::string_view failure_reason = {},
+                           std::chrono::milliseconds timeout = {}) {
     rapidjson::StringBuffer sb;
     writer w(sb);
     w.StartObject();
@@ -353,7 +371,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       put(w, client_id);
     }
     if (advice == advice_kind::multiple_clients) {
-      // As captured: {"interval":2000,"multiple-clients":true,"reconnect":"retry","timeout":110000}.
+      // As captured:
+      // {"interval":2000,"multiple-clients":true,"reconnect":"retry","timeout":110000}.
       key(w, "advice");
       w.StartObject();
       key(w, "interval");
@@ -437,10 +456,36 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     return body;
   }
 
-  static transport::http_response bayeux_http(std::vector<std::string> parts, const std::vector<std::string>& cookies) {
+  static transport::http_response bayeux_http(std::vector<std::string> parts,
+                                              const std::vector<std::string>& cookies) {
     auto r = json_http(200, "OK", join(parts));
     for (const auto& c : cookies) r.headers.emplace_back("Set-Cookie", c);
     return r;
+  }
+
+  /// Answers with the array `before`, `events`, `after` in one gather write: the event bytes
+  /// are the ones kept with each event, never copied or serialized again.
+  static void respond_with_events(net::exchange& ex, const std::vector<std::string>& before,
+                                  std::vector<net::shared_bytes> events,
+                                  const std::vector<std::string>& after,
+                                  const std::vector<std::string>& cookies) {
+    static const auto open = std::make_shared<const std::string>("[");
+    static const auto comma = std::make_shared<const std::string>(",");
+    static const auto close = std::make_shared<const std::string>("]");
+    std::vector<net::shared_bytes> pieces;
+    pieces.reserve(2 * (before.size() + events.size() + after.size()) + 1);
+    pieces.push_back(open);
+    auto add = [&](net::shared_bytes piece) {
+      if (pieces.size() > 1) pieces.push_back(comma);
+      pieces.push_back(std::move(piece));
+    };
+    for (const auto& text : before) add(std::make_shared<const std::string>(text));
+    for (auto& event : events) add(std::move(event));
+    for (const auto& text : after) add(std::make_shared<const std::string>(text));
+    pieces.push_back(close);
+    auto head = json_http(200, "OK", {});
+    for (const auto& c : cookies) head.headers.emplace_back("Set-Cookie", c);
+    ex.respond_gather(std::move(head), std::move(pieces));
   }
 
   // ---- timers -------------------------------------------------------------------------------
@@ -464,9 +509,11 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
   }
 
   // ---- delivery -----------------------------------------------------------------------------
-  std::vector<std::string> drain(client& c) {
-    std::vector<std::string> out;
-    while (!c.queue.empty()) {
+  /// Takes up to `max_events_per_connect` queued events for one reply; the rest wait for the
+  /// next connect, which is then answered at once.
+  std::vector<net::shared_bytes> drain(client& c) {
+    std::vector<net::shared_bytes> out;
+    while (!c.queue.empty() && out.size() < settings.max_events_per_connect) {
       if (daily_limit_reached()) break;
       out.push_back(std::move(c.queue.front()));
       c.queue.pop_front();
@@ -481,12 +528,126 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     held_connect held = std::move(*c->held);
     c->held.reset();
     c->hold_timer.cancel();
-    std::vector<std::string> parts = std::move(held.prefix);
-    for (auto& e : drain(*c)) parts.push_back(std::move(e));
-    if (with_disconnect) parts.push_back(server_disconnect(c->id));
-    parts.push_back(reply(c->id, "/meta/connect", held.id, nullptr, {}, advice_kind::none));
-    if (!held.exchange->answered()) held.exchange->respond(bayeux_http(std::move(parts), held.cookies));
+    auto events = drain(*c);
+    std::vector<std::string> tail;
+    if (with_disconnect) tail.push_back(server_disconnect(c->id));
+    tail.push_back(reply(c->id, "/meta/connect", held.id, nullptr, {}, advice_kind::none));
     arm_expiry(c);
+    if (!held.exchange->answered()) {
+      answer_connect(held.exchange, c, held.id, std::move(held.prefix), std::move(events),
+                     std::move(tail), std::move(held.cookies));
+    }
+  }
+
+  /// Sends a connect reply: `head` (replies to the other messages of the POST), the events, then
+  /// `tail` (the connect reply, after an unsolicited disconnect if any). An armed reply fault
+  /// spoils it when it carries events; those events stay sent, as Salesforce's would.
+  void answer_connect(const std::shared_ptr<net::exchange>& ex, const client_ptr& c,
+                      const message_id& id, std::vector<std::string> head,
+                      std::vector<net::shared_bytes> events, std::vector<std::string> tail,
+                      std::vector<std::string> cookies) {
+    if (events.empty() || reply_fault_count == 0) {
+      respond_with_events(*ex, head, std::move(events), tail, cookies);
+      return;
+    }
+    --reply_fault_count;
+    const reply_fault fault = armed_reply_fault;
+    spoiled += events.size();
+    auto whole = [&] {
+      for (auto& e : events) head.push_back(*e);
+      for (auto& t : tail) head.push_back(std::move(t));
+      return std::move(head);
+    };
+    switch (fault.kind) {
+      case reply_fault_kind::cut: {
+        auto r = bayeux_http(whole(), cookies);
+        const std::size_t bytes = std::min(fault.bytes, r.body.size() - 1);  // never the whole body
+        ex->respond_partial_and_drop(std::move(r), bytes);
+        return;
+      }
+      case reply_fault_kind::reset:
+        ex->drop();
+        return;
+      case reply_fault_kind::hold: {
+        auto timer = std::make_shared<asio::steady_timer>(executor, fault.delay);
+        std::erase_if(late_replies, [](const auto& weak) { return weak.expired(); });
+        late_replies.push_back(timer);
+        timer->async_wait(
+            [timer, ex, r = bayeux_http(whole(), cookies)](boost::system::error_code ec) mutable {
+              if (!ec && !ex->answered()) ex->respond(std::move(r));
+            });
+        return;
+      }
+      case reply_fault_kind::oversize: {
+        auto r = bayeux_http(whole(), cookies);
+        if (r.body.size() <= fault.bytes) r.body.insert(1, fault.bytes + 1 - r.body.size(), ' ');
+        ex->respond(std::move(r));
+        return;
+      }
+      case reply_fault_kind::malformed:
+        events.insert(events.begin() + 1,
+                      std::make_shared<const std::string>(
+                          fault.message.empty()
+                              ? R"({"data":{"event":{"replayId":}},"channel":"/malformed"})"
+                              : fault.message));
+        ex->respond(bayeux_http(whole(), cookies));
+        return;
+      case reply_fault_kind::rotate_affinity:
+        affinity = new_affinity();
+        [[fallthrough]];
+      case reply_fault_kind::unknown_client:
+        head.push_back(unknown_client("/meta/connect", id));
+        cookies.push_back(affinity_cookie());
+        erase_client(c);
+        ex->respond(bayeux_http(std::move(head), cookies));
+        return;
+      case reply_fault_kind::unauthorized:
+        head.push_back(reply(c->id, "/meta/connect", id, nullptr, "401::Authentication invalid",
+                             advice_kind::stop));
+        ex->respond(bayeux_http(std::move(head), cookies));
+        return;
+      case reply_fault_kind::http_503: {
+        transport::http_response r;
+        r.status = 503;
+        r.reason = "Service Unavailable";
+        r.headers = {{"Content-Type", "text/html;charset=UTF-8"}};
+        r.body = "<html><body><h1>503 Service Unavailable</h1></body></html>";
+        ex->respond(std::move(r));
+        return;
+      }
+      case reply_fault_kind::too_busy:
+        head.push_back(reply(c->id, "/meta/connect", id, nullptr, too_busy_text, advice_kind::stop,
+                             too_busy_text));
+        ex->respond(bayeux_http(std::move(head), cookies));
+        return;
+      case reply_fault_kind::disconnect:
+        head.push_back(server_disconnect(c->id));
+        head.push_back(reply(c->id, "/meta/connect", id, nullptr, {}, advice_kind::none));
+        erase_client(c);
+        ex->respond(bayeux_http(std::move(head), cookies));
+        return;
+    }
+  }
+
+  std::int64_t publish_raw(const std::string& channel, const std::string& data) {
+    if (!bus.channel_exists(channel)) {
+      const bool long_kept = channel.rfind("/event/", 0) == 0 || channel.rfind("/data/", 0) == 0;
+      bus.declare_channel(channel, long_kept ? retention::hours_72 : retention::hours_24);
+    }
+    return bus.publish(channel, [&data](std::int64_t replay_id, clock::time_point) {
+      constexpr std::string_view placeholder = "{{replayId}}";
+      const std::string id = std::to_string(replay_id);
+      std::string out;
+      std::size_t from = 0;
+      for (auto at = data.find(placeholder); at != std::string::npos;
+           at = data.find(placeholder, from)) {
+        out.append(data, from, at - from);
+        out += id;
+        from = at + placeholder.size();
+      }
+      out.append(data, from, std::string::npos);
+      return out;
+    });
   }
 
   void schedule_flush(const client_ptr& c) {
@@ -526,16 +687,11 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     return true;
   }
 
-  static std::string event_message(const std::string& channel, const std::string& data) {
-    rapidjson::StringBuffer sb;
-    writer w(sb);
-    w.StartObject();
-    key(w, "data");
-    raw(w, data, rapidjson::kObjectType);
-    key(w, "channel");
-    put(w, channel);
-    w.EndObject();
-    return sb.GetString();
+  /// The event as a message for the subscription `channel`: the bytes serialized when the event
+  /// was published when the subscription is the event's channel itself (no filter).
+  static net::shared_bytes event_message(const std::string& channel, const stored_event& event) {
+    if (event.message && channel == event.channel) return event.message;
+    return std::make_shared<const std::string>(render_event_message(channel, event.data));
   }
 
   void on_event(const stored_event& event) {
@@ -544,7 +700,7 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       bool queued = false;
       for (const auto& [name, sub] : c->subscriptions) {
         if (sub.base == event.channel && filter_matches(sub, event.data)) {
-          c->queue.push_back(event_message(name, event.data));
+          c->queue.push_back(event_message(name, event));
           queued = true;
         }
       }
@@ -585,12 +741,14 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     std::string_view version = rest.substr(0, rest.find('/'));
     auto tenths = parse_version_tenths(version);
     if (!tenths) {
-      ex->respond(version_error(req, "400::API version in the URI is mandatory. " + std::string(uri_example)));
+      ex->respond(version_error(
+          req, "400::API version in the URI is mandatory. " + std::string(uri_example)));
       return;
     }
     if (*tenths < 370) {
-      ex->respond(version_error(req, "400::Unsupported API version. Only API versions '37.0' and later are supported. " +
-                                         std::string(uri_example)));
+      ex->respond(version_error(
+          req, "400::Unsupported API version. Only API versions '37.0' and later are supported. " +
+                   std::string(uri_example)));
       return;
     }
     if (req.body.size() > settings.request_limit) {
@@ -618,8 +776,11 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       return;
     }
     rapidjson::Document doc;
-    if (doc.Parse(req.body.c_str(), req.body.size()).HasParseError() || !(doc.IsArray() || doc.IsObject())) {
-      ex->respond(json_http(400, "Bad Request", R"([{"error":"400::Unable to parse the request body as a Bayeux message","successful":false}])"));
+    if (doc.Parse(req.body.c_str(), req.body.size()).HasParseError() ||
+        !(doc.IsArray() || doc.IsObject())) {
+      ex->respond(json_http(
+          400, "Bad Request",
+          R"([{"error":"400::Unable to parse the request body as a Bayeux message","successful":false}])"));
       return;
     }
     std::vector<const rapidjson::Value*> messages;
@@ -641,7 +802,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       on_message(*m, req, token, b);
     }
 
-    if (b.connect_client && b.hold && b.connect_client->queue.empty() && !b.connect_client->pending_disconnect) {
+    if (b.connect_client && b.hold && b.connect_client->queue.empty() &&
+        !b.connect_client->pending_disconnect) {
       auto c = b.connect_client;
       c->held = held_connect{ex, std::move(b.replies), std::move(b.cookies), b.connect_id};
       c->expiry_timer.cancel();
@@ -666,41 +828,49 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       return;
     }
     if (b.connect_client) {
-      auto& c = b.connect_client;
-      for (auto& e : drain(*c)) b.replies.push_back(std::move(e));
+      auto c = b.connect_client;
+      auto events = drain(*c);
+      std::vector<std::string> tail;
       if (c->pending_disconnect) {
-        b.replies.push_back(server_disconnect(c->id));
+        tail.push_back(server_disconnect(c->id));
       }
       const advice_kind advice = b.connect_multiple_clients ? advice_kind::multiple_clients
                                  : b.connect_advice         ? advice_kind::retry_first
                                                             : advice_kind::none;
-      b.replies.push_back(reply(c->id, "/meta/connect", b.connect_id, nullptr, {}, advice, {},
-                                settings.long_poll_timeout));
+      tail.push_back(reply(c->id, "/meta/connect", b.connect_id, nullptr, {}, advice, {},
+                           settings.long_poll_timeout));
       if (c->pending_disconnect) {
         erase_client(c);
       } else if (clients.count(c->id) != 0) {
         arm_expiry(c);
       }
+      answer_connect(ex, c, b.connect_id, std::move(b.replies), std::move(events), std::move(tail),
+                     std::move(b.cookies));
+      return;
     }
     ex->respond(bayeux_http(std::move(b.replies), b.cookies));
   }
 
-  transport::http_response version_error(const transport::http_request& req, const std::string& error) {
+  transport::http_response version_error(const transport::http_request& req,
+                                         const std::string& error) {
     std::string channel = "/meta/handshake";
     message_id id;
     rapidjson::Document doc;
     if (!doc.Parse(req.body.c_str(), req.body.size()).HasParseError()) {
-      const rapidjson::Value* first = doc.IsArray() && doc.Size() > 0 ? &doc[0] : (doc.IsObject() ? &doc : nullptr);
+      const rapidjson::Value* first =
+          doc.IsArray() && doc.Size() > 0 ? &doc[0] : (doc.IsObject() ? &doc : nullptr);
       if (first != nullptr && first->IsObject()) {
         std::string ch = string_member(*first, "channel");
         if (!ch.empty()) channel = ch;
         id = read_id(*first);
       }
     }
-    return json_http(400, "Bad Request", join({reply({}, channel, id, nullptr, error, advice_kind::none)}));
+    return json_http(400, "Bad Request",
+                     join({reply({}, channel, id, nullptr, error, advice_kind::none)}));
   }
 
-  void on_message(const rapidjson::Value& m, const transport::http_request& req, const std::string& token, batch& b) {
+  void on_message(const rapidjson::Value& m, const transport::http_request& req,
+                  const std::string& token, batch& b) {
     const std::string channel = string_member(m, "channel");
     const message_id id = read_id(m);
     if (channel == "/meta/handshake") {
@@ -708,7 +878,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       return;
     }
     if (channel.empty()) {
-      b.replies.push_back(reply({}, "", id, nullptr, "400::Channel name not specified", advice_kind::none));
+      b.replies.push_back(
+          reply({}, "", id, nullptr, "400::Channel name not specified", advice_kind::none));
       return;
     }
     const std::string client_id = string_member(m, "clientId");
@@ -721,21 +892,25 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     client_ptr c = it->second;
     auto browser = cookie_value(req.headers, "BAYEUX_BROWSER");
     if (!browser || *browser != c->browser) {
-      b.replies.push_back(reply(c->id, channel, id, nullptr,
-                                "400::Client {" + c->id + "} has established a session, but no BAYEUX_BROWSER cookie present",
-                                advice_kind::none));
+      b.replies.push_back(
+          reply(c->id, channel, id, nullptr,
+                "400::Client {" + c->id +
+                    "} has established a session, but no BAYEUX_BROWSER cookie present",
+                advice_kind::none));
       return;
     }
     c->expiry_timer.cancel();
     auto user = token.empty() ? std::nullopt : check(token);
     if (!user) {
-      b.replies.push_back(reply(c->id, channel, id, nullptr, "401::Authentication invalid", advice_kind::stop));
+      b.replies.push_back(
+          reply(c->id, channel, id, nullptr, "401::Authentication invalid", advice_kind::stop));
       if (!c->held) arm_expiry(c);
       return;
     }
     if (*user != c->user_id) {
       b.replies.push_back(reply(c->id, channel, id, nullptr,
-                                "400::Authenticated user id does not match the session's user id", advice_kind::stop));
+                                "400::Authenticated user id does not match the session's user id",
+                                advice_kind::stop));
       if (!c->held) arm_expiry(c);
       return;
     }
@@ -765,9 +940,11 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       erase_client(c);
       return;
     } else if (channel.rfind("/meta/", 0) == 0) {
-      b.replies.push_back(reply(c->id, channel, id, nullptr, "404::Unknown channel", advice_kind::none));
+      b.replies.push_back(
+          reply(c->id, channel, id, nullptr, "404::Unknown channel", advice_kind::none));
     } else {
-      b.replies.push_back(reply(c->id, channel, id, nullptr, "403::Restricted channel", advice_kind::none));
+      b.replies.push_back(
+          reply(c->id, channel, id, nullptr, "403::Restricted channel", advice_kind::none));
     }
     if (!c->held && b.connect_client != c) arm_expiry(c);
   }
@@ -796,7 +973,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     }
     auto c = std::make_shared<client>(executor);
     do {
-      const std::size_t length = 26 + static_cast<std::size_t>(auth::random_text(1, "0123")[0] - '0');
+      const std::size_t length =
+          26 + static_cast<std::size_t>(auth::random_text(1, "0123")[0] - '0');
       c->id = auth::random_text(length, base36);
     } while (clients.count(c->id) != 0);
     c->user_id = *user;
@@ -837,7 +1015,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
 
   void on_connect(const rapidjson::Value& m, const client_ptr& c, const message_id& id, batch& b) {
     if (take(message_fault::too_busy)) {
-      b.replies.push_back(reply(c->id, "/meta/connect", id, nullptr, too_busy_text, advice_kind::stop, too_busy_text));
+      b.replies.push_back(reply(c->id, "/meta/connect", id, nullptr, too_busy_text,
+                                advice_kind::stop, too_busy_text));
       arm_expiry(c);
       return;
     }
@@ -849,12 +1028,14 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     }
     const std::string type = string_member(m, "connectionType");
     if (m.HasMember("connectionType") && type != "long-polling") {
-      b.replies.push_back(reply(c->id, "/meta/connect", id, nullptr, "400::Invalid connection type {" + type + "}", advice_kind::none));
+      b.replies.push_back(reply(c->id, "/meta/connect", id, nullptr,
+                                "400::Invalid connection type {" + type + "}", advice_kind::none));
       arm_expiry(c);
       return;
     }
     if (daily_limit_reached()) {
-      b.replies.push_back(reply(c->id, "/meta/connect", id, nullptr, daily_limit_text, advice_kind::none));
+      b.replies.push_back(
+          reply(c->id, "/meta/connect", id, nullptr, daily_limit_text, advice_kind::none));
       arm_expiry(c);
       return;
     }
@@ -863,7 +1044,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     }
     if (b.connect_client == c) {
       // Two connects in one POST: answer the first at once.
-      b.replies.push_back(reply(c->id, "/meta/connect", b.connect_id, nullptr, {}, advice_kind::none));
+      b.replies.push_back(
+          reply(c->id, "/meta/connect", b.connect_id, nullptr, {}, advice_kind::none));
     }
     b.connect_client = c;
     b.connect_id = id;
@@ -881,15 +1063,18 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     auto advice = m.FindMember("advice");
     if (advice != m.MemberEnd() && advice->value.IsObject()) {
       auto t = advice->value.FindMember("timeout");
-      if (t != advice->value.MemberEnd() && t->value.IsNumber() && t->value.GetDouble() <= 0) immediate = true;
+      if (t != advice->value.MemberEnd() && t->value.IsNumber() && t->value.GetDouble() <= 0)
+        immediate = true;
     }
     b.hold = !immediate;
   }
 
-  void on_subscribe(const rapidjson::Value& m, const client_ptr& c, const message_id& id, batch& b) {
+  void on_subscribe(const rapidjson::Value& m, const client_ptr& c, const message_id& id,
+                    batch& b) {
     std::string sub = string_member(m, "subscription");
     auto fail = [&](const std::string& error, bool with_subscription = true) {
-      b.replies.push_back(reply(c->id, "/meta/subscribe", id, with_subscription ? &sub : nullptr, error, advice_kind::none));
+      b.replies.push_back(reply(c->id, "/meta/subscribe", id, with_subscription ? &sub : nullptr,
+                                error, advice_kind::none));
     };
     if (sub.empty()) {
       fail("400::Channel name not specified", false);
@@ -900,7 +1085,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
       return;
     }
     if (take(message_fault::too_busy)) {
-      b.replies.push_back(reply(c->id, "/meta/subscribe", id, &sub, too_busy_text, advice_kind::stop, too_busy_text));
+      b.replies.push_back(reply(c->id, "/meta/subscribe", id, &sub, too_busy_text,
+                                advice_kind::stop, too_busy_text));
       return;
     }
     if (take(message_fault::bare_subscribe_failure)) {
@@ -931,7 +1117,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
         auto eq = pair.find('=');
         if (pair.empty() || eq == std::string_view::npos || eq == 0) continue;
         std::string value = percent_decode_lenient(pair.substr(eq + 1));
-        if (value.size() >= 2 && (value.front() == '\'' || value.front() == '"') && value.back() == value.front()) {
+        if (value.size() >= 2 && (value.front() == '\'' || value.front() == '"') &&
+            value.back() == value.front()) {
           value = value.substr(1, value.size() - 2);
         }
         s.filters.emplace_back(percent_decode_lenient(pair.substr(0, eq)), std::move(value));
@@ -951,10 +1138,11 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
     if (ext != m.MemberEnd() && ext->value.IsObject()) {
       auto map = ext->value.FindMember("replay");
       if (map != ext->value.MemberEnd() && map->value.IsObject()) {
-        const std::string not_found = "400::The replayId for channel {" + s.base +
-                                      "} wasn't found using the provided replay ID map {" + java_map(map->value) +
-                                      "}. Ensure that the channel name you provided in the replay map is valid and "
-                                      "matches the channel name used for subscribing.";
+        const std::string not_found =
+            "400::The replayId for channel {" + s.base +
+            "} wasn't found using the provided replay ID map {" + java_map(map->value) +
+            "}. Ensure that the channel name you provided in the replay map is valid and "
+            "matches the channel name used for subscribing.";
         auto entry = map->value.FindMember(s.base.c_str());
         if (entry != map->value.MemberEnd()) {
           const auto& v = entry->value;
@@ -969,7 +1157,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
         } else {
           for (auto it = map->value.MemberBegin(); it != map->value.MemberEnd(); ++it) {
             std::string_view k(it->name.GetString(), it->name.GetStringLength());
-            if (k.size() > s.base.size() && k.substr(0, s.base.size()) == s.base && k[s.base.size()] == '?') {
+            if (k.size() > s.base.size() && k.substr(0, s.base.size()) == s.base &&
+                k[s.base.size()] == '?') {
               fail(not_found);
               return;
             }
@@ -977,16 +1166,18 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
         }
       }
     }
-    if (replay < -2 || bus.check_replay(s.base, replay) != replay_check::ok) {
+    if (replay < -2 || bus.check_replay(s.base, replay) != replay_check::ok ||
+        (replay >= 0 && take(message_fault::invalid_replay_id))) {
       fail("400::The replayId {" + std::to_string(replay) +
-           "} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 to replay only new events.");
+           "} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 "
+           "to replay only new events.");
       return;
     }
-    for (const auto& e : bus.events_after(s.base, replay)) {
+    bus.visit_after(s.base, replay, [&](const stored_event& e) {
       if (is_for_user(e, c->user_id) && filter_matches(s, e.data)) {
-        c->queue.push_back(event_message(sub, e.data));
+        c->queue.push_back(event_message(sub, e));
       }
-    }
+    });
     c->subscriptions[sub] = std::move(s);
     b.replies.push_back(reply(c->id, "/meta/subscribe", id, &sub, {}, advice_kind::none));
     if (!c->queue.empty()) schedule_flush(c);
@@ -994,6 +1185,10 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
 
   void stop() {
     stopped = true;
+    for (auto& weak : late_replies) {
+      if (auto timer = weak.lock()) timer->cancel();
+    }
+    late_replies.clear();
     for (auto& [id, c] : clients) {
       c->hold_timer.cancel();
       c->expiry_timer.cancel();
@@ -1004,8 +1199,8 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
   }
 };
 
-cometd_server::cometd_server(asio::any_io_executor executor, cometd_settings settings, const clock& clk, event_bus& bus,
-                             token_check check)
+cometd_server::cometd_server(asio::any_io_executor executor, cometd_settings settings,
+                             const clock& clk, event_bus& bus, token_check check)
     : impl_(std::make_shared<impl>(std::move(executor), settings, clk, bus, std::move(check))) {
   std::weak_ptr<impl> weak = impl_;
   bus.set_publish_listener([weak](const stored_event& e) {
@@ -1023,7 +1218,9 @@ cometd_server::~cometd_server() {
   impl_->stop();
 }
 
-void cometd_server::handle(std::shared_ptr<net::exchange> exchange) { impl_->handle(exchange); }
+void cometd_server::handle(std::shared_ptr<net::exchange> exchange) {
+  impl_->handle(exchange);
+}
 
 void cometd_server::forget_all_clients() {
   auto clients = std::move(impl_->clients);
@@ -1037,12 +1234,15 @@ void cometd_server::forget_all_clients() {
       auto parts = std::move(held.prefix);
       parts.push_back(impl::unknown_client("/meta/connect", held.id));
       held.cookies.push_back(impl_->affinity_cookie());
-      if (!held.exchange->answered()) held.exchange->respond(impl::bayeux_http(std::move(parts), held.cookies));
+      if (!held.exchange->answered())
+        held.exchange->respond(impl::bayeux_http(std::move(parts), held.cookies));
     }
   }
 }
 
-void cometd_server::rotate_affinity_cookie() { impl_->affinity = impl::new_affinity(); }
+void cometd_server::rotate_affinity_cookie() {
+  impl_->affinity = impl::new_affinity();
+}
 
 void cometd_server::fail_next_requests(std::size_t count, injected_fault fault) {
   impl_->fail_count = count;
@@ -1062,17 +1262,42 @@ void cometd_server::disconnect_all_clients() {
   }
 }
 
-void cometd_server::make_too_busy(std::size_t count) { inject(message_fault::too_busy, count); }
+void cometd_server::make_too_busy(std::size_t count) {
+  inject(message_fault::too_busy, count);
+}
 
-void cometd_server::inject(message_fault fault, std::size_t count) { impl_->faults[fault] = count; }
+void cometd_server::inject(message_fault fault, std::size_t count) {
+  impl_->faults[fault] = count;
+}
 
-std::size_t cometd_server::client_count() const noexcept { return impl_->clients.size(); }
+void cometd_server::spoil_next_event_replies(reply_fault fault, std::size_t count) {
+  impl_->armed_reply_fault = std::move(fault);
+  impl_->reply_fault_count = count;
+}
+
+std::size_t cometd_server::pending_reply_faults() const noexcept {
+  return impl_->reply_fault_count;
+}
+
+std::uint64_t cometd_server::spoiled_events() const noexcept {
+  return impl_->spoiled;
+}
+
+std::int64_t cometd_server::publish_raw(const std::string& channel, const std::string& data) {
+  return impl_->publish_raw(channel, data);
+}
+
+std::size_t cometd_server::client_count() const noexcept {
+  return impl_->clients.size();
+}
 
 std::uint64_t cometd_server::deliveries_today() const {
   impl_->purge_deliveries();
   return impl_->deliveries.size();
 }
 
-void cometd_server::stop() { impl_->stop(); }
+void cometd_server::stop() {
+  impl_->stop();
+}
 
 }  // namespace sfstream::emulator::cometd

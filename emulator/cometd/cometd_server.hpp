@@ -27,6 +27,9 @@ struct cometd_settings {
   std::size_t concurrent_client_limit = 20;
   std::uint64_t daily_event_limit = 10'000;  ///< 0 = unlimited.
   std::size_t request_limit = 32'768;        ///< Larger POST bodies get HTTP 413.
+  /// Events carried by one /meta/connect reply at most; the rest wait for the next connect,
+  /// which is answered at once. Salesforce does not document its batch size.
+  std::size_t max_events_per_connect = 1'000;
   bool secure_cookies = true;                ///< Mark the affinity cookie Secure (HTTPS).
 };
 
@@ -36,7 +39,6 @@ using token_check = std::function<std::optional<std::string>(const std::string& 
 /// How the next CometD requests are spoiled by the fault-injection control.
 enum class injected_fault { http_503, not_json };
 
-
 /// True when `target` is /cometd or starts with /cometd/ (the paths this server answers).
 bool is_cometd_path(const std::string& target);
 
@@ -44,8 +46,8 @@ bool is_cometd_path(const std::string& target);
 class cometd_server {
  public:
   /// Registers itself as the publish listener of `bus`. `check` resolves Authorization tokens.
-  cometd_server(boost::asio::any_io_executor executor, cometd_settings settings, const clock& clk, event_bus& bus,
-                token_check check);
+  cometd_server(boost::asio::any_io_executor executor, cometd_settings settings, const clock& clk,
+                event_bus& bus, token_check check);
   ~cometd_server();
   cometd_server(const cometd_server&) = delete;
   cometd_server& operator=(const cometd_server&) = delete;
@@ -65,6 +67,18 @@ class cometd_server {
   void make_too_busy(std::size_t count);
   /// The next `count` messages that `fault` concerns get it (replaces an earlier count).
   void inject(message_fault fault, std::size_t count);
+  /// The next `count` /meta/connect replies that carry events get `fault` (replaces an earlier
+  /// arming). Their events count as sent: a client gets them back only by replay id.
+  void spoil_next_event_replies(reply_fault fault, std::size_t count = 1);
+  /// Reply faults armed and not yet given.
+  std::size_t pending_reply_faults() const noexcept;
+  /// Events that were in spoiled replies since the server started.
+  std::uint64_t spoiled_events() const noexcept;
+  /// Publishes an event whose `data` object is the raw text `data` (not checked: it may be
+  /// pretty-printed, carry invalid UTF-8 or any replayId), with each "{{replayId}}" in it
+  /// replaced by the replay id the bus assigns. Declares the channel first when it does not
+  /// exist (72 h retention for /event/ and /data/, else 24 h). Returns the assigned id.
+  std::int64_t publish_raw(const std::string& channel, const std::string& data);
   /// Known clients.
   std::size_t client_count() const noexcept;
   /// Events delivered in the current rolling 24 h (the daily-limit counter).

@@ -1,10 +1,15 @@
 #include "emulator/control/control_api.hpp"
 
+#include <optional>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+
+#include "emulator/cometd/cometd_server.hpp"
 
 namespace sfstream::emulator::control {
 
@@ -13,7 +18,10 @@ namespace {
 transport::http_response reply(unsigned status, std::string body) {
   transport::http_response r;
   r.status = status;
-  r.reason = status == 200 ? "OK" : status == 400 ? "Bad Request" : status == 404 ? "Not Found" : "Method Not Allowed";
+  r.reason = status == 200   ? "OK"
+             : status == 400 ? "Bad Request"
+             : status == 404 ? "Not Found"
+                             : "Method Not Allowed";
   r.headers = {{"Content-Type", "application/json;charset=UTF-8"}};
   r.body = std::move(body);
   return r;
@@ -63,6 +71,88 @@ std::optional<std::size_t> count_field(const rapidjson::Value& body) {
   return static_cast<std::size_t>(*n);
 }
 
+/// Decodes standard base64 (padding optional); nullopt for any other character.
+std::optional<std::string> decode_base64(std::string_view text) {
+  std::string out;
+  unsigned value = 0;
+  int bits = 0;
+  for (char ch : text) {
+    if (ch == '=') break;
+    int digit = -1;
+    if (ch >= 'A' && ch <= 'Z')
+      digit = ch - 'A';
+    else if (ch >= 'a' && ch <= 'z')
+      digit = ch - 'a' + 26;
+    else if (ch >= '0' && ch <= '9')
+      digit = ch - '0' + 52;
+    else if (ch == '+')
+      digit = 62;
+    else if (ch == '/')
+      digit = 63;
+    if (digit < 0) return std::nullopt;
+    value = (value << 6) | static_cast<unsigned>(digit);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((value >> bits) & 0xFFu);
+    }
+  }
+  return out;
+}
+
+/// Replaces every `placeholder` in `text` by `value`.
+std::string substitute(std::string text, std::string_view placeholder, std::string_view value) {
+  for (auto at = text.find(placeholder); at != std::string::npos;
+       at = text.find(placeholder, at + value.size())) {
+    text.replace(at, placeholder.size(), value);
+  }
+  return text;
+}
+
+/// The reply fault a /_emulator/faults/event-reply body asks for, or the reason it is refused.
+std::variant<cometd::reply_fault, std::string> parse_reply_fault(const rapidjson::Value& body) {
+  static const std::pair<std::string_view, cometd::reply_fault_kind> kinds[] = {
+      {"cut", cometd::reply_fault_kind::cut},
+      {"reset", cometd::reply_fault_kind::reset},
+      {"hold", cometd::reply_fault_kind::hold},
+      {"oversize", cometd::reply_fault_kind::oversize},
+      {"malformed", cometd::reply_fault_kind::malformed},
+      {"unknown-client", cometd::reply_fault_kind::unknown_client},
+      {"401", cometd::reply_fault_kind::unauthorized},
+      {"503", cometd::reply_fault_kind::http_503},
+      {"too-busy", cometd::reply_fault_kind::too_busy},
+      {"disconnect", cometd::reply_fault_kind::disconnect},
+      {"rotate-affinity", cometd::reply_fault_kind::rotate_affinity}};
+  const std::string kind = string_field(body, "kind");
+  cometd::reply_fault fault;
+  bool known = false;
+  for (const auto& [name, k] : kinds) {
+    if (kind == name) {
+      fault.kind = k;
+      known = true;
+    }
+  }
+  if (!known) {
+    return std::string(
+        "kind must be cut, reset, hold, oversize, malformed, unknown-client, 401, 503, too-busy, "
+        "disconnect or rotate-affinity");
+  }
+  if (fault.kind == cometd::reply_fault_kind::cut ||
+      fault.kind == cometd::reply_fault_kind::oversize) {
+    auto bytes = int_field(body, "bytes");
+    if (!bytes || *bytes < 0) return std::string("bytes must be a non-negative integer");
+    fault.bytes = static_cast<std::size_t>(*bytes);
+  }
+  if (fault.kind == cometd::reply_fault_kind::hold) {
+    auto ms = int_field(body, "milliseconds");
+    if (!ms || *ms <= 0) return std::string("milliseconds must be a positive integer");
+    fault.delay = std::chrono::milliseconds{*ms};
+  }
+  if (fault.kind == cometd::reply_fault_kind::malformed)
+    fault.message = string_field(body, "message");
+  return fault;
+}
+
 transport::http_response data_result(const data::op_result& r) {
   if (!r) return bad(r.error->error_code + ": " + r.error->message);
   return ok("id", r.id);
@@ -81,6 +171,10 @@ transport::http_response handle_control(org_emulator& org, const transport::http
     w.Uint64(org.client_count());
     w.Key("clockOffsetMs");
     w.Int64(org.clock().offset().count());
+    w.Key("pendingReplyFaults");
+    w.Uint64(org.cometd().pending_reply_faults());
+    w.Key("spoiledEvents");
+    w.Uint64(org.cometd().spoiled_events());
     w.EndObject();
     return reply(200, sb.GetString());
   }
@@ -90,7 +184,8 @@ transport::http_response handle_control(org_emulator& org, const transport::http
   rapidjson::Document body;
   if (request.body.empty()) {
     body.SetObject();
-  } else if (body.Parse(request.body.c_str(), request.body.size()).HasParseError() || !body.IsObject()) {
+  } else if (body.Parse(request.body.c_str(), request.body.size()).HasParseError() ||
+             !body.IsObject()) {
     return bad("the body must be a JSON object");
   }
 
@@ -156,7 +251,8 @@ transport::http_response handle_control(org_emulator& org, const transport::http
         {"connection-limit", cometd::message_fault::connection_limit},
         {"multiple-clients", cometd::message_fault::multiple_clients},
         {"unknown-client-final", cometd::message_fault::unknown_client_final},
-        {"bare-subscribe-failure", cometd::message_fault::bare_subscribe_failure}};
+        {"bare-subscribe-failure", cometd::message_fault::bare_subscribe_failure},
+        {"invalid-replay-id", cometd::message_fault::invalid_replay_id}};
     auto n = count_field(body);
     if (!n) return bad("count must be a non-negative integer");
     const std::string kind = string_field(body, "kind");
@@ -166,8 +262,60 @@ transport::http_response handle_control(org_emulator& org, const transport::http
         return ok();
       }
     }
-    return bad("kind must be too-busy, connection-limit, multiple-clients, unknown-client-final or "
-               "bare-subscribe-failure");
+    return bad(
+        "kind must be too-busy, connection-limit, multiple-clients, unknown-client-final, "
+        "bare-subscribe-failure or invalid-replay-id");
+  }
+  if (path == "/_emulator/faults/event-reply") {
+    auto n = count_field(body);
+    if (!n) return bad("count must be a non-negative integer");
+    auto fault = parse_reply_fault(body);
+    if (auto* why = std::get_if<std::string>(&fault)) return bad(*why);
+    org.cometd().spoil_next_event_replies(std::get<cometd::reply_fault>(std::move(fault)), *n);
+    return ok();
+  }
+  if (path == "/_emulator/cometd/publish-raw") {
+    const std::string channel = string_field(body, "channel");
+    if (channel.empty() || channel.front() != '/')
+      return bad("channel must be a channel name such as /u/Hostile");
+    std::string data;
+    if (body.HasMember("data_base64")) {
+      auto decoded = decode_base64(string_field(body, "data_base64"));
+      if (!decoded) return bad("data_base64 must be base64 text");
+      data = std::move(*decoded);
+    } else if (body.HasMember("data") && body["data"].IsString()) {
+      data.assign(body["data"].GetString(), body["data"].GetStringLength());
+    } else {
+      return bad(
+          "data (a string holding the raw JSON text of the data object) or data_base64 is "
+          "required");
+    }
+    auto n = count_field(body);
+    if (!n || *n == 0 || *n > 100'000) return bad("count must be an integer from 1 to 100000");
+    std::size_t pad = 0;
+    if (body.HasMember("pad_bytes")) {
+      auto p = int_field(body, "pad_bytes");
+      if (!p || *p < 0 || *p > 64 * 1024 * 1024)
+        return bad("pad_bytes must be an integer from 0 to 67108864");
+      pad = static_cast<std::size_t>(*p);
+    }
+    const std::string padded = substitute(data, "{{pad}}", std::string(pad, 'x'));
+    std::vector<std::int64_t> ids;
+    for (std::size_t i = 0; i < *n; ++i) {
+      ids.push_back(
+          org.cometd().publish_raw(channel, substitute(padded, "{{index}}", std::to_string(i))));
+    }
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.StartObject();
+    w.Key("ok");
+    w.Bool(true);
+    w.Key("replayIds");
+    w.StartArray();
+    for (auto id : ids) w.Int64(id);
+    w.EndArray();
+    w.EndObject();
+    return reply(200, sb.GetString());
   }
   if (path == "/_emulator/cdc/gap") {
     const std::string entity = string_field(body, "entity");
@@ -183,11 +331,17 @@ transport::http_response handle_control(org_emulator& org, const transport::http
     if (entity.empty()) return bad("entity is required");
     if (type == "GAP_OVERFLOW") return data_result(org.rest().emit_overflow(entity));
     data::gap_type gap{};
-    if (type == "GAP_CREATE") gap = data::gap_type::gap_create;
-    else if (type == "GAP_UPDATE") gap = data::gap_type::gap_update;
-    else if (type == "GAP_DELETE") gap = data::gap_type::gap_delete;
-    else if (type == "GAP_UNDELETE") gap = data::gap_type::gap_undelete;
-    else return bad("changeType must be GAP_CREATE, GAP_UPDATE, GAP_DELETE, GAP_UNDELETE or GAP_OVERFLOW");
+    if (type == "GAP_CREATE")
+      gap = data::gap_type::gap_create;
+    else if (type == "GAP_UPDATE")
+      gap = data::gap_type::gap_update;
+    else if (type == "GAP_DELETE")
+      gap = data::gap_type::gap_delete;
+    else if (type == "GAP_UNDELETE")
+      gap = data::gap_type::gap_undelete;
+    else
+      return bad(
+          "changeType must be GAP_CREATE, GAP_UPDATE, GAP_DELETE, GAP_UNDELETE or GAP_OVERFLOW");
     return data_result(org.rest().emit_gap_events(entity, ids, gap));
   }
   if (path == "/_emulator/cdc/overflow") {
