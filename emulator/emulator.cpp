@@ -338,5 +338,6 @@ void org_emulator::inject_bayeux_fault(cometd::message_fault fault, std::size_t 
   impl_->cometd->inject(fault, count);
 }
 std::size_t org_emulator::client_count() const { return impl_->cometd->client_count(); }
+cometd::cometd_server& org_emulator::cometd() noexcept { return *impl_->cometd; }
 
 }  // namespace sfstream::emulator

@@ -22,6 +22,9 @@ namespace sfstream::emulator {
 namespace net {
 class exchange;
 }
+namespace cometd {
+class cometd_server;
+}
 
 /// A user who can log in (SOAP password + token, OAuth password grant, JWT subject).
 struct emulator_user {
@@ -130,6 +133,8 @@ class org_emulator {
   void inject_bayeux_fault(cometd::message_fault fault, std::size_t count);
   /// Number of Bayeux clients currently known.
   std::size_t client_count() const;
+  /// The CometD endpoint, for the controls without a method here (reply faults, raw events).
+  cometd::cometd_server& cometd() noexcept;
 
  private:
   void route(std::shared_ptr<net::exchange> exchange);
