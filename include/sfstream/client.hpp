@@ -35,14 +35,29 @@ class client_runtime;
 
 /// The client's state, named as CometD clients name theirs so logs compare.
 enum class client_state {
-  unconnected, authenticating, handshaking, connected, backing_off, paused, disconnecting, closed
+  unconnected,
+  authenticating,
+  handshaking,
+  connected,
+  backing_off,
+  paused,
+  disconnecting,
+  closed
 };
 std::string_view to_string(client_state state) noexcept;
 
 /// What happens to one subscription, besides its events.
 struct subscription_callbacks {
-  /// Each event, in order, after the previous call returned.
+  /// Each event, in order, after the previous call returned. Throwing fails the event: it is
+  /// not committed and the handler failure policy decides what follows.
   std::function<void(const event&)> on_event;
+  /// Instead of on_event (used when set): a handler that reports failure by returning an
+  /// error (any code; its diagnostics travel into the run's error). An empty error_info is
+  /// success. Throwing fails the event as well.
+  std::function<error_info(const event&)> on_event_status;
+  /// This subscription's handler failure policy; the client's (client_config::
+  /// on_handler_failure) when empty.
+  std::optional<handler_failure_policy> on_failure;
   /// A gap: a stored position could not be honoured. Called before the fallback's first event.
   std::function<void(const gap_record&)> on_gap;
   /// The server rejected the subscription (or its replay policy is `fail`); it is dropped.
@@ -67,9 +82,13 @@ struct client_metrics {
   std::map<std::string, std::uint64_t> reconnects_by_cause;
   std::uint64_t authentications = 0;
   std::uint64_t gaps = 0;
-  std::size_t queue_depth = 0;
+  std::size_t queue_depth = 0;  ///< Events held: queued or being handled.
   std::size_t queue_high_water = 0;
-  std::uint64_t pauses = 0;  ///< Times the full queue made the client disconnect.
+  std::size_t queue_bytes = 0;  ///< Bytes of raw event JSON held.
+  std::size_t queue_bytes_high_water = 0;
+  std::uint64_t pauses = 0;  ///< Times the full queue (events or bytes) made the client disconnect.
+  std::uint64_t handler_failures = 0;  ///< Handler calls that threw or returned an error.
+  std::uint64_t dead_letters = 0;      ///< Events appended to the dead-letter file.
   std::map<std::string, channel_metrics> channels;
 };
 
@@ -99,7 +118,10 @@ class client {
   void unsubscribe(const std::string& channel);
 
   /// Runs until cancel() (completes with no error) or a fatal error (completes with its code;
-  /// last_error() has the diagnostics). Signature: void(std::error_code).
+  /// last_error() has the diagnostics): among them errc::handler_failed (a handler failed and
+  /// its policy is `stop`, or `retry` ran out), errc::output_failed (a dead letter could not
+  /// be written) and errc::replay_store_io (the store could not save a batch). Signature:
+  /// void(std::error_code).
   template <typename CompletionToken>
   auto async_run(CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(std::error_code)>(

@@ -3,11 +3,21 @@
 // Events go through a bounded queue to the handlers, which run on the handler executor.
 #include "sfstream/client.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
-#include <deque>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <random>
+#include <system_error>
 #include <variant>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -30,39 +40,70 @@ using steady = std::chrono::steady_clock;
 
 std::string_view to_string(client_state state) noexcept {
   switch (state) {
-    case client_state::unconnected: return "unconnected";
-    case client_state::authenticating: return "authenticating";
-    case client_state::handshaking: return "handshaking";
-    case client_state::connected: return "connected";
-    case client_state::backing_off: return "backing_off";
-    case client_state::paused: return "paused";
-    case client_state::disconnecting: return "disconnecting";
-    case client_state::closed: return "closed";
+    case client_state::unconnected:
+      return "unconnected";
+    case client_state::authenticating:
+      return "authenticating";
+    case client_state::handshaking:
+      return "handshaking";
+    case client_state::connected:
+      return "connected";
+    case client_state::backing_off:
+      return "backing_off";
+    case client_state::paused:
+      return "paused";
+    case client_state::disconnecting:
+      return "disconnecting";
+    case client_state::closed:
+      return "closed";
   }
   return "unconnected";
+}
+
+std::string_view to_string(handler_failure policy) noexcept {
+  switch (policy) {
+    case handler_failure::stop:
+      return "stop";
+    case handler_failure::retry:
+      return "retry";
+    case handler_failure::dead_letter:
+      return "dead_letter";
+  }
+  return "stop";
 }
 
 namespace {
 
 client_state to_client_state(bayeux::session_state s) {
   switch (s) {
-    case bayeux::session_state::unconnected: return client_state::unconnected;
-    case bayeux::session_state::authenticating: return client_state::authenticating;
-    case bayeux::session_state::handshaking: return client_state::handshaking;
-    case bayeux::session_state::connected: return client_state::connected;
-    case bayeux::session_state::backing_off: return client_state::backing_off;
-    case bayeux::session_state::paused: return client_state::paused;
-    case bayeux::session_state::disconnecting: return client_state::disconnecting;
-    case bayeux::session_state::closed: return client_state::closed;
+    case bayeux::session_state::unconnected:
+      return client_state::unconnected;
+    case bayeux::session_state::authenticating:
+      return client_state::authenticating;
+    case bayeux::session_state::handshaking:
+      return client_state::handshaking;
+    case bayeux::session_state::connected:
+      return client_state::connected;
+    case bayeux::session_state::backing_off:
+      return client_state::backing_off;
+    case bayeux::session_state::paused:
+      return client_state::paused;
+    case bayeux::session_state::disconnecting:
+      return client_state::disconnecting;
+    case bayeux::session_state::closed:
+      return client_state::closed;
   }
   return client_state::unconnected;
 }
 
 log_level to_log_level(bayeux::diagnostic_level level) {
   switch (level) {
-    case bayeux::diagnostic_level::info: return log_level::info;
-    case bayeux::diagnostic_level::warning: return log_level::warning;
-    case bayeux::diagnostic_level::error: return log_level::error;
+    case bayeux::diagnostic_level::info:
+      return log_level::info;
+    case bayeux::diagnostic_level::warning:
+      return log_level::warning;
+    case bayeux::diagnostic_level::error:
+      return log_level::error;
   }
   return log_level::info;
 }
@@ -92,7 +133,9 @@ client_runtime::client_runtime(asio::any_io_executor io, asio::any_io_executor h
       handlers_(std::move(handlers)),
       config_(std::move(config)),
       session_(make_session_config(config_)),
-      timer_(strand_) {
+      timer_(strand_),
+      retry_timer_(handlers_),
+      queue_(delivery_limits{config_.queue_capacity, config_.queue_max_bytes}) {
   if (!config_.store) config_.store = make_memory_replay_store();
   // Stored positions become each subscription's starting point in subscribe(), where their
   // age is checked against the channel's retention first.
@@ -101,7 +144,9 @@ client_runtime::client_runtime(asio::any_io_executor io, asio::any_io_executor h
 
 client_runtime::~client_runtime() = default;
 
-void client_runtime::log(log_level level, std::string_view text) const { config_.log.log(level, text); }
+void client_runtime::log(log_level level, std::string_view text) const {
+  config_.log.log(level, text);
+}
 
 error_info client_runtime::subscribe(const std::string& channel, std::int64_t replay_from,
                                      subscription_callbacks callbacks,
@@ -109,53 +154,31 @@ error_info client_runtime::subscribe(const std::string& channel, std::int64_t re
   auto parsed = bayeux::parse_channel(channel);
   if (!parsed) return parsed.error();
   if (!parsed->subscribable()) {
-    return {errc::invalid_channel, {"", "meta channels cannot be subscribed to", "subscribing to " + channel}};
+    return {errc::invalid_channel,
+            {"", "meta channels cannot be subscribed to", "subscribing to " + channel}};
   }
   if (replay_from < replay_all) {
-    return {errc::invalid_replay_id, {"", std::to_string(replay_from), "subscribing to " + channel}};
+    return {errc::invalid_replay_id,
+            {"", std::to_string(replay_from), "subscribing to " + channel}};
   }
   const std::string key{parsed->replay_key()};
-  const replay_policy taken = policy.value_or(config_.policy);
-
-  // A stored position wins over replay_from: that is what makes a restart lossless. A stored
-  // position older than the channel's retention cannot be honoured: apply the policy now and
-  // say so, rather than let Salesforce refuse it (or worse, silently skip).
-  std::optional<gap_record> gap;
-  std::int64_t start = replay_from;
+  // A stored position wins over replay_from: that is what makes a restart lossless. The
+  // session checks it against the channel's retention and applies the replay policy.
+  std::optional<bayeux::stored_position> stored;
   {
     std::lock_guard lock{mutex_};
     if (auto it = positions_.find(key); it != positions_.end()) {
-      start = it->second.replay_id;
-      const auto age = std::chrono::system_clock::now() - it->second.event_time;
-      if (age > parsed->retention()) {
-        gap_record g;
-        g.channel = key;
-        g.last_replay_id = it->second.replay_id;
-        g.last_event_time = it->second.event_time;
-        g.policy_taken = taken;
-        g.cause = gap_cause::expired;
-        g.resumed_from = taken == replay_policy::tip ? replay_new : replay_all;
-        start = g.resumed_from;
-        gap = g;
-      }
+      stored = bayeux::stored_position{it->second.replay_id, it->second.event_time,
+                                       std::chrono::system_clock::now()};
     }
     subscriptions_[channel] = subscription{key, std::move(callbacks)};
   }
-  if (gap) {
-    log(log_level::warning, "replay gap: " + gap->to_string());
-    enqueue(queue_item{queue_item::kind::gap, channel, {}, *gap, {}, 0});
-    if (taken == replay_policy::fail) {
-      error_info refused{errc::replay_gap,
-                         {"", gap->to_string(), "subscribing to " + channel}};
-      enqueue(queue_item{queue_item::kind::rejected, channel, {}, {}, refused, 0});
-      std::lock_guard lock{mutex_};
-      subscriptions_.erase(channel);
-      return {};
-    }
-  }
-  asio::dispatch(strand_, [self = shared_from_this(), channel, start, policy] {
-    if (auto e = self->session_.subscribe(channel, start, steady::now(), policy)) {
+  asio::dispatch(strand_, [self = shared_from_this(), channel, replay_from, policy, stored] {
+    if (auto e = self->session_.subscribe(channel, replay_from, steady::now(), policy, stored)) {
       self->log(log_level::error, "subscribe " + channel + ": " + e.to_string());
+      // The session refused it (e.g. a stored position that is negative): say so to the
+      // subscription rather than leave it waiting.
+      self->enqueue(queue_item{queue_item::kind::rejected, channel, {}, {}, e, 0});
     }
     self->pump();
   });
@@ -171,14 +194,23 @@ void client_runtime::unsubscribe(const std::string& channel) {
 
 void client_runtime::start_run(std::function<void(std::error_code)> done) {
   asio::dispatch(strand_, [self = shared_from_this(), done = std::move(done)]() mutable {
-    if (self->running_) {
+    // One run per client: the queue and the session keep what a run did.
+    if (self->run_ != run_state::idle) {
       asio::post(self->handlers_, [done = std::move(done)] { done(errc::invalid_config); });
       return;
     }
-    self->running_ = true;
+    self->run_ = run_state::running;
     self->run_done_ = std::move(done);
     if (!self->config_.credentials) {
-      self->finish_run({errc::auth_no_credentials, {"", "client_config.credentials is empty", "starting"}});
+      self->finish_run(
+          {errc::auth_no_credentials, {"", "client_config.credentials is empty", "starting"}});
+      return;
+    }
+    const auto& failure = self->config_.on_handler_failure;
+    if (failure.action == handler_failure::dead_letter && failure.dead_letter_path.empty()) {
+      self->finish_run(
+          {errc::invalid_config,
+           {"", "handler failure policy dead_letter needs a dead_letter_path", "starting"}});
       return;
     }
     self->session_.start(steady::now());
@@ -188,8 +220,9 @@ void client_runtime::start_run(std::function<void(std::error_code)> done) {
 
 void client_runtime::cancel() {
   asio::dispatch(strand_, [self = shared_from_this()] {
-    if (!self->running_ || self->stopping_) return;
-    self->stopping_ = true;
+    const auto r = self->run_.load();
+    if (r != run_state::running && r != run_state::paused) return;
+    self->run_ = run_state::stopping;
     self->log(log_level::info, "stopping: disconnecting and draining the event queue");
     self->session_.stop(steady::now());
     self->pump();
@@ -198,11 +231,13 @@ void client_runtime::cancel() {
 
 void client_runtime::shutdown() {
   asio::dispatch(strand_, [self = shared_from_this()] {
-    self->closed_ = true;
+    self->run_ = run_state::closed;
     self->timer_.cancel();
     for (auto& lane : self->lanes_) {
       if (lane) lane->cancel();
     }
+    std::lock_guard lock{self->retry_mutex_};
+    self->retry_timer_.cancel();
   });
 }
 
@@ -218,9 +253,13 @@ std::optional<std::int64_t> client_runtime::committed_replay_id(const std::strin
 }
 
 client_metrics client_runtime::metrics() const {
+  const auto q = queue_.figures();
   std::lock_guard lock{mutex_};
   client_metrics m = metrics_;
-  m.queue_depth = queue_.size();
+  m.queue_depth = q.events;
+  m.queue_high_water = q.events_high_water;
+  m.queue_bytes = q.bytes;
+  m.queue_bytes_high_water = q.bytes_high_water;
   const auto now = std::chrono::system_clock::now();
   for (auto& [key, c] : m.channels) {
     auto it = last_event_time_.find(key);
@@ -253,8 +292,8 @@ void client_runtime::pump() {
 void client_runtime::carry_out(bayeux::send& a) {
   auto& lane = lanes_[static_cast<std::size_t>(a.lane)];
   if (!lane) {
-    session_.on_transport_error(a.lane, {errc::connection_failed, {"", "no instance URL yet", "sending"}},
-                                steady::now());
+    session_.on_transport_error(
+        a.lane, {errc::connection_failed, {"", "no instance URL yet", "sending"}}, steady::now());
     return;
   }
   transport::http_request request;
@@ -277,7 +316,9 @@ void client_runtime::carry_out(bayeux::send& a) {
 
 void client_runtime::on_exchange(bayeux::lane which, std::uint64_t generation, error_info error,
                                  transport::http_response response) {
-  if (closed_ || generation != generation_[static_cast<std::size_t>(which)]) return;  // aborted
+  if (run_ == run_state::closed || generation != generation_[static_cast<std::size_t>(which)]) {
+    return;  // aborted
+  }
   const auto now = steady::now();
   if (error) {
     log(log_level::debug, "exchange failed: " + error.to_string());
@@ -307,11 +348,14 @@ void client_runtime::carry_out(bayeux::abort& a) {
 
 void client_runtime::carry_out(bayeux::wait& a) {
   timer_.expires_after(a.duration);
-  timer_.async_wait([self = shared_from_this(), target = timer_.expiry()](boost::system::error_code ec) {
-    if (ec || self->closed_ || self->timer_.expiry() != target) return;  // replaced or cancelled
-    self->session_.on_timer(steady::now());
-    self->pump();
-  });
+  timer_.async_wait(
+      [self = shared_from_this(), target = timer_.expiry()](boost::system::error_code ec) {
+        if (ec || self->run_ == run_state::closed || self->timer_.expiry() != target) {
+          return;  // replaced or cancelled
+        }
+        self->session_.on_timer(steady::now());
+        self->pump();
+      });
 }
 
 void client_runtime::carry_out(bayeux::authenticate& a) {
@@ -319,12 +363,13 @@ void client_runtime::carry_out(bayeux::authenticate& a) {
     std::lock_guard lock{mutex_};
     ++metrics_.authentications;
   }
-  log(log_level::info, std::string(a.force_refresh ? "refreshing credentials: " : "authenticating: ") +
-                           config_.credentials->describe());
+  log(log_level::info,
+      std::string(a.force_refresh ? "refreshing credentials: " : "authenticating: ") +
+          config_.credentials->describe());
   config_.credentials->async_token(
-      a.force_refresh,
-      asio::bind_executor(strand_, [self = shared_from_this()](error_info error, access_token token) {
-        if (self->closed_) return;
+      a.force_refresh, asio::bind_executor(strand_, [self = shared_from_this()](
+                                                        error_info error, access_token token) {
+        if (self->run_ == run_state::closed) return;
         const auto now = steady::now();
         if (error) {
           self->log(log_level::error, "authentication failed: " + error.to_string());
@@ -377,7 +422,6 @@ void client_runtime::carry_out(bayeux::deliver& a) {
   if (config_.commit == commit_mode::on_receive && id) {
     session_.commit(key, *id);
   }
-  std::size_t depth = 0;
   {
     std::lock_guard lock{mutex_};
     ++metrics_.events;
@@ -385,27 +429,33 @@ void client_runtime::carry_out(bayeux::deliver& a) {
     ++c.events;
     c.last_replay_id = id;
     last_event_time_[key] = std::chrono::system_clock::now();
-    queue_.push_back(queue_item{queue_item::kind::event, std::move(key), std::move(ev), {}, {}, 0});
-    depth = queue_.size();
-    metrics_.queue_high_water = std::max(metrics_.queue_high_water, depth);
   }
+  const bool full =
+      queue_.push(queue_item{queue_item::kind::event, std::move(key), std::move(ev), {}, {}, 0});
   schedule_dispatch();
-  // Back-pressure: a full queue disconnects cleanly instead of growing memory or letting the
-  // long poll lapse; replay from the committed id makes the pause lossless.
-  if (depth >= config_.queue_capacity && !paused_ && !stopping_) {
-    paused_ = true;
-    {
-      std::lock_guard lock{mutex_};
-      ++metrics_.pauses;
-    }
-    log(log_level::warning, "event queue full (" + std::to_string(depth) +
-                                " events): disconnecting until the handlers catch up");
-    session_.pause(steady::now());
+  if (full) pause_stream();
+}
+
+void client_runtime::pause_stream() {
+  // Back-pressure: a full queue (events or bytes) disconnects cleanly instead of growing
+  // memory or letting the long poll lapse; the session resumes from the last received ids,
+  // which makes the pause lossless.
+  if (run_ != run_state::running) return;
+  run_ = run_state::paused;
+  const auto q = queue_.figures();
+  {
+    std::lock_guard lock{mutex_};
+    ++metrics_.pauses;
   }
+  log(log_level::warning, "event queue full (" + std::to_string(q.events) + " events, " +
+                              std::to_string(q.bytes) +
+                              " bytes): disconnecting until the handlers catch up");
+  session_.pause(steady::now());
 }
 
 void client_runtime::carry_out(bayeux::subscribed& a) {
-  log(log_level::info, "subscribed to " + a.channel + " from replay id " + std::to_string(a.replay_from));
+  log(log_level::info,
+      "subscribed to " + a.channel + " from replay id " + std::to_string(a.replay_from));
   enqueue(queue_item{queue_item::kind::subscribed, a.channel, {}, {}, {}, a.replay_from});
 }
 
@@ -423,22 +473,34 @@ void client_runtime::carry_out(bayeux::unsubscribed& a) {
 void client_runtime::carry_out(bayeux::gap& a) {
   gap_record g;
   g.channel = std::string(bayeux::replay_key_of(a.channel));
-  g.last_replay_id = a.refused_id;
+  g.last_replay_id = a.last_replay_id;
+  g.cause = a.cause;
+  g.policy_taken = a.taken;
+  g.resumed_from = a.resumed_from;
+  // The session's times are steady-clock readings; the record speaks wall-clock time.
+  const auto steady_now = steady::now();
+  const auto wall_now = std::chrono::system_clock::now();
+  auto wall = [&](steady::time_point t) {
+    return wall_now -
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - t);
+  };
+  if (a.since) g.since = wall(*a.since);
+  if (a.until) g.until = wall(*a.until);
   {
     std::lock_guard lock{mutex_};
-    if (auto it = positions_.find(g.channel); it != positions_.end() && it->second.replay_id == a.refused_id) {
+    if (auto it = positions_.find(g.channel);
+        it != positions_.end() && a.last_replay_id && it->second.replay_id == *a.last_replay_id) {
       g.last_event_time = it->second.event_time;
     }
     ++metrics_.gaps;
   }
-  g.policy_taken = a.taken;
-  g.cause = gap_cause::refused;
-  g.resumed_from = a.resumed_from;
   log(log_level::warning, "replay gap: " + g.to_string());
   enqueue(queue_item{queue_item::kind::gap, a.channel, {}, std::move(g), {}, 0});
 }
 
-void client_runtime::carry_out(bayeux::diagnostic& a) { log(to_log_level(a.level), a.text); }
+void client_runtime::carry_out(bayeux::diagnostic& a) {
+  log(to_log_level(a.level), a.text);
+}
 
 void client_runtime::carry_out(bayeux::finished& a) {
   timer_.cancel();
@@ -446,26 +508,42 @@ void client_runtime::carry_out(bayeux::finished& a) {
 }
 
 void client_runtime::finish_run(error_info error) {
-  if (error) log(log_level::error, "client finished: " + error.to_string());
+  // A failure reported by the handler side (handler, dead letter, store) stays the run's
+  // error: the disconnect it asked for finishes the session without one.
+  if (!final_error_) final_error_ = std::move(error);
+  if (final_error_) log(log_level::error, "client finished: " + final_error_.to_string());
   {
     std::lock_guard lock{mutex_};
-    last_error_ = error;
+    last_error_ = final_error_;
   }
-  finished_ = true;
-  final_error_ = std::move(error);
+  if (run_ != run_state::closed) run_ = run_state::finished;
   // The run completes once the handlers have drained what is queued and the positions are
   // committed: a graceful stop hands nothing back unhandled.
   enqueue(queue_item{queue_item::kind::finished, {}, {}, {}, {}, 0});
 }
 
+void client_runtime::fail_run(error_info error) {
+  // Handler side. Nothing queued or pushed later is handled: the committed position stays
+  // before the failure, where a restarted process resumes.
+  stopped_ = true;
+  queue_.halt();
+  asio::dispatch(strand_, [self = shared_from_this(), error = std::move(error)]() mutable {
+    if (!self->final_error_) self->final_error_ = std::move(error);
+    const auto r = self->run_.load();
+    if (r != run_state::running && r != run_state::paused) return;  // finishing already
+    self->run_ = run_state::stopping;
+    self->log(log_level::error, "stopping: " + self->final_error_.to_string());
+    self->session_.stop(steady::now());
+    self->pump();
+  });
+}
+
 // --- the handler side ---------------------------------------------------------------------
 
 void client_runtime::enqueue(queue_item item) {
-  {
-    std::lock_guard lock{mutex_};
-    queue_.push_back(std::move(item));
-  }
+  const bool full = queue_.push(std::move(item));
   schedule_dispatch();
+  if (full) asio::dispatch(strand_, [self = shared_from_this()] { self->pause_stream(); });
 }
 
 void client_runtime::schedule_dispatch() {
@@ -474,77 +552,249 @@ void client_runtime::schedule_dispatch() {
 }
 
 void client_runtime::dispatch_queue() {
-  // Runs on the handler executor, one item at a time, in order. Positions are saved once per
-  // batch: after the handlers returned (at-least-once), or before them with commit-on-receive.
+  // Runs on the handler executor, one dispatch at a time, items in order. One lock takes a
+  // batch; its positions are saved once, after its handlers returned (at-least-once), or
+  // before them with commit-on-receive. A failed handler or save may leave the batch half
+  // done: the dispatcher then waits on retry_timer_ and comes back here to go on with it.
   constexpr std::size_t batch_limit = 256;
-  std::vector<queue_item> batch;
-  bool finished = false;
-  {
-    std::lock_guard lock{mutex_};
-    while (!queue_.empty() && batch.size() < batch_limit) {
-      if (queue_.front().what == queue_item::kind::finished) {
-        // Only once everything before it was handled.
-        if (batch.empty()) {
-          queue_.pop_front();
-          finished = true;
-        }
-        break;
+  constexpr int batches_per_dispatch = 16;  // then let other work on the executor run
+  if (run_ == run_state::closed) return;    // the client is gone: no handler runs any more
+  for (int round = 0; round < batches_per_dispatch; ++round) {
+    if (batch_.items.empty()) {
+      batch_ = queue_.pop_batch(batch_limit);
+      if (batch_.items.empty()) break;
+      next_ = 0;
+      attempts_ = 0;
+      save_attempts_ = 0;
+      failure_.reset();
+      pending_.clear();
+      presaved_ = config_.commit != commit_mode::on_receive;
+      if (batch_.finished) {
+        queue_.done(batch_);
+        batch_ = {};
+        dispatch_scheduled_ = false;
+        asio::dispatch(strand_, [self = shared_from_this()] { self->complete_run(); });
+        return;
       }
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
+      if (!presaved_) {
+        for (const auto& item : batch_.items) {
+          if (item.what == queue_item::kind::event && item.ev.replay_id()) {
+            pending_[item.channel] =
+                replay_position{*item.ev.replay_id(), std::chrono::system_clock::now()};
+          }
+        }
+      }
+    }
+    if (!stopped_ && !presaved_) {
+      if (!commit_pending()) {
+        if (!stopped_) return;  // a retry of the save is scheduled
+      } else {
+        presaved_ = true;
+      }
+    }
+    while (!stopped_ && !failure_ && next_ < batch_.items.size()) {
+      const auto& item = batch_.items[next_];
+      handler_failure_policy policy = config_.on_handler_failure;
+      if (auto failure = run_callbacks(item, policy)) {
+        if (!on_handler_failed(item, std::move(failure), policy)) {
+          if (failure_) break;  // stop: commit what came before it, then end the run
+          return;               // a retry is scheduled
+        }
+      } else if (item.what == queue_item::kind::event && item.ev.replay_id() &&
+                 config_.commit == commit_mode::after_handler) {
+        pending_[item.channel] =
+            replay_position{*item.ev.replay_id(), std::chrono::system_clock::now()};
+      }
+      ++next_;
+      attempts_ = 0;
+    }
+    if (!stopped_ && !commit_pending() && !stopped_) return;  // a retry of the save is scheduled
+    if (failure_ && !stopped_) fail_run(*failure_);
+    const bool resume = queue_.done(batch_);
+    batch_ = {};
+    if (resume && !stopped_) {
+      asio::dispatch(strand_, [self = shared_from_this()] { self->maybe_resume(); });
     }
   }
-  std::map<std::string, replay_position> positions;
-  for (const auto& item : batch) {
-    if (item.what == queue_item::kind::event && item.ev.replay_id()) {
-      positions[item.channel] = replay_position{*item.ev.replay_id(), std::chrono::system_clock::now()};
-    }
-  }
-  const bool before = config_.commit == commit_mode::on_receive;
-  if (before && !positions.empty()) save_positions(positions);
-  for (const auto& item : batch) run_callbacks(item);
-  if (!before && !positions.empty()) save_positions(positions);
-
   dispatch_scheduled_ = false;
-  std::size_t depth = 0;
-  {
-    std::lock_guard lock{mutex_};
-    depth = queue_.size();
-  }
-  if (finished) {
-    asio::dispatch(strand_, [self = shared_from_this()] { self->complete_run(); });
-    return;
-  }
-  if (depth > 0) schedule_dispatch();
-  if (depth <= config_.queue_capacity / 2) {
-    asio::dispatch(strand_, [self = shared_from_this()] { self->maybe_resume(); });
-  }
+  if (queue_.has_work()) schedule_dispatch();
 }
 
-void client_runtime::save_positions(const std::map<std::string, replay_position>& positions) {
+bool client_runtime::on_handler_failed(const queue_item& item, error_info failure,
+                                       const handler_failure_policy& policy) {
   {
     std::lock_guard lock{mutex_};
-    for (auto& [key, position] : positions) positions_[key] = position;
+    ++metrics_.handler_failures;
   }
-  if (auto error = config_.store->save(positions)) {
-    log(log_level::error, "could not save replay positions: " + error.to_string());
+  const std::string what =
+      "handler failed on " + item.channel +
+      (item.ev.replay_id() ? " replay id " + std::to_string(*item.ev.replay_id()) : "");
+  switch (policy.action) {
+    case handler_failure::retry:
+      if (attempts_ < policy.max_retries) {
+        ++attempts_;
+        auto delay = policy.retry_backoff_initial;
+        for (int i = 1; i < attempts_ && delay < policy.retry_backoff_max; ++i) delay *= 2;
+        delay = std::min(delay, policy.retry_backoff_max);
+        log(log_level::warning, what + " (retry " + std::to_string(attempts_) + " of " +
+                                    std::to_string(policy.max_retries) + " in " +
+                                    std::to_string(delay.count()) + " ms): " + failure.to_string());
+        retry_later(delay);
+        return false;
+      }
+      failure.diag.context += " (after " + std::to_string(policy.max_retries) + " retries)";
+      break;
+    case handler_failure::dead_letter:
+      if (auto bad = write_dead_letter(item, failure, policy)) {
+        log(log_level::error,
+            what + " and its dead letter could not be written: " + bad.to_string());
+        failure_ = std::move(bad);
+        return false;
+      }
+      log(log_level::warning, what + ", written to the dead-letter file: " + failure.to_string());
+      {
+        std::lock_guard lock{mutex_};
+        ++metrics_.dead_letters;
+      }
+      if (item.ev.replay_id() && config_.commit == commit_mode::after_handler) {
+        pending_[item.channel] =
+            replay_position{*item.ev.replay_id(), std::chrono::system_clock::now()};
+      }
+      return true;
+    case handler_failure::stop:
+      break;
+  }
+  log(log_level::error, what + ": stopping, the event stays uncommitted: " + failure.to_string());
+  failure_ = std::move(failure);
+  return false;
+}
+
+void client_runtime::retry_later(std::chrono::milliseconds delay) {
+  std::lock_guard lock{retry_mutex_};
+  retry_timer_.expires_after(delay);
+  retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->run_ == run_state::closed) return;
+    self->dispatch_queue();
+  });
+}
+
+error_info client_runtime::write_dead_letter(const queue_item& item, const error_info& failure,
+                                             const handler_failure_policy& policy) {
+  // One compact JSON line: the event's message re-written without its insignificant
+  // whitespace, so a pretty-printed message still takes one line.
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  const std::string message = failure.to_string();
+  w.StartObject();
+  w.Key("channel");
+  w.String(item.ev.channel().data(), static_cast<rapidjson::SizeType>(item.ev.channel().size()));
+  w.Key("replayId");
+  if (item.ev.replay_id()) {
+    w.Int64(*item.ev.replay_id());
+  } else {
+    w.Null();
+  }
+  w.Key("error");
+  w.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
+  w.Key("event");
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseFullPrecisionFlag>(item.ev.json().data(), item.ev.json().size());
+  if (doc.HasParseError()) {
+    w.String(item.ev.json().data(), static_cast<rapidjson::SizeType>(item.ev.json().size()));
+  } else {
+    doc.Accept(w);
+  }
+  w.EndObject();
+  std::string line{buffer.GetString(), buffer.GetSize()};
+  line += '\n';
+
+  const auto& path = policy.dead_letter_path;
+  auto io_error = [&](const char* doing) {
+    const int code = errno;
+    return error_info{errc::output_failed,
+                      {"", std::string(doing) + " " + path.string() + ": " + std::strerror(code),
+                       "writing a dead letter"},
+                      std::error_code(code, std::generic_category())};
+  };
+  std::error_code ignored;
+  const bool existed = std::filesystem::exists(path, ignored);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return io_error("cannot open");
+  std::size_t written = 0;
+  while (written < line.size()) {
+    const auto n = ::write(fd, line.data() + written, line.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      auto e = io_error("cannot write");
+      ::close(fd);
+      return e;
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    auto e = io_error("cannot sync");
+    ::close(fd);
+    return e;
+  }
+  if (::close(fd) != 0) return io_error("cannot close");
+  if (!existed) {
+    // A new file is durable only once its directory entry is.
+    auto dir = path.parent_path();
+    if (dir.empty()) dir = ".";
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+  return {};
+}
+
+bool client_runtime::commit_pending() {
+  if (pending_.empty()) return true;
+  if (auto error = config_.store->save(pending_)) {
+    ++save_attempts_;
+    const int attempts = std::max(config_.store_save_attempts, 1);
+    if (save_attempts_ < attempts) {
+      const auto delay = std::chrono::milliseconds(50) * (1 << std::min(save_attempts_ - 1, 6));
+      log(log_level::warning,
+          "could not save replay positions (try " + std::to_string(save_attempts_) + " of " +
+              std::to_string(attempts) + "), trying again: " + error.to_string());
+      retry_later(delay);
+      return false;
+    }
+    // A store that cannot be written would freeze the position while the stream goes on: a
+    // restart would then replay everything since, or lose it past retention. End the run.
+    error_info fatal{errc::replay_store_io, error.diag, error.cause ? error.cause : error.code};
+    fatal.diag.context = "saving replay positions (" + std::to_string(attempts) + " tries)";
+    fail_run(std::move(fatal));
+    return false;
+  }
+  save_attempts_ = 0;
+  {
+    std::lock_guard lock{mutex_};
+    for (auto& [key, position] : pending_) positions_[key] = position;
   }
   if (config_.commit == commit_mode::after_handler) {
-    asio::dispatch(strand_, [self = shared_from_this(), positions] {
+    asio::dispatch(strand_, [self = shared_from_this(), positions = pending_] {
       for (auto& [key, position] : positions) self->session_.commit(key, position.replay_id);
     });
   }
+  pending_.clear();
+  return true;
 }
 
-void client_runtime::run_callbacks(const queue_item& item) {
+error_info client_runtime::run_callbacks(const queue_item& item, handler_failure_policy& policy) {
   // Find the subscription: the exact channel first, else one with the same replay key (a
   // filtered PushTopic subscription may see events named by the topic alone).
   subscription_callbacks cbs;
   {
     std::lock_guard lock{mutex_};
-    auto it = subscriptions_.find(item.what == queue_item::kind::event ? item.ev.channel() : item.channel);
+    auto it = subscriptions_.find(item.what == queue_item::kind::event ? item.ev.channel()
+                                                                       : item.channel);
     if (it == subscriptions_.end()) {
-      const auto key = bayeux::replay_key_of(item.what == queue_item::kind::event ? item.ev.channel() : item.channel);
+      const auto key = bayeux::replay_key_of(
+          item.what == queue_item::kind::event ? item.ev.channel() : item.channel);
       for (auto s = subscriptions_.begin(); s != subscriptions_.end(); ++s) {
         if (s->second.replay_key == key) {
           it = s;
@@ -552,14 +802,27 @@ void client_runtime::run_callbacks(const queue_item& item) {
         }
       }
     }
-    if (it == subscriptions_.end()) return;
+    if (it == subscriptions_.end()) return {};
     cbs = it->second.callbacks;
     if (item.what == queue_item::kind::rejected) subscriptions_.erase(it);
   }
+  if (cbs.on_failure) policy = *cbs.on_failure;
+  const std::string doing =
+      item.what == queue_item::kind::event
+          ? "handling " + item.ev.channel() +
+                (item.ev.replay_id() ? " replay id " + std::to_string(*item.ev.replay_id()) : "")
+          : "reporting to the subscription of " + item.channel;
+  error_info failure;
   try {
     switch (item.what) {
       case queue_item::kind::event:
-        if (cbs.on_event) cbs.on_event(item.ev);
+        if (cbs.on_event_status) {
+          if (auto reported = cbs.on_event_status(item.ev)) {
+            failure = {errc::handler_failed, {"", reported.to_string(), doing}, reported.code};
+          }
+        } else if (cbs.on_event) {
+          cbs.on_event(item.ev);
+        }
         break;
       case queue_item::kind::gap:
         if (cbs.on_gap) cbs.on_gap(item.gap);
@@ -574,26 +837,35 @@ void client_runtime::run_callbacks(const queue_item& item) {
         break;
     }
   } catch (const std::exception& e) {
-    // A throwing handler must not take the stream down or skip the event silently: report it
-    // loudly; the event counts as handled (at-least-once would replay it forever otherwise).
-    log(log_level::error, std::string("handler threw on ") + item.channel + ": " + e.what());
+    failure = {errc::handler_failed, {"", std::string("threw: ") + e.what(), doing}};
   } catch (...) {
-    log(log_level::error, "handler threw on " + item.channel);
+    failure = {errc::handler_failed, {"", "threw a non-standard exception", doing}};
   }
+  if (failure && item.what != queue_item::kind::event) {
+    // Only an event has a position to hold back; a failed gap, rejection or subscription
+    // callback is reported and the stream goes on.
+    log(log_level::error, failure.to_string());
+    return {};
+  }
+  return failure;
 }
 
 void client_runtime::maybe_resume() {
-  if (!paused_ || stopping_ || finished_) return;
-  paused_ = false;
-  log(log_level::info, "handlers caught up: resuming from the committed replay ids");
+  if (run_ != run_state::paused) return;
+  run_ = run_state::running;
+  log(log_level::info, "handlers caught up: resuming from the last received replay ids");
   session_.resume(steady::now());
   pump();
 }
 
 void client_runtime::complete_run() {
   if (!run_done_) return;
-  running_ = false;
+  if (run_ != run_state::closed) run_ = run_state::completed;
   state_ = client_state::closed;
+  {
+    std::lock_guard lock{mutex_};
+    last_error_ = final_error_;
+  }
   auto done = std::move(run_done_);
   run_done_ = nullptr;
   asio::post(handlers_, [done = std::move(done), ec = final_error_.code] { done(ec); });
@@ -606,15 +878,24 @@ void client_runtime::complete_run() {
 client::client(asio::any_io_executor executor, client_config config)
     : impl_(std::make_shared<detail::client_runtime>(executor, executor, std::move(config))) {}
 
-client::client(asio::any_io_executor executor, asio::any_io_executor handler_executor, client_config config)
-    : impl_(std::make_shared<detail::client_runtime>(std::move(executor), std::move(handler_executor), std::move(config))) {}
+client::client(asio::any_io_executor executor, asio::any_io_executor handler_executor,
+               client_config config)
+    : impl_(std::make_shared<detail::client_runtime>(
+          std::move(executor), std::move(handler_executor), std::move(config))) {}
 
 client::~client() {
   if (impl_) impl_->shutdown();
 }
 
 error_info client::subscribe(const std::string& channel, std::int64_t replay_from,
-                             subscription_callbacks callbacks, std::optional<replay_policy> policy) {
+                             subscription_callbacks callbacks,
+                             std::optional<replay_policy> policy) {
+  if (callbacks.on_failure && callbacks.on_failure->action == handler_failure::dead_letter &&
+      callbacks.on_failure->dead_letter_path.empty()) {
+    return {errc::invalid_config,
+            {"", "handler failure policy dead_letter needs a dead_letter_path",
+             "subscribing to " + channel}};
+  }
   return impl_->subscribe(channel, replay_from, std::move(callbacks), policy);
 }
 
@@ -625,14 +906,26 @@ error_info client::subscribe(const std::string& channel, std::int64_t replay_fro
   return impl_->subscribe(channel, replay_from, std::move(cbs), std::nullopt);
 }
 
-void client::unsubscribe(const std::string& channel) { impl_->unsubscribe(channel); }
-void client::cancel() { impl_->cancel(); }
-client_state client::state() const { return impl_->state(); }
+void client::unsubscribe(const std::string& channel) {
+  impl_->unsubscribe(channel);
+}
+void client::cancel() {
+  impl_->cancel();
+}
+client_state client::state() const {
+  return impl_->state();
+}
 std::optional<std::int64_t> client::committed_replay_id(const std::string& channel) const {
   return impl_->committed_replay_id(channel);
 }
-client_metrics client::metrics() const { return impl_->metrics(); }
-error_info client::last_error() const { return impl_->last_error(); }
-void client::start_run(std::function<void(std::error_code)> done) { impl_->start_run(std::move(done)); }
+client_metrics client::metrics() const {
+  return impl_->metrics();
+}
+error_info client::last_error() const {
+  return impl_->last_error();
+}
+void client::start_run(std::function<void(std::error_code)> done) {
+  impl_->start_run(std::move(done));
+}
 
 }  // namespace sfstream

@@ -4,7 +4,6 @@
 
 #include <array>
 #include <atomic>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,6 +16,7 @@
 
 #include "bayeux/session.hpp"
 #include "sfstream/client.hpp"
+#include "src/client/delivery_queue.hpp"
 #include "src/transport/http_client.hpp"
 
 namespace sfstream::transport {
@@ -25,28 +25,30 @@ class cookie_jar;
 
 namespace sfstream::detail {
 
-/// One entry of the queue between the network strand and the handlers.
-struct queue_item {
-  enum class kind { event, gap, rejected, subscribed, finished };
-  kind what = kind::event;
-  std::string channel;  ///< Replay key for events; the subscribed channel otherwise.
-  sfstream::event ev;
-  gap_record gap;
-  error_info error;
-  std::int64_t replay_from = 0;
-};
+/// The runtime's own run state (the session's state is the protocol's; this one is the run's).
+/// Transitions, all on the strand:
+///   idle ──start_run──► running ◄──resume──► paused        (the queue reached a bound, then
+///                                                           drained to half)
+///   running | paused ──cancel, a failed handler or store──► stopping   (session_.stop)
+///   running | paused | stopping ──session finished──► finished         (the queue drains)
+///   finished ──queue drained and committed──► completed    (async_run's handler is posted;
+///                                                           start_run may run again)
+///   any ──shutdown (the client is destroyed)──► closed     (nothing more is carried out)
+enum class run_state { idle, running, paused, stopping, finished, completed, closed };
 
 class client_runtime : public std::enable_shared_from_this<client_runtime> {
  public:
-  client_runtime(boost::asio::any_io_executor io, boost::asio::any_io_executor handlers, client_config config);
+  client_runtime(boost::asio::any_io_executor io, boost::asio::any_io_executor handlers,
+                 client_config config);
   ~client_runtime();
 
-  error_info subscribe(const std::string& channel, std::int64_t replay_from, subscription_callbacks callbacks,
-                       std::optional<replay_policy> policy);
+  error_info subscribe(const std::string& channel, std::int64_t replay_from,
+                       subscription_callbacks callbacks, std::optional<replay_policy> policy);
   void unsubscribe(const std::string& channel);
   void start_run(std::function<void(std::error_code)> done);
   void cancel();
-  /// Abandons everything at once (destruction): no handler is called afterwards by the network side.
+  /// Abandons everything at once (destruction): no handler is called afterwards by the network
+  /// side.
   void shutdown();
 
   client_state state() const;
@@ -82,12 +84,27 @@ class client_runtime : public std::enable_shared_from_this<client_runtime> {
   void maybe_resume();
   void complete_run();
 
+  /// Ends the run from the handler side (a failed handler, dead letter or store): nothing
+  /// queued is handled any more; the session disconnects and async_run completes with `error`.
+  void fail_run(error_info error);
+  void pause_stream();
+
   // Handler side.
   void enqueue(queue_item item);
   void schedule_dispatch();
   void dispatch_queue();
-  void run_callbacks(const queue_item& item);
-  void save_positions(const std::map<std::string, replay_position>& positions);
+  /// Runs the callbacks of one item; an event's handler failure comes back (empty: handled).
+  error_info run_callbacks(const queue_item& item, handler_failure_policy& policy);
+  /// Applies `policy` to the failed current event. Returns true when the batch goes on with
+  /// the next item, false when the dispatcher must wait (retry) or the run ended.
+  bool on_handler_failed(const queue_item& item, error_info failure,
+                         const handler_failure_policy& policy);
+  /// Saves the handled positions of the current batch; false when the run ended or a retry of
+  /// the save is scheduled.
+  bool commit_pending();
+  void retry_later(std::chrono::milliseconds delay);
+  error_info write_dead_letter(const queue_item& item, const error_info& failure,
+                               const handler_failure_policy& policy);
 
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   boost::asio::any_io_executor handlers_;
@@ -106,18 +123,28 @@ class client_runtime : public std::enable_shared_from_this<client_runtime> {
   access_token token_;
   std::function<void(std::error_code)> run_done_;
   error_info final_error_;
-  bool running_ = false;
-  bool stopping_ = false;
-  bool paused_ = false;
-  bool finished_ = false;
-  bool closed_ = false;
+  /// Written on the strand only; read anywhere (the handler side checks for `closed`).
+  std::atomic<run_state> run_{run_state::idle};
 
   std::atomic<client_state> state_{client_state::unconnected};
   std::atomic<bool> dispatch_scheduled_{false};
 
+  // Handler side only (one dispatch at a time: dispatch_scheduled_ stays set while a retry
+  // waits): the batch being handled, how far it got, what of it awaits commit.
+  delivery_batch batch_;
+  std::size_t next_ = 0;
+  int attempts_ = 0;       ///< Failed calls of the current event's handler.
+  int save_attempts_ = 0;  ///< Failed saves of the current batch's positions.
+  bool stopped_ = false;   ///< fail_run was called: nothing more is handled or committed.
+  bool presaved_ = true;   ///< With commit-on-receive: the batch's positions are saved.
+  std::optional<error_info> failure_;  ///< The current batch ends the run with it.
+  std::map<std::string, replay_position> pending_;
+  std::mutex retry_mutex_;  ///< Guards retry_timer_ against shutdown's cancel.
+  boost::asio::steady_timer retry_timer_;
+
   // Shared between the strand and the handler side.
+  delivery_queue queue_;
   mutable std::mutex mutex_;
-  std::deque<queue_item> queue_;
   std::map<std::string, subscription> subscriptions_;
   std::map<std::string, replay_position> positions_;
   std::map<std::string, std::chrono::system_clock::time_point> last_event_time_;
