@@ -25,12 +25,17 @@
 //       on_resync_begin, so a resync that fails calls no resync callback (on_invalid instead)
 //       and never leaves a half-seen entity to be pruned. The stream is held while
 //       this runs (the handler has not returned, so its replay id is not committed; a full
-//       queue makes the client pause and later resume from the committed id); it then resumes
+//       queue makes the client pause and later resume losslessly); it then resumes
 //       where it was. This is Salesforce's documented recovery procedure.
 //   A message that is not a valid CDC event (unknown changeType, missing header field, bad
-//   JSON) → on_invalid(event, error); it is never dropped silently. A reconciliation that fails
-//   (transport errors and 5xx after `max_attempts` tries, other errors such as INVALID_FIELD at
-//   once) → on_invalid(the gap or overflow event, error).
+//   JSON) → on_invalid(event, error); it is never dropped silently, and it counts as handled.
+//   A reconciliation that fails (errors that is_retryable() calls worth retrying, after
+//   `max_attempts` tries; other errors at once) → on_invalid(the gap or overflow event, error),
+//   and the event fails: cdc_callbacks' on_event_status returns the error, so the client does
+//   not commit it and its handler failure policy decides what follows, as for any handler
+//   (stop by default; retry runs the reconciliation again; dead_letter records the event).
+//   With transaction grouping, a failed reconciliation fails the event whose arrival delivered
+//   the held group (when the idle timer delivers it, the failure is only logged).
 //
 // Which fields reconciliation selects: `fields[entity]` when given (list them all: Salesforce's
 // FIELDS(ALL) is not portable and REST describe may be unavailable); else the fields seen so
@@ -129,6 +134,9 @@ struct cdc_options {
 
 /// Adapts `handler` into callbacks for client::subscribe and connector::subscribe. Throws
 /// sfstream::error (errc::invalid_config) when grouping is asked without a group_executor.
+/// Both on_event_status (which the client uses: it reports a failed reconciliation) and
+/// on_event (the same handling, for a caller that calls it directly and learns of failures
+/// through on_invalid) are set; set `on_failure` on the result for a per-subscription policy.
 subscription_callbacks cdc_callbacks(cdc_handler handler, cdc_options options = {});
 
 /// JSON line for a reconciled record, for the CLI's subscribe output:

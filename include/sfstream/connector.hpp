@@ -8,9 +8,12 @@
 //   c.stop();   // graceful: drains, commits, disconnects
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <boost/asio/any_io_executor.hpp>
 
 #include "sfstream/client.hpp"
 
@@ -18,7 +21,17 @@ namespace sfstream {
 
 class connector {
  public:
+  /// `config.credentials` must complete on an executor that some thread runs (a provider
+  /// posts its results to the executor it was made with): one of the caller's, or the
+  /// connector's own through the other constructor.
   explicit connector(client_config config);
+  /// Builds the configuration with the connector's I/O executor, for credentials providers
+  /// that need one and have no executor of their own to run:
+  ///   sfstream::connector c{[&](boost::asio::any_io_executor io) {
+  ///     config.credentials = sfstream::make_static_token_provider(io, token);
+  ///     return config;
+  ///   }};
+  explicit connector(std::function<client_config(boost::asio::any_io_executor io)> make_config);
   /// Stops (gracefully) if still running.
   ~connector();
   connector(const connector&) = delete;

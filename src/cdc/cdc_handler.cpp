@@ -31,16 +31,6 @@ bool valid_entity(std::string_view name) {
   });
 }
 
-bool retryable(const error_info& e) {
-  const auto& c = e.code;
-  if (c == errc::connection_failed || c == errc::timeout || c == errc::connection_closed ||
-      c == errc::tls_error)
-    return true;
-  if (c == errc::http_status)
-    return e.diag.server_code.rfind('5', 0) == 0 || e.diag.server_code == "SERVER_UNAVAILABLE";
-  return false;
-}
-
 error_info invalid_input(std::string text) {
   error_info e;
   e.code = make_error_code(errc::protocol_error);
@@ -63,23 +53,25 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
     if (o_.max_attempts < 1) o_.max_attempts = 1;
   }
 
-  void on_event(const event& e) {
+  /// Handles one event; returns the failure of a reconciliation it ran (after on_invalid was
+  /// told), empty otherwise. An event that is not a valid CDC event goes to on_invalid and is
+  /// not a failure: there is nothing to retry.
+  error_info on_event(const event& e) {
     std::lock_guard lock{mutex_};
     error_info why;
     auto change = parse_change_event(e, &why);
     if (!change) {
-      flush_group();
+      auto failed = flush_group();
       invalid(e, why);
-      return;
+      return failed;
     }
-    if (!o_.group_transactions) {
-      dispatch(e, *change);
-      return;
-    }
-    if (!group_.empty() && change->header.transaction_key != group_key_) flush_group();
+    if (!o_.group_transactions) return dispatch(e, *change);
+    error_info failed;
+    if (!group_.empty() && change->header.transaction_key != group_key_) failed = flush_group();
     group_key_ = change->header.transaction_key;
     group_.push_back(held{e, std::move(*change)});
     arm_timer();
+    return failed;
   }
 
   void on_replay_gap(const gap_record& g) {
@@ -114,14 +106,21 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
         [self = shared_from_this(), generation](const boost::system::error_code& ec) {
           if (ec) return;
           std::lock_guard lock{self->mutex_};
-          if (generation == self->generation_) self->flush_group();
+          if (generation != self->generation_) return;
+          // No event is being handled here: a failed reconciliation reached on_invalid and
+          // the log, and its event's id is committed already (see cdc_options).
+          if (auto failed = self->flush_group()) {
+            self->o_.log.log(log_level::error,
+                             "a held transaction's reconciliation failed: " + failed.to_string());
+          }
         });
   }
 
   /// Delivers the held transaction in sequenceNumber order. A throwing callback is logged and
   /// the rest of the group still delivered: the group's replay ids are committed already.
-  void flush_group() {
-    if (group_.empty()) return;
+  /// Returns the first failed reconciliation of the group.
+  error_info flush_group() {
+    if (group_.empty()) return {};
     auto group = std::move(group_);
     group_.clear();
     ++generation_;
@@ -132,10 +131,17 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
     guarded([&] {
       if (h_.on_transaction_begin) h_.on_transaction_begin(key, group.size());
     });
-    for (const auto& item : group) guarded([&] { dispatch(item.raw, item.change); });
+    error_info failed;
+    for (const auto& item : group) {
+      guarded([&] {
+        auto e = dispatch(item.raw, item.change);
+        if (e && !failed) failed = std::move(e);
+      });
+    }
     guarded([&] {
       if (h_.on_transaction_end) h_.on_transaction_end(key);
     });
+    return failed;
   }
 
   template <class F>
@@ -151,7 +157,9 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
 
   // --- dispatch --------------------------------------------------------------------------
 
-  void dispatch(const event& raw, const change_event& c) {
+  /// Calls the event's callbacks and runs its reconciliation; returns the reconciliation's
+  /// failure.
+  error_info dispatch(const event& raw, const change_event& c) {
     switch (c.header.type) {
       case change_type::create:
         note_fields(c);
@@ -174,23 +182,22 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
       case change_type::gap_undelete:
         if (h_.on_gap) h_.on_gap(c);
         if (reconciling()) {
-          if (c.has_wildcard_ids()) {
-            resync(raw, c.header.entity_name);
-          } else {
-            reconcile(raw, c);
-          }
+          return c.has_wildcard_ids() ? resync(raw, c.header.entity_name) : reconcile(raw, c);
         }
         break;
       case change_type::gap_overflow:
         if (h_.on_overflow) h_.on_overflow(c);
-        if (reconciling()) resync(raw, c.header.entity_name);
+        if (reconciling()) return resync(raw, c.header.entity_name);
         break;
     }
+    return {};
   }
 
-  void invalid(const event& e, const error_info& why) {
+  /// Tells on_invalid; returns `why` for a caller that fails the event with it.
+  error_info invalid(const event& e, const error_info& why) {
     o_.log.log(log_level::error, "invalid CDC event on " + e.channel() + ": " + why.to_string());
     if (h_.on_invalid) h_.on_invalid(e, why);
+    return why;
   }
 
   bool reconciling() const { return static_cast<bool>(o_.rest.credentials); }
@@ -254,14 +261,14 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
       out.clear();
       error =
           rest().for_each_record(soql, true, [&](const sobject_record& r) { out.push_back(r); });
-      if (!error || !retryable(error)) break;
+      if (!error || !is_retryable(error)) break;
       o_.log.log(log_level::warning,
                  "CDC reconciliation query failed, retrying: " + error.to_string());
     }
     return error;
   }
 
-  void reconcile(const event& raw, const change_event& c) {
+  error_info reconcile(const event& raw, const change_event& c) {
     const std::string& entity = c.header.entity_name;
     if (!valid_entity(entity))
       return invalid(
@@ -303,9 +310,10 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
                            true);
       }
     }
+    return {};
   }
 
-  void resync(const event& raw, const std::string& entity) {
+  error_info resync(const event& raw, const std::string& entity) {
     if (!valid_entity(entity))
       return invalid(
           raw, invalid_input("entity name \"" + entity.substr(0, 80) + "\" cannot be queried"));
@@ -327,6 +335,7 @@ class cdc_adapter : public std::enable_shared_from_this<cdc_adapter> {
     if (h_.on_resync_end) h_.on_resync_end(entity);
     o_.log.log(log_level::info,
                "resync of " + entity + " done: " + std::to_string(live) + " live record(s)");
+    return {};
   }
 
   struct seen_fields {
@@ -373,6 +382,7 @@ subscription_callbacks cdc_callbacks(cdc_handler handler, cdc_options options) {
   auto adapter = std::make_shared<cdc_adapter>(std::move(handler), std::move(options));
   subscription_callbacks c;
   c.on_event = [adapter](const event& e) { adapter->on_event(e); };
+  c.on_event_status = [adapter](const event& e) { return adapter->on_event(e); };
   c.on_gap = [adapter](const gap_record& g) { adapter->on_replay_gap(g); };
   c.on_rejected = [adapter](const error_info& e) { adapter->on_rejected(e); };
   c.on_subscribed = [adapter](std::int64_t from) { adapter->on_subscribed(from); };

@@ -17,7 +17,8 @@ struct connector::impl {
   asio::io_context io{1};
   asio::io_context worker{1};
   asio::executor_work_guard<asio::io_context::executor_type> io_work = asio::make_work_guard(io);
-  asio::executor_work_guard<asio::io_context::executor_type> worker_work = asio::make_work_guard(worker);
+  asio::executor_work_guard<asio::io_context::executor_type> worker_work =
+      asio::make_work_guard(worker);
   std::optional<sfstream::client> client;
   std::thread io_thread;
   std::thread worker_thread;
@@ -29,7 +30,12 @@ struct connector::impl {
   bool joined = false;
   error_info result;
 
-  explicit impl(client_config config) { client.emplace(io.get_executor(), worker.get_executor(), std::move(config)); }
+  explicit impl(client_config config) {
+    client.emplace(io.get_executor(), worker.get_executor(), std::move(config));
+  }
+  explicit impl(const std::function<client_config(asio::any_io_executor)>& make_config) {
+    client.emplace(io.get_executor(), worker.get_executor(), make_config(io.get_executor()));
+  }
 
   void on_run_done() {
     {
@@ -60,6 +66,9 @@ struct connector::impl {
 
 connector::connector(client_config config) : impl_(std::make_unique<impl>(std::move(config))) {}
 
+connector::connector(std::function<client_config(asio::any_io_executor)> make_config)
+    : impl_(std::make_unique<impl>(make_config)) {}
+
 connector::~connector() {
   if (!impl_) return;
   if (running()) stop();
@@ -73,7 +82,8 @@ connector::~connector() {
 }
 
 error_info connector::subscribe(const std::string& channel, std::int64_t replay_from,
-                                subscription_callbacks callbacks, std::optional<replay_policy> policy) {
+                                subscription_callbacks callbacks,
+                                std::optional<replay_policy> policy) {
   return impl_->client->subscribe(channel, replay_from, std::move(callbacks), policy);
 }
 
@@ -82,7 +92,9 @@ error_info connector::subscribe(const std::string& channel, std::int64_t replay_
   return impl_->client->subscribe(channel, replay_from, std::move(on_event));
 }
 
-void connector::unsubscribe(const std::string& channel) { impl_->client->unsubscribe(channel); }
+void connector::unsubscribe(const std::string& channel) {
+  impl_->client->unsubscribe(channel);
+}
 
 void connector::start() {
   {
@@ -119,10 +131,14 @@ bool connector::running() const {
   return impl_->started && !impl_->ended;
 }
 
-client_state connector::state() const { return impl_->client->state(); }
+client_state connector::state() const {
+  return impl_->client->state();
+}
 std::optional<std::int64_t> connector::committed_replay_id(const std::string& channel) const {
   return impl_->client->committed_replay_id(channel);
 }
-client_metrics connector::metrics() const { return impl_->client->metrics(); }
+client_metrics connector::metrics() const {
+  return impl_->client->metrics();
+}
 
 }  // namespace sfstream
