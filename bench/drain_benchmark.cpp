@@ -1,19 +1,30 @@
-// Drains N events from a local org emulator and prints the client's figures: events per
-// second, CPU milliseconds per 1,000 events and peak RSS. The emulator runs in a child process
-// so that the figures are the client's alone.
+// The library alone: drains N events with sfstream::client and a handler that only counts them,
+// and prints the client's figures: events per second, CPU milliseconds per 1,000 events and peak
+// RSS.
 //
 //   bench_drain [EVENTS=20000] [--http] [--payload BYTES=200]
+//       starts an emulator in a child process (so that the figures are the client's alone),
+//       publishes EVENTS generic events on /u/bench and drains them with a static token;
+//   bench_drain --login-url URL [--ca-file PEM] --username U --password P [--security-token T]
+//               --channel CH --count N [--replay -2] [--latency]
+//       logs in with SOAP against a running emulator and drains CH. It prints one JSON line:
+//       wall-clock microseconds since the epoch of its start, first and last event, events per
+//       second between them, CPU and RSS from getrusage, and with --latency the publish-to-
+//       receive latency of each event (its "SentAt__c" field) as p50, p99 and max.
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -64,7 +75,8 @@ emulator_child start_emulator(std::size_t events, std::size_t payload_bytes, boo
   std::string text;
   char buffer[4096];
   ssize_t n;
-  while ((n = read(fds[0], buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<std::size_t>(n));
+  while ((n = read(fds[0], buffer, sizeof buffer)) > 0)
+    text.append(buffer, static_cast<std::size_t>(n));
   close(fds[0]);
   emulator_child child;
   child.pid = pid;
@@ -79,7 +91,9 @@ emulator_child start_emulator(std::size_t events, std::size_t payload_bytes, boo
 double cpu_ms() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  auto ms = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_usec) / 1e3; };
+  auto ms = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_usec) / 1e3;
+  };
   return ms(usage.ru_utime) + ms(usage.ru_stime);
 }
 
@@ -89,9 +103,108 @@ long peak_rss_kib() {
   return usage.ru_maxrss;
 }
 
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t percentile(const std::vector<std::int64_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const auto index = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(index, sorted.size() - 1)];
+}
+
+/// Drains a channel of a running emulator (the second form in the header comment).
+int drain_external(std::map<std::string, std::string> opt, bool latency) {
+  const std::int64_t start_us = now_us();
+  const std::size_t events = std::strtoull(opt["--count"].c_str(), nullptr, 10);
+  const std::int64_t replay = std::strtoll(opt["--replay"].c_str(), nullptr, 10);
+  boost::asio::io_context io{1};
+  sfstream::client_config config;
+  if (!opt["--ca-file"].empty()) config.network.ca_file = opt["--ca-file"];
+  sfstream::soap_login_options login;
+  login.login_url = opt["--login-url"];
+  login.username = opt["--username"];
+  login.password = opt["--password"];
+  login.security_token = opt["--security-token"];
+  config.credentials = sfstream::make_soap_login_provider(io.get_executor(), login, config.network);
+  sfstream::client client{io.get_executor(), config};
+
+  std::size_t received = 0;
+  std::int64_t first_us = 0;
+  std::int64_t last_us = 0;
+  std::vector<std::int64_t> latencies;
+  if (latency) latencies.reserve(events);
+  constexpr std::string_view sent = "\"SentAt__c\":\"";
+  client.subscribe(opt["--channel"], replay, [&](const sfstream::event& e) {
+    const std::int64_t at = now_us();
+    if (received == 0) first_us = at;
+    last_us = at;
+    if (latency) {
+      const std::string& text = e.json();
+      if (auto p = text.find(sent); p != std::string::npos) {
+        latencies.push_back(at - std::strtoll(text.c_str() + p + sent.size(), nullptr, 10));
+      }
+    }
+    if (++received == events) client.cancel();
+  });
+  int status = 0;
+  client.async_run([&](std::error_code ec) {
+    if (ec && received < events) {
+      std::fprintf(stderr, "bench_drain: client ended: %s\n",
+                   client.last_error().to_string().c_str());
+      status = 1;
+    }
+  });
+  io.run_for(std::chrono::minutes(10));  // bounded
+  if (received < events) {
+    std::fprintf(stderr, "bench_drain: only %zu of %zu events arrived\n", received, events);
+    return 1;
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double seconds = static_cast<double>(last_us - first_us) / 1e6;
+  std::sort(latencies.begin(), latencies.end());
+  std::printf(
+      "{\"client\":\"bench_drain\",\"events\":%zu,\"start_us\":%lld,\"first_us\":%lld,"
+      "\"last_us\":%lld,\"events_per_s\":%.0f,\"cpu_ms_per_1000\":%.2f,\"peak_rss_mib\":%.1f",
+      received, static_cast<long long>(start_us), static_cast<long long>(first_us),
+      static_cast<long long>(last_us), seconds > 0 ? static_cast<double>(received) / seconds : 0.0,
+      cpu_ms() * 1000.0 / static_cast<double>(received),
+      static_cast<double>(usage.ru_maxrss) / 1024.0);
+  if (latency) {
+    std::printf(",\"latency_us\":{\"p50\":%lld,\"p99\":%lld,\"max\":%lld}",
+                static_cast<long long>(percentile(latencies, 0.50)),
+                static_cast<long long>(percentile(latencies, 0.99)),
+                static_cast<long long>(latencies.empty() ? 0 : latencies.back()));
+  }
+  std::printf("}\n");
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  {
+    std::map<std::string, std::string> opt{{"--replay", "-2"}};
+    bool latency = false;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--latency") {
+        latency = true;
+      } else if (a != "--http" && a != "--payload" && a.rfind("--", 0) == 0 && i + 1 < argc) {
+        opt[a] = argv[++i];
+      }
+    }
+    if (!opt["--login-url"].empty()) {
+      if (opt["--channel"].empty() || opt["--count"].empty()) {
+        std::fprintf(stderr, "bench_drain: --login-url needs --channel and --count\n");
+        return 2;
+      }
+      return drain_external(std::move(opt), latency);
+    }
+  }
   std::size_t events = 20'000;
   std::size_t payload = 200;
   bool tls = true;
@@ -133,7 +246,8 @@ int main(int argc, char** argv) {
   int status = 0;
   client.async_run([&](std::error_code ec) {
     if (ec) {
-      std::fprintf(stderr, "bench_drain: client ended: %s\n", client.last_error().to_string().c_str());
+      std::fprintf(stderr, "bench_drain: client ended: %s\n",
+                   client.last_error().to_string().c_str());
       status = 1;
     }
   });
@@ -150,7 +264,8 @@ int main(int argc, char** argv) {
   const double seconds = std::chrono::duration<double>(finished_at - start).count();
   std::printf("events/s: %.0f\n", static_cast<double>(received) / seconds);
   std::printf("wall s (login to last event): %.3f\n", seconds);
-  std::printf("client CPU ms per 1,000 events: %.2f\n", cpu * 1000.0 / static_cast<double>(received));
+  std::printf("client CPU ms per 1,000 events: %.2f\n",
+              cpu * 1000.0 / static_cast<double>(received));
   std::printf("client peak RSS MiB: %.1f\n", static_cast<double>(peak_rss_kib()) / 1024.0);
   std::printf("checksum: %llu\n", static_cast<unsigned long long>(checksum));
   return status;

@@ -22,7 +22,7 @@ namespace asio = boost::asio;
 
 const char* const emulator_help =
     "usage: sfstream emulator [--port N] [--http] [--long-poll-timeout S] [--client-expiry S]\n"
-    "                         [--config FILE] [--state-dir DIR]\n"
+    "                         [--config FILE] [--state-dir DIR] [--daily-event-limit N]\n"
     "\n"
     "Runs the local org emulator on 127.0.0.1 until SIGINT or SIGTERM (then exits 0). The first\n"
     "line on stdout is one JSON object with its URLs and test credentials:\n"
@@ -40,16 +40,18 @@ const char* const emulator_help =
     "                           "
     "\"cdcEntities\":[...],\"overflowThreshold\":N,\"queryBatchSize\":N}\n"
     "  --state-dir DIR          where the CA file is written (default: a fresh temporary dir)\n"
+    "  --daily-event-limit N    deliveries per rolling 24 h (default 10000; 0 = unlimited)\n"
     "\n"
     "exit codes: 0 stopped by a signal; 1 could not start; 2 usage.\n";
 
-constexpr std::array<option_spec, 7> emulator_specs{{
+constexpr std::array<option_spec, 8> emulator_specs{{
     {"port", true, ""},
     {"http", false, ""},
     {"long-poll-timeout", true, ""},
     {"client-expiry", true, ""},
     {"config", true, ""},
     {"state-dir", true, ""},
+    {"daily-event-limit", true, ""},
     {"help", false, "", 'h'},
 }};
 
@@ -85,6 +87,11 @@ int run_emulator(std::span<char* const> args) {
     options.client_expiry = *v;
   }
   if (auto d = parsed->value("state-dir")) options.state_dir = *d;
+  if (auto n = parsed->value("daily-event-limit")) {
+    auto v = parse_count(*n);
+    if (!v) return usage_error("emulator", "--daily-event-limit needs a whole number");
+    options.daily_event_limit = static_cast<std::uint64_t>(*v);
+  }
   if (auto file = parsed->value("config")) {
     std::ifstream in(*file, std::ios::binary);
     if (!in) return usage_error("emulator", "cannot read --config file '" + *file + "'");

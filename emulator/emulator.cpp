@@ -5,14 +5,15 @@
 #include <fstream>
 #include <optional>
 
-#include <boost/asio/steady_timer.hpp>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <boost/asio/steady_timer.hpp>
 
 #include "emulator/auth/oauth_server.hpp"
 #include "emulator/auth/session_registry.hpp"
 #include "emulator/auth/soap_login_server.hpp"
 #include "emulator/cometd/cometd_server.hpp"
+#include "emulator/control/bench_api.hpp"
 #include "emulator/control/control_api.hpp"
 #include "emulator/net/http_server.hpp"
 
@@ -28,7 +29,10 @@ class shaped_exchange : public net::exchange {
  public:
   shaped_exchange(std::shared_ptr<net::exchange> inner, asio::any_io_executor executor,
                   std::chrono::milliseconds delay, bool drop_mid_reply)
-      : inner_(std::move(inner)), executor_(std::move(executor)), delay_(delay), drop_(drop_mid_reply) {}
+      : inner_(std::move(inner)),
+        executor_(std::move(executor)),
+        delay_(delay),
+        drop_(drop_mid_reply) {}
 
   const transport::http_request& request() const noexcept override { return inner_->request(); }
   std::string remote_address() const override { return inner_->remote_address(); }
@@ -49,12 +53,25 @@ class shaped_exchange : public net::exchange {
     answered_ = true;
     inner_->drop();
   }
-  void respond_partial_and_drop(transport::http_response response, std::size_t body_bytes) override {
+  void respond_partial_and_drop(transport::http_response response,
+                                std::size_t body_bytes) override {
     answered_ = true;
     inner_->respond_partial_and_drop(std::move(response), body_bytes);
   }
+  void respond_gather(transport::http_response head,
+                      std::vector<net::shared_bytes> pieces) override {
+    if (delay_.count() > 0 || drop_) {
+      net::exchange::respond_gather(std::move(head), std::move(pieces));  // reshaped: joined
+      return;
+    }
+    if (answered_) return;
+    answered_ = true;
+    if (!inner_->answered()) inner_->respond_gather(std::move(head), std::move(pieces));
+  }
   bool answered() const noexcept override { return answered_ || inner_->answered(); }
-  void on_abandoned(std::function<void()> callback) override { inner_->on_abandoned(std::move(callback)); }
+  void on_abandoned(std::function<void()> callback) override {
+    inner_->on_abandoned(std::move(callback));
+  }
 
   std::weak_ptr<shaped_exchange> self_;
 
@@ -80,7 +97,10 @@ class shaped_exchange : public net::exchange {
 transport::http_response json_reply(unsigned status, std::string body) {
   transport::http_response r;
   r.status = status;
-  r.reason = status == 200 ? "OK" : status == 401 ? "Unauthorized" : status == 404 ? "Not Found" : "Error";
+  r.reason = status == 200   ? "OK"
+             : status == 401 ? "Unauthorized"
+             : status == 404 ? "Not Found"
+                             : "Error";
   r.headers = {{"Content-Type", "application/json;charset=UTF-8"}};
   r.body = std::move(body);
   return r;
@@ -121,7 +141,9 @@ std::string userinfo_json(const data::caller& who, const std::string& base_url) 
   return sb.GetString();
 }
 
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
 
 std::string make_state_dir(const std::string& requested) {
   namespace fs = std::filesystem;
@@ -131,7 +153,8 @@ std::string make_state_dir(const std::string& requested) {
   }
   std::string pattern = (fs::temp_directory_path() / "sfstream-emulator-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    throw error(error_info{make_error_code(errc::invalid_config), {"", "", "creating the emulator state directory"}});
+    throw error(error_info{make_error_code(errc::invalid_config),
+                           {"", "", "creating the emulator state directory"}});
   }
   return pattern;
 }
@@ -153,6 +176,7 @@ struct org_emulator::impl {
   std::size_t drop_count = 0;
   std::chrono::milliseconds delay{0};
   bool stopped = false;
+  std::unique_ptr<control::bench_api> bench;  ///< Made on the first /_emulator/bench/ request.
 
   impl(asio::any_io_executor ex, emulator_options opts)
       : executor(std::move(ex)),
@@ -163,7 +187,8 @@ struct org_emulator::impl {
 
   static emulator_options prepare(emulator_options o) {
     if (o.org_id.size() < 15) {
-      throw error(error_info{make_error_code(errc::invalid_config), {"", "", "the emulator org_id must have 15 or 18 characters"}});
+      throw error(error_info{make_error_code(errc::invalid_config),
+                             {"", "", "the emulator org_id must have 15 or 18 characters"}});
     }
     o.data.org_id = o.org_id;
     o.data.automated_user.org_id = o.org_id;
@@ -197,10 +222,11 @@ org_emulator::org_emulator(boost::asio::any_io_executor executor, emulator_optio
   cs.concurrent_client_limit = s.options.concurrent_client_limit;
   cs.daily_event_limit = s.options.daily_event_limit;
   cs.secure_cookies = s.options.tls;
-  s.cometd = std::make_unique<cometd::cometd_server>(executor, cs, s.clk, s.bus, [this](const std::string& token) {
-    auto who = impl_->caller_of(token);
-    return who ? std::optional<std::string>(who->user_id) : std::nullopt;
-  });
+  s.cometd = std::make_unique<cometd::cometd_server>(
+      executor, cs, s.clk, s.bus, [this](const std::string& token) {
+        auto who = impl_->caller_of(token);
+        return who ? std::optional<std::string>(who->user_id) : std::nullopt;
+      });
 
   net::server_options so;
   so.address = s.options.address;
@@ -214,17 +240,22 @@ org_emulator::org_emulator(boost::asio::any_io_executor executor, emulator_optio
     std::ofstream out(s.ca_file, std::ios::binary | std::ios::trunc);
     out << certs.ca_certificate_pem;
     if (!out.flush()) {
-      throw error(error_info{make_error_code(errc::invalid_config), {"", "", "writing the emulator CA file " + s.ca_file}});
+      throw error(error_info{make_error_code(errc::invalid_config),
+                             {"", "", "writing the emulator CA file " + s.ca_file}});
     }
   }
-  s.server = std::make_unique<net::http_server>(executor, so, [this](std::shared_ptr<net::exchange> ex) { route(std::move(ex)); });
+  s.server = std::make_unique<net::http_server>(
+      executor, so, [this](std::shared_ptr<net::exchange> ex) { route(std::move(ex)); });
 }
 
-org_emulator::~org_emulator() { stop(); }
+org_emulator::~org_emulator() {
+  stop();
+}
 
 void org_emulator::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
+  if (impl_->bench) impl_->bench->stop();
   impl_->cometd->stop();
   impl_->server->stop();
 }
@@ -238,7 +269,13 @@ void org_emulator::route(std::shared_ptr<net::exchange> raw) {
   if (starts_with(path, "/_emulator/")) {
     const std::string peer = raw->remote_address();
     if (peer != "127.0.0.1" && peer != "::1" && peer != "::ffff:127.0.0.1") {
-      raw->respond(json_reply(403, R"({"error":"control endpoints answer loopback callers only"})"));
+      raw->respond(
+          json_reply(403, R"({"error":"control endpoints answer loopback callers only"})"));
+      return;
+    }
+    if (control::is_bench_path(path)) {
+      if (!s.bench) s.bench = std::make_unique<control::bench_api>(*this, s.executor);
+      raw->respond(s.bench->handle(raw->request()));
       return;
     }
     raw->respond(control::handle_control(*this, raw->request()));
@@ -274,22 +311,38 @@ void org_emulator::route(std::shared_ptr<net::exchange> raw) {
   } else if (path == "/services/data" || starts_with(path, "/services/data/")) {
     auto who = s.caller_of(bearer(req));
     if (!who) {
-      ex->respond(json_reply(401, R"([{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}])"));
+      ex->respond(json_reply(
+          401, R"([{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}])"));
       return;
     }
     ex->respond(s.rest->handle(req, *who));
   } else {
-    ex->respond(json_reply(404, R"([{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}])"));
+    ex->respond(json_reply(
+        404, R"([{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}])"));
   }
 }
 
-std::string org_emulator::base_url() const { return impl_->server->base_url(); }
-std::string org_emulator::login_url() const { return base_url(); }
-std::string org_emulator::ca_file() const { return impl_->ca_file; }
-const emulator_options& org_emulator::options() const noexcept { return impl_->options; }
-emulator::clock& org_emulator::clock() noexcept { return impl_->clk; }
-emulator::event_bus& org_emulator::events() noexcept { return impl_->bus; }
-data::rest_api& org_emulator::rest() noexcept { return *impl_->rest; }
+std::string org_emulator::base_url() const {
+  return impl_->server->base_url();
+}
+std::string org_emulator::login_url() const {
+  return base_url();
+}
+std::string org_emulator::ca_file() const {
+  return impl_->ca_file;
+}
+const emulator_options& org_emulator::options() const noexcept {
+  return impl_->options;
+}
+emulator::clock& org_emulator::clock() noexcept {
+  return impl_->clk;
+}
+emulator::event_bus& org_emulator::events() noexcept {
+  return impl_->bus;
+}
+data::rest_api& org_emulator::rest() noexcept {
+  return *impl_->rest;
+}
 
 std::string org_emulator::startup_json() const {
   const auto& o = impl_->options;
@@ -322,22 +375,43 @@ std::string org_emulator::issue_session(const std::string& username) {
   return impl_->sessions.create_session(username);
 }
 
-void org_emulator::advance_clock(std::chrono::milliseconds by) { impl_->clk.advance(by); }
-void org_emulator::expire_all_sessions() { impl_->sessions.expire_all(); }
-void org_emulator::forget_all_clients() { impl_->cometd->forget_all_clients(); }
-void org_emulator::rotate_affinity_cookie() { impl_->cometd->rotate_affinity_cookie(); }
-void org_emulator::drop_next_connections(std::size_t count) { impl_->drop_count = count; }
-void org_emulator::fail_next_cometd_requests(std::size_t count, cometd_fault fault) {
-  impl_->cometd->fail_next_requests(count, fault == cometd_fault::http_503 ? cometd::injected_fault::http_503
-                                                                           : cometd::injected_fault::not_json);
+void org_emulator::advance_clock(std::chrono::milliseconds by) {
+  impl_->clk.advance(by);
 }
-void org_emulator::set_reply_delay(std::chrono::milliseconds delay) { impl_->delay = delay; }
-void org_emulator::disconnect_all_clients() { impl_->cometd->disconnect_all_clients(); }
-void org_emulator::make_too_busy(std::size_t count) { impl_->cometd->make_too_busy(count); }
+void org_emulator::expire_all_sessions() {
+  impl_->sessions.expire_all();
+}
+void org_emulator::forget_all_clients() {
+  impl_->cometd->forget_all_clients();
+}
+void org_emulator::rotate_affinity_cookie() {
+  impl_->cometd->rotate_affinity_cookie();
+}
+void org_emulator::drop_next_connections(std::size_t count) {
+  impl_->drop_count = count;
+}
+void org_emulator::fail_next_cometd_requests(std::size_t count, cometd_fault fault) {
+  impl_->cometd->fail_next_requests(count, fault == cometd_fault::http_503
+                                               ? cometd::injected_fault::http_503
+                                               : cometd::injected_fault::not_json);
+}
+void org_emulator::set_reply_delay(std::chrono::milliseconds delay) {
+  impl_->delay = delay;
+}
+void org_emulator::disconnect_all_clients() {
+  impl_->cometd->disconnect_all_clients();
+}
+void org_emulator::make_too_busy(std::size_t count) {
+  impl_->cometd->make_too_busy(count);
+}
 void org_emulator::inject_bayeux_fault(cometd::message_fault fault, std::size_t count) {
   impl_->cometd->inject(fault, count);
 }
-std::size_t org_emulator::client_count() const { return impl_->cometd->client_count(); }
-cometd::cometd_server& org_emulator::cometd() noexcept { return *impl_->cometd; }
+std::size_t org_emulator::client_count() const {
+  return impl_->cometd->client_count();
+}
+cometd::cometd_server& org_emulator::cometd() noexcept {
+  return *impl_->cometd;
+}
 
 }  // namespace sfstream::emulator

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 namespace sfstream::emulator {
 
 event_bus::event_bus(const clock& now) : clock_(now) {}
@@ -13,7 +16,9 @@ void event_bus::declare_channel(const std::string& channel, retention keep) {
   }
 }
 
-bool event_bus::channel_exists(const std::string& channel) const { return channels_.count(channel) != 0; }
+bool event_bus::channel_exists(const std::string& channel) const {
+  return channels_.count(channel) != 0;
+}
 
 std::optional<retention> event_bus::channel_retention(const std::string& channel) const {
   auto it = channels_.find(channel);
@@ -23,7 +28,9 @@ std::optional<retention> event_bus::channel_retention(const std::string& channel
   return it->second.keep;
 }
 
-void event_bus::remove_channel(const std::string& channel) { channels_.erase(channel); }
+void event_bus::remove_channel(const std::string& channel) {
+  channels_.erase(channel);
+}
 
 std::chrono::hours event_bus::retention_of(const channel_state& state) const {
   return state.keep == retention::hours_72 ? std::chrono::hours{72} : std::chrono::hours{24};
@@ -39,8 +46,9 @@ std::int64_t event_bus::publish(
   }
   channel_state& state = it->second;
   const std::int64_t id = state.next_id++;
-  stored_event event{channel, id, clock_.now(), {}, std::move(audience)};
+  stored_event event{channel, id, clock_.now(), {}, std::move(audience), {}};
   event.data = render_data(id, event.at);
+  event.message = std::make_shared<const std::string>(render_event_message(channel, event.data));
   state.events.push_back(std::move(event));
   if (listener_) {
     // Copy: the listener may publish again (e.g. a CDC event on two channels), which could
@@ -54,24 +62,46 @@ std::int64_t event_bus::publish(
 namespace {
 
 auto first_retained(const std::vector<stored_event>& events, clock::time_point oldest) {
-  return std::find_if(events.begin(), events.end(), [&](const stored_event& e) { return e.at >= oldest; });
+  return std::find_if(events.begin(), events.end(),
+                      [&](const stored_event& e) { return e.at >= oldest; });
 }
 
 }  // namespace
 
-std::vector<stored_event> event_bus::events_after(const std::string& channel, std::int64_t after) const {
+std::vector<stored_event> event_bus::events_after(const std::string& channel,
+                                                  std::int64_t after) const {
   std::vector<stored_event> out;
+  visit_after(channel, after, [&out](const stored_event& e) { out.push_back(e); });
+  return out;
+}
+
+void event_bus::visit_after(const std::string& channel, std::int64_t after,
+                            const std::function<void(const stored_event&)>& visit) const {
   auto it = channels_.find(channel);
   if (it == channels_.end() || after == -1) {
-    return out;
+    return;
   }
   const auto& events = it->second.events;
-  for (auto e = first_retained(events, clock_.now() - retention_of(it->second)); e != events.end(); ++e) {
-    if (after == -2 || e->replay_id > after) {
-      out.push_back(*e);
-    }
+  auto e = first_retained(events, clock_.now() - retention_of(it->second));
+  if (after != -2) {
+    // Replay ids increase along the vector: skip to the first one after `after`.
+    e = std::upper_bound(e, events.end(), after,
+                         [](std::int64_t id, const stored_event& ev) { return id < ev.replay_id; });
   }
-  return out;
+  for (; e != events.end(); ++e) visit(*e);
+}
+
+std::string render_event_message(const std::string& channel, const std::string& data) {
+  rapidjson::StringBuffer sb;
+  sb.Reserve(data.size() + channel.size() + 24);
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("data", 4);
+  w.RawValue(data.data(), data.size(), rapidjson::kObjectType);
+  w.Key("channel", 7);
+  w.String(channel.data(), static_cast<rapidjson::SizeType>(channel.size()));
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
 }
 
 replay_check event_bus::check_replay(const std::string& channel, std::int64_t after) const {
@@ -102,9 +132,13 @@ std::int64_t event_bus::last_replay_id(const std::string& channel) const {
   return it->second.next_id - 1;
 }
 
-void event_bus::set_publish_listener(publish_listener listener) { listener_ = std::move(listener); }
+void event_bus::set_publish_listener(publish_listener listener) {
+  listener_ = std::move(listener);
+}
 
-void event_bus::set_subscriber_counter(subscriber_counter counter) { counter_ = std::move(counter); }
+void event_bus::set_subscriber_counter(subscriber_counter counter) {
+  counter_ = std::move(counter);
+}
 
 std::size_t event_bus::subscribers(const std::string& channel, const std::string& user_id) const {
   return counter_ ? counter_(channel, user_id) : 0;

@@ -27,7 +27,14 @@ struct stored_event {
   std::string data;      ///< JSON text of the Bayeux message's `data` object.
   /// The user ids the event is for (a generic push with userIds); empty: every subscriber.
   std::vector<std::string> audience;
+  /// The whole Bayeux event message, `{"data":<data>,"channel":"<channel>"}`, serialized once
+  /// when the event is published and shared by every reply that carries it (replies to
+  /// subscriptions on exactly `channel` write these bytes without copying them).
+  std::shared_ptr<const std::string> message;
 };
+
+/// The Bayeux event message for `data` on `channel`: `{"data":<data>,"channel":"<channel>"}`.
+std::string render_event_message(const std::string& channel, const std::string& data);
 
 /// True when a subscriber logged in as `user_id` may receive `event`.
 bool is_for_user(const stored_event& event, const std::string& user_id);
@@ -64,13 +71,18 @@ class event_bus {
   /// text of the `data` object (which must carry "event":{"replayId":N,...} for that kind),
   /// stores it and tells the listener. Returns the replay id, or -1 when the channel is not
   /// declared (render_data is then not called).
-  std::int64_t publish(const std::string& channel,
-                       const std::function<std::string(std::int64_t replay_id, clock::time_point at)>& render_data,
-                       std::vector<std::string> audience = {});
+  std::int64_t publish(
+      const std::string& channel,
+      const std::function<std::string(std::int64_t replay_id, clock::time_point at)>& render_data,
+      std::vector<std::string> audience = {});
 
   /// Retained events of `channel` with replay id greater than `after` and not older than the
   /// channel's retention, oldest first. `after` = -2 means all retained events; -1 means none.
   std::vector<stored_event> events_after(const std::string& channel, std::int64_t after) const;
+  /// Calls `visit` with each event events_after() would return, oldest first, without copying
+  /// them. `visit` must not publish on the bus.
+  void visit_after(const std::string& channel, std::int64_t after,
+                   const std::function<void(const stored_event&)>& visit) const;
   /// Whether `after` is an acceptable replay position for `channel` (-1, -2, or an id within the
   /// retained window: a retained id, or an id between the oldest retained and the newest).
   replay_check check_replay(const std::string& channel, std::int64_t after) const;

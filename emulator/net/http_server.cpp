@@ -41,7 +41,32 @@ class connection_base : public std::enable_shared_from_this<connection_base> {
   virtual void close_if_idle() = 0;
   virtual void send(http::response<http::string_body> response, bool keep_alive) = 0;
   virtual void send_raw_and_close(std::string bytes) = 0;
+  /// Writes `head` then every piece, in one gather write where the stream allows it.
+  virtual void send_gather(std::string head, std::vector<shared_bytes> pieces, bool keep_alive) = 0;
 };
+
+/// The status line and header fields of `response`, with a Content-Length of `body_size` and
+/// `Connection: close` when the connection ends after it.
+std::string render_head(const transport::http_response& response, std::size_t body_size,
+                        bool& keep_alive) {
+  std::string head = "HTTP/1.1 " + std::to_string(response.status) + " ";
+  head += response.reason.empty()
+              ? std::string(http::obsolete_reason(http::int_to_status(response.status)))
+              : response.reason;
+  head += "\r\n";
+  for (const auto& [name, value] : response.headers) {
+    if (beast::iequals(name, "Content-Length")) continue;
+    if (beast::iequals(name, "Connection")) {
+      if (beast::iequals(value, "close")) keep_alive = false;
+      continue;
+    }
+    head += name + ": " + value + "\r\n";
+  }
+  head += "Content-Length: " + std::to_string(body_size) + "\r\n";
+  if (!keep_alive) head += "Connection: close\r\n";
+  head += "\r\n";
+  return head;
+}
 
 struct server_state {
   asio::any_io_executor executor;
@@ -89,6 +114,18 @@ class exchange_impl final : public exchange, public std::enable_shared_from_this
     out.prepare_payload();
     asio::dispatch(executor_, [conn = conn_, msg = std::move(out), keep_alive]() mutable {
       conn->send(std::move(msg), keep_alive);
+    });
+  }
+
+  void respond_gather(transport::http_response head, std::vector<shared_bytes> pieces) override {
+    if (answered_.exchange(true)) return;
+    std::size_t size = 0;
+    for (const auto& piece : pieces) size += piece->size();
+    bool keep_alive = keep_alive_;
+    std::string bytes = render_head(head, size, keep_alive);
+    asio::dispatch(executor_, [conn = conn_, bytes = std::move(bytes), pieces = std::move(pieces),
+                               keep_alive]() mutable {
+      conn->send_gather(std::move(bytes), std::move(pieces), keep_alive);
     });
   }
 
@@ -192,15 +229,38 @@ class connection final : public connection_base {
     writing_ = true;
     http::async_write(stream_, *msg,
                       [self = self_ptr(), msg, keep_alive](beast::error_code ec, std::size_t) {
-                        self->writing_ = false;
-                        if (self->closed_) return;
-                        if (ec || !keep_alive) {
-                          self->close();
-                          return;
-                        }
-                        self->current_.reset();
-                        self->busy_ = false;
-                        self->next();
+                        self->on_written(ec, keep_alive);
+                      });
+  }
+
+  void send_gather(std::string head, std::vector<shared_bytes> pieces, bool keep_alive) override {
+    if (closed_) return;
+    struct gather {
+      std::string head;
+      std::vector<shared_bytes> pieces;
+      std::vector<asio::const_buffer> buffers;
+    };
+    auto out = std::make_shared<gather>();
+    out->head = std::move(head);
+    out->pieces = std::move(pieces);
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      out->buffers.reserve(out->pieces.size() + 1);
+      out->buffers.emplace_back(asio::buffer(out->head));
+      for (const auto& piece : out->pieces) out->buffers.emplace_back(asio::buffer(*piece));
+    } else {
+      // TLS encrypts one buffer at a time into a record of its own: staging the reply in one
+      // buffer keeps records full (and TLS copies the bytes while encrypting them anyway).
+      std::size_t size = out->head.size();
+      for (const auto& piece : out->pieces) size += piece->size();
+      out->head.reserve(size);
+      for (const auto& piece : out->pieces) out->head += *piece;
+      out->pieces.clear();
+      out->buffers.emplace_back(asio::buffer(out->head));
+    }
+    writing_ = true;
+    asio::async_write(stream_, out->buffers,
+                      [self = self_ptr(), out, keep_alive](beast::error_code ec, std::size_t) {
+                        self->on_written(ec, keep_alive);
                       });
   }
 
@@ -218,6 +278,19 @@ class connection final : public connection_base {
  private:
   std::shared_ptr<connection> self_ptr() {
     return std::static_pointer_cast<connection>(shared_from_this());
+  }
+
+  /// A response was written: the next request may be dispatched.
+  void on_written(beast::error_code ec, bool keep_alive) {
+    writing_ = false;
+    if (closed_) return;
+    if (ec || !keep_alive) {
+      close();
+      return;
+    }
+    current_.reset();
+    busy_ = false;
+    next();
   }
 
   void do_read() {
@@ -338,6 +411,15 @@ class connection final : public connection_base {
 };
 
 }  // namespace
+
+void exchange::respond_gather(transport::http_response head, std::vector<shared_bytes> pieces) {
+  std::size_t size = 0;
+  for (const auto& piece : pieces) size += piece->size();
+  head.body.clear();
+  head.body.reserve(size);
+  for (const auto& piece : pieces) head.body += *piece;
+  respond(std::move(head));
+}
 
 struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   std::shared_ptr<server_state> state;

@@ -30,15 +30,20 @@ struct certificate_set {
 };
 
 /// Makes a CA and a leaf for `names` (DNS names or IP addresses) valid for `days`.
-certificate_set make_certificates(const std::vector<std::string>& names = {"127.0.0.1", "localhost", "::1"},
+certificate_set make_certificates(const std::vector<std::string>& names = {"127.0.0.1", "localhost",
+                                                                           "::1"},
                                   int days = 30);
 
 struct server_options {
-  std::string address = "127.0.0.1";  ///< Loopback only: other addresses are refused.
-  std::uint16_t port = 0;              ///< 0 picks a free port.
-  std::optional<server_tls> tls;       ///< Plain HTTP when empty.
+  std::string address = "127.0.0.1";     ///< Loopback only: other addresses are refused.
+  std::uint16_t port = 0;                ///< 0 picks a free port.
+  std::optional<server_tls> tls;         ///< Plain HTTP when empty.
   std::size_t body_limit = 1024 * 1024;  ///< Larger request bodies get 413 from the server.
 };
+
+/// Bytes shared between a reply and whoever else keeps them: an event serialized once, when it
+/// is published, is written to every subscriber without being copied.
+using shared_bytes = std::shared_ptr<const std::string>;
 
 /// One request awaiting its reply. Answer it exactly once; an exchange dropped without an
 /// answer closes the connection when the last reference goes. respond(), drop() and
@@ -54,10 +59,16 @@ class exchange {
   virtual std::string remote_address() const = 0;
   /// Sends the response (keep-alive unless the request asked otherwise).
   virtual void respond(transport::http_response response) = 0;
+  /// Sends a response whose body is `pieces` written back to back (`head.body` is ignored). On
+  /// plain HTTP the head and the pieces go out in one gather write, without copying a piece;
+  /// over TLS they are encrypted from one staging buffer. The default joins the pieces and
+  /// calls respond(), for exchanges that reshape a body before it is sent.
+  virtual void respond_gather(transport::http_response head, std::vector<shared_bytes> pieces);
   /// Closes the connection without answering.
   virtual void drop() = 0;
   /// Sends the head and the first `body_bytes` of the body, then closes the connection.
-  virtual void respond_partial_and_drop(transport::http_response response, std::size_t body_bytes) = 0;
+  virtual void respond_partial_and_drop(transport::http_response response,
+                                        std::size_t body_bytes) = 0;
   virtual bool answered() const noexcept = 0;
   /// Called once if the client closes the connection before the exchange is answered.
   virtual void on_abandoned(std::function<void()> callback) = 0;
@@ -68,7 +79,8 @@ using request_handler = std::function<void(std::shared_ptr<exchange>)>;
 class http_server {
  public:
   /// Binds and starts accepting at once; throws sfstream::error if it cannot bind.
-  http_server(boost::asio::any_io_executor executor, server_options options, request_handler handler);
+  http_server(boost::asio::any_io_executor executor, server_options options,
+              request_handler handler);
   ~http_server();
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
