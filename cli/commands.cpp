@@ -28,6 +28,9 @@ const char* const usage_text =
     "  5    replay gap under --replay-policy fail\n"
     "  6    network given up (only when --max-retries bounds the retries)\n"
     "  7    a Change Data Capture gap or overflow could not be reconciled\n"
+    "  8    output failed: an event could not be written to stdout (e.g. disk full)\n"
+    "  9    the reader of stdout went away (broken pipe)\n"
+    "  10   the replay store could not be saved\n"
     "  130  interrupted (SIGINT or SIGTERM; the stop is graceful)\n";
 
 int usage_error(std::string_view command, std::string_view message) {

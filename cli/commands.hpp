@@ -15,6 +15,9 @@ inline constexpr int exit_rejected = 4;       ///< Every subscription was reject
 inline constexpr int exit_replay_gap = 5;     ///< A replay gap under --replay-policy fail.
 inline constexpr int exit_network = 6;        ///< Network given up (only with --max-retries).
 inline constexpr int exit_unreconciled = 7;   ///< A CDC gap or overflow could not be reconciled.
+inline constexpr int exit_output_failed = 8;  ///< Writing events to stdout failed (e.g. disk full).
+inline constexpr int exit_output_closed = 9;  ///< The reader of stdout went away (EPIPE).
+inline constexpr int exit_store_failed = 10;  ///< The replay store could not be saved.
 inline constexpr int exit_interrupted = 130;  ///< SIGINT/SIGTERM.
 
 /// The top-level help: commands and exit codes.

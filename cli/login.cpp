@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
 #include <rapidjson/document.h>
+#include <boost/asio/io_context.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
@@ -58,34 +58,35 @@ error_info identify(boost::asio::io_context& io, std::shared_ptr<credentials_pro
   options.network = network;
   rest_client rest(io.get_executor(), options);
   std::optional<error_info> outcome;
-  rest.async_request("GET", "/services/oauth2/userinfo", {},
-                     [&](error_info why, unsigned status, std::string body) {
-                       if (!why) {
-                         rapidjson::Document doc;
-                         doc.Parse(body.c_str(), body.size());
-                         auto text = [&doc](const char* name) {
-                           return doc.IsObject() && doc.HasMember(name) && doc[name].IsString()
-                                      ? std::string(doc[name].GetString())
-                                      : std::string();
-                         };
-                         token.user_id = text("user_id");
-                         token.organization_id = text("organization_id");
-                         if (token.user_id.empty() || token.organization_id.empty()) {
-                           why = error_info{errc::auth_bad_response,
-                                            {"", "the userinfo reply names no user_id and organization_id",
-                                             "reading /services/oauth2/userinfo"}};
-                         }
-                       } else if (status == 403 || status == 401) {
-                         why.code = make_error_code(errc::auth_invalid_session);
-                         why.diag.server_text = "the access token was refused (" +
-                                                std::to_string(status) + " " +
-                                                why.diag.server_text + ")";
-                       }
-                       outcome = std::move(why);
-                     });
+  rest.async_request(
+      "GET", "/services/oauth2/userinfo", {},
+      [&](error_info why, unsigned status, std::string body) {
+        if (!why) {
+          rapidjson::Document doc;
+          doc.Parse(body.c_str(), body.size());
+          auto text = [&doc](const char* name) {
+            return doc.IsObject() && doc.HasMember(name) && doc[name].IsString()
+                       ? std::string(doc[name].GetString())
+                       : std::string();
+          };
+          token.user_id = text("user_id");
+          token.organization_id = text("organization_id");
+          if (token.user_id.empty() || token.organization_id.empty()) {
+            why = error_info{errc::auth_bad_response,
+                             {"", "the userinfo reply names no user_id and organization_id",
+                              "reading /services/oauth2/userinfo"}};
+          }
+        } else if (status == 403 || status == 401) {
+          why.code = make_error_code(errc::auth_invalid_session);
+          why.diag.server_text = "the access token was refused (" + std::to_string(status) + " " +
+                                 why.diag.server_text + ")";
+        }
+        outcome = std::move(why);
+      });
   while (!outcome && io.run_one() > 0) {
   }
-  if (!outcome) return error_info{errc::timeout, {"", "no answer", "reading /services/oauth2/userinfo"}};
+  if (!outcome)
+    return error_info{errc::timeout, {"", "no answer", "reading /services/oauth2/userinfo"}};
   return *outcome;
 }
 
@@ -133,13 +134,12 @@ int run_login(std::span<char* const> args) {
   }
   auto& [why, token] = *result;
   if (!why && (token.user_id.empty() || token.organization_id.empty())) {
+    // The loop above ran `io` out of work, which stops it: it must be restarted before it
+    // runs anything again.
+    io.restart();
     why = identify(io, credentials, *network, token);
   }
-  if (why) {
-    print_error("login failed: " + describe(why));
-    const int code = exit_code_for(why);
-    return code == exit_ok ? exit_failure : code;
-  }
+  if (why) return report_failure("login failed", why);
   std::string out = "{\"instance_url\":" + json_string(token.instance_url) +
                     ",\"user_id\":" + json_string(token.user_id) +
                     ",\"organization_id\":" + json_string(token.organization_id);

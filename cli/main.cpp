@@ -1,4 +1,5 @@
 // The `sfstream` command: dispatches to its subcommands.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -7,6 +8,9 @@
 #include "sfstream/version.hpp"
 
 int main(int argc, char** argv) {
+  // A reader that goes away (`sfstream subscribe | head`) must show as EPIPE from write(2),
+  // which the command reports and stops on, not kill the process before it can say so.
+  std::signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
     std::fputs(sfstream::cli::usage_text, stderr);
     return sfstream::cli::exit_usage;

@@ -154,6 +154,24 @@ std::optional<long long> parse_count(std::string_view text) {
   return v;
 }
 
+std::string check_api_version(std::string_view text) {
+  const auto dot = text.find('.');
+  const auto digits = [](std::string_view part) {
+    return !part.empty() && part.size() <= 3 &&
+           part.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (dot == std::string_view::npos || !digits(text.substr(0, dot)) ||
+      !digits(text.substr(dot + 1))) {
+    return "--api-version must look like 59.0 (got '" + std::string(text) + "')";
+  }
+  const auto major = *parse_count(text.substr(0, dot));
+  if (major < 37) {
+    return "--api-version " + std::string(text) + " is not supported: the Streaming API needs " +
+           std::string(oldest_api_version) + " or later (e.g. 59.0)";
+  }
+  return {};
+}
+
 std::optional<network_options> network_from(const parsed_args& args, std::string& error) {
   network_options n;
   if (auto ca = args.value("ca-file")) n.ca_file = *ca;

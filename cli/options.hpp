@@ -64,6 +64,14 @@ std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text);
 /// Parses a non-negative decimal integer that fits in `long long`; nullopt otherwise.
 std::optional<long long> parse_count(std::string_view text);
 
+/// The oldest API version the Streaming API serves with replay (Salesforce's CometD endpoint
+/// refuses anything older with 400).
+inline constexpr std::string_view oldest_api_version = "37.0";
+
+/// Checks an --api-version value: digits, a dot, digits (e.g. "59.0"), at least 37.0. Returns
+/// an empty string when it is usable, else the usage message saying why not.
+std::string check_api_version(std::string_view text);
+
 /// Network settings from --ca-file and --proxy (http://[user:pass@]host:port). Fills `error`
 /// and returns nullopt for a malformed proxy URL.
 std::optional<network_options> network_from(const parsed_args& args, std::string& error);

@@ -3,8 +3,15 @@
 
 #include "sfstream/detail/json_text.hpp"
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <mutex>
+#include <optional>
 
 #include <rapidjson/document.h>
 
@@ -75,19 +82,98 @@ std::string json_string(std::string_view text) {
   return out;
 }
 
-std::string event_line(const event& e) {
-  std::string data = e.data_json();
-  if (data.empty()) data = "null";
+std::string event_line(const event& e, json_line_fix* fix) {
+  const std::string& data = e.data_json();
   std::string out;
   out.reserve(data.size() + e.channel().size() + 48);
   out += "{\"channel\":";
-  out += json_string(e.channel());
+  out += json_string(valid_utf8(e.channel()));
   out += ",\"replayId\":";
   out += e.replay_id() ? std::to_string(*e.replay_id()) : std::string("null");
   out += ",\"data\":";
-  out += data;
+  if (data.empty()) {
+    out += "null";
+  } else {
+    const json_line_fix made = append_json_line(out, data);
+    if (fix != nullptr) *fix = made;
+  }
   out += '}';
   return out;
+}
+
+namespace {
+
+std::string time_json(const std::optional<std::chrono::system_clock::time_point>& t) {
+  if (!t) return "null";
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
+  const auto seconds = static_cast<std::time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
+  const auto millis = static_cast<int>((ms % 1000 + 1000) % 1000);
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char text[96];
+  std::snprintf(text, sizeof text, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return text;
+}
+
+}  // namespace
+
+std::string gap_json(const gap_record& gap) {
+  std::string out = "{\"gap\":{\"channel\":" + json_string(valid_utf8(gap.channel));
+  out += ",\"reason\":" + json_string(to_string(gap.cause));
+  out += ",\"lastReplayId\":" +
+         (gap.last_replay_id ? std::to_string(*gap.last_replay_id) : std::string("null"));
+  out += ",\"lastEventTime\":" + time_json(gap.last_event_time);
+  out += ",\"since\":" + time_json(gap.since);
+  out += ",\"until\":" + time_json(gap.until);
+  out += ",\"policy\":" + json_string(to_string(gap.policy_taken));
+  out += ",\"resumedFrom\":" + (gap.policy_taken == replay_policy::fail
+                                    ? std::string("null")
+                                    : std::to_string(gap.resumed_from));
+  out += "}}";
+  return out;
+}
+
+std::string rejected_json(std::string_view channel, const error_info& why) {
+  return "{\"rejected\":{\"channel\":" + json_string(valid_utf8(channel)) +
+         ",\"error\":" + json_string(valid_utf8(describe(why))) + "}}";
+}
+
+void line_writer::append(std::string_view line) {
+  if (error_ != 0) return;
+  buffer_.append(line);
+  buffer_.push_back('\n');
+}
+
+void line_writer::mark(printed_mark mark) {
+  if (error_ != 0) return;
+  marks_.emplace_back(buffer_.size(), std::move(mark));
+}
+
+std::vector<printed_mark> line_writer::flush() {
+  std::size_t written = 0;
+  while (error_ == 0 && written < buffer_.size()) {
+    const ::ssize_t n = ::write(fd_, buffer_.data() + written, buffer_.size() - written);
+    if (n > 0) {
+      written += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // A non-blocking descriptor whose reader is slow: wait for room, as a blocking write would.
+      ::pollfd p{fd_, POLLOUT, 0};
+      ::poll(&p, 1, -1);
+    } else {
+      error_ = n < 0 ? errno : EIO;
+    }
+  }
+  std::vector<printed_mark> done;
+  for (auto& [end, m] : marks_) {
+    if (end <= written) done.push_back(std::move(m));
+  }
+  marks_.clear();  // after a failure the rest can never be written
+  buffer_.clear();
+  return done;
 }
 
 std::string summarize(const event& e) {
@@ -178,6 +264,10 @@ int exit_code_for(const error_info& error) {
       return 5;
     case errc::retries_exhausted:
       return 6;
+    case errc::output_failed:
+      return 8;
+    case errc::replay_store_io:
+      return 10;
     case errc::cancelled:
       return 130;
     default:
@@ -199,8 +289,22 @@ std::string describe(const error_info& error) {
   return out;
 }
 
+std::string advice_for(const error_info& error) {
+  if (is_certificate_error(error)) {
+    return "The server's TLS certificate could not be verified: if it is signed by a CA the "
+           "system does not trust (a proxy's, a private CA, the emulator's), give that CA's "
+           "certificate with --ca-file PEM";
+  }
+  if (error.code == errc::unsupported_api_version ||
+      error.code == errc::auth_unsupported_api_version) {
+    return "Choose a supported --api-version (37.0 or later, e.g. 59.0)";
+  }
+  return {};
+}
+
 int report_failure(const std::string& what, const error_info& error) {
-  print_error(what + ": " + describe(error));
+  const std::string advice = advice_for(error);
+  print_error(what + ": " + describe(error) + (advice.empty() ? "" : ". " + advice));
   const int code = exit_code_for(error);
   return code == exit_ok ? exit_failure : code;
 }

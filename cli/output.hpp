@@ -2,13 +2,17 @@
 // human lines and logs on stderr, and the exit code an error maps to.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cli/json_line.hpp"
 #include "sfstream/error.hpp"
 #include "sfstream/event.hpp"
 #include "sfstream/logger.hpp"
+#include "sfstream/replay.hpp"
 
 namespace sfstream::cli {
 
@@ -16,8 +20,54 @@ namespace sfstream::cli {
 std::string json_string(std::string_view text);
 
 /// {"channel":…,"replayId":…,"data":{…}}: the data object is copied byte for byte from the
-/// event as received, never re-encoded. replayId is null when the server sent none.
-std::string event_line(const event& e);
+/// event as received, never re-encoded, unless it would not make one line of valid JSON: then
+/// it is compacted and invalid UTF-8 replaced (append_json_line), and `fix` (when given) says
+/// what was done. replayId is null when the server sent none.
+std::string event_line(const event& e, json_line_fix* fix = nullptr);
+
+/// {"gap":{"channel":…,"reason":"expired"|"refused"|"resubscribed_at_tip","lastReplayId":…,
+/// "lastEventTime":…,"since":…,"until":…,"policy":…,"resumedFrom":…}}: one line for stderr.
+/// Times are UTC "YYYY-MM-DDTHH:MM:SS.mmmZ"; a value that is not known is null, and
+/// resumedFrom is null under policy fail.
+std::string gap_json(const gap_record& gap);
+
+/// {"rejected":{"channel":…,"error":…}}: one line for stderr; `error` is describe(why).
+std::string rejected_json(std::string_view channel, const error_info& why);
+
+/// A replay position to commit once the lines before it are on stdout.
+struct printed_mark {
+  std::string key;  ///< The replay key (channel without filter).
+  std::int64_t replay_id = 0;
+};
+
+/// Event lines on their way to a file descriptor (stdout). Lines are gathered in one buffer and
+/// written with as few write(2) calls as the descriptor accepts; a mark is handed back as
+/// written only once every byte appended before it was written. The first failed write ends
+/// the writer: nothing more is written, and error() keeps its errno. Not thread-safe: one
+/// thread (the handler thread) uses it.
+class line_writer {
+ public:
+  explicit line_writer(int fd) : fd_(fd) {}
+
+  /// Appends `line` and a newline.
+  void append(std::string_view line);
+  /// Hands `mark` back from flush() once everything appended so far has been written.
+  void mark(printed_mark mark);
+  /// Writes what is pending; returns the marks now written, in order. After a failure it
+  /// returns the marks whose lines were written in full before it, and drops the rest.
+  std::vector<printed_mark> flush();
+
+  /// Bytes appended and not written yet.
+  std::size_t pending() const noexcept { return buffer_.size(); }
+  /// The errno of the failed write (EPIPE: the reader went away); 0 while none failed.
+  int error() const noexcept { return error_; }
+
+ private:
+  int fd_;
+  std::string buffer_;
+  std::vector<std::pair<std::size_t, printed_mark>> marks_;  // buffer offset, mark
+  int error_ = 0;
+};
 
 /// One human line about an event, e.g. "PushTopic /topic/X: updated Account 001… (replay 3)".
 std::string summarize(const event& e);
@@ -39,12 +89,18 @@ void add_secret(std::string secret);
 logger stderr_logger(bool verbose);
 
 /// The exit code for an error: 3 authentication, 4 subscription rejected, 5 replay gap,
-/// 6 retries exhausted, 130 cancelled, 2 configuration, 1 anything else.
+/// 6 retries exhausted, 8 output failed, 10 replay store not saved, 130 cancelled,
+/// 2 configuration, 1 anything else.
 int exit_code_for(const error_info& error);
+
+/// What the user can do about an error no retry fixes, as a sentence; empty when there is no
+/// such advice. A certificate that fails verification names --ca-file.
+std::string advice_for(const error_info& error);
 
 /// A line for stderr: "SERVER_CODE: server text (sfstream's message; context)".
 std::string describe(const error_info& error);
-/// Prints "<what>: <error>" on stderr and returns the exit code for the error (1 at least).
+/// Prints "<what>: <error>" (and advice_for's sentence) on stderr and returns the exit code for the
+/// error (1 at least).
 int report_failure(const std::string& what, const error_info& error);
 
 }  // namespace sfstream::cli

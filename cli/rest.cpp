@@ -1,6 +1,6 @@
 #include "cli/rest.hpp"
-#include "cli/output.hpp"
 #include "cli/commands.hpp"
+#include "cli/output.hpp"
 
 #include <optional>
 #include <utility>
@@ -72,20 +72,26 @@ std::string first_record_id(const std::string& body) {
 }
 
 std::optional<int> open_rest_session(std::string_view command, const parsed_args& args,
-                                     boost::asio::io_context& io, std::unique_ptr<blocking_rest>& out) {
+                                     boost::asio::io_context& io,
+                                     std::unique_ptr<blocking_rest>& out) {
   register_secrets(args);
   std::string error;
+  if (auto v = args.value("api-version")) {
+    if (auto bad = check_api_version(*v); !bad.empty()) return usage_error(command, bad);
+  }
   auto network = network_from(args, error);
   if (!network) return usage_error(command, error);
   if (auto t = args.value("timeout")) {
     auto v = parse_seconds(*t);
-    if (!v || v->count() == 0) return usage_error(command, "--timeout needs a positive number of seconds");
+    if (!v || v->count() == 0)
+      return usage_error(command, "--timeout needs a positive number of seconds");
     network->request_timeout = *v;
   }
   const logger log = stderr_logger(args.given("verbose"));
   auto credentials = credentials_from(args, io.get_executor(), *network, log, error);
   if (!credentials) return usage_error(command, error);
-  out = std::make_unique<blocking_rest>(io, credentials, *network, args.value("api-version").value_or("59.0"));
+  out = std::make_unique<blocking_rest>(io, credentials, *network,
+                                        args.value("api-version").value_or("59.0"));
   if (auto why = out->login()) return report_failure("login failed", why);
   return std::nullopt;
 }

@@ -2,8 +2,10 @@
 #include <unistd.h>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,16 +36,29 @@ const char* const subscribe_help =
     "\n"
     "Subscribes one client to every CHANNEL (/topic/Name[?Field=value], /u/path, /event/Name__e,\n"
     "/data/ChangeEvents, /data/ObjectChangeEvent, ...) and writes one JSON object per event to\n"
-    "stdout, flushed per line:\n"
+    "stdout (JSON Lines; the events of one batch in one write):\n"
     "  {\"channel\":\"/topic/X\",\"replayId\":12,\"data\":{... as received ...}}\n"
-    "Gap records, rejections and logs go to stderr.\n"
+    "The data is copied as received; data that would not make one line of valid JSON (a\n"
+    "pretty-printing server, invalid UTF-8) is written compactly with U+FFFD for invalid bytes,\n"
+    "with one warning per such event on stderr.\n"
+    "\n"
+    "Gap records and rejections go to stderr, one JSON object per line, besides the logs:\n"
+    "  {\"gap\":{\"channel\":...,\"reason\":\"expired\"|\"refused\"|\"resubscribed_at_tip\",\n"
+    "          \"lastReplayId\":...,\"lastEventTime\":...,\"since\":...,\"until\":...,\n"
+    "          \"policy\":\"earliest\"|\"tip\"|\"fail\",\"resumedFrom\":-2|-1|null}}\n"
+    "  {\"rejected\":{\"channel\":...,\"error\":...}}\n"
+    "Times are UTC (2024-05-01T12:00:00.000Z); what is not known is null. Events between\n"
+    "\"since\" and \"until\" (or after \"lastReplayId\") may be missing.\n"
     "\n"
     "Change Data Capture channels (/data/...) are reconciled: after a GAP_* event the records it\n"
     "names are read back through REST and printed as\n"
-    "  {\"channel\":...,\"reconciled\":\"upsert\"|\"delete\",\"fromGap\":true,\"entity\":...,\"id\":...,\n"
+    "  "
+    "{\"channel\":...,\"reconciled\":\"upsert\"|\"delete\",\"fromGap\":true,\"entity\":...,\"id\":."
+    "..,\n"
     "   \"record\":{...}}\n"
     "and after a GAP_OVERFLOW event the entity is read back whole, printed as\n"
-    "  {\"channel\":...,\"resync\":\"begin\",\"entity\":...}, one {\"resync\":\"record\",...} line\n"
+    "  {\"channel\":...,\"resync\":\"begin\",\"entity\":...}, one {\"resync\":\"record\",...} "
+    "line\n"
     "per record, {\"reconciled\":\"delete\",\"fromGap\":false,...} per record in the recycle\n"
     "bin, then {\"resync\":\"end\",...}: a copy deletes what the resync did not list. These lines\n"
     "follow the event that caused them; they have no \"replayId\" and do not count for --count.\n"
@@ -65,11 +80,12 @@ const char* const subscribe_help =
     "  --enterprise        SOAP login on the enterprise endpoint instead of the partner one\n"
     "\n"
     "streaming:\n"
-    "  --api-version V     Streaming API version (default 59.0)\n"
+    "  --api-version V     Streaming API version (default 59.0; 37.0 or later)\n"
     "  --replay -1|-2|ID   where to start: -1 new events only (default), -2 all retained,\n"
     "                      ID after that replay id; CHANNEL=REPLAY overrides it for one channel\n"
-    "  --replay-store PATH keep the last handled replay id per channel in PATH (locked, atomic\n"
-    "                      writes); a stored position wins over --replay\n"
+    "  --replay-store PATH keep the last printed replay id per channel in PATH (locked, atomic\n"
+    "                      writes); a stored position wins over --replay. An event counts as\n"
+    "                      printed once its line was written to stdout in full\n"
     "  --replay-policy earliest|tip|fail\n"
     "                      when a stored id cannot be honoured: replay all retained (earliest,\n"
     "                      default), only new events (tip), or stop with exit code 5 (fail)\n"
@@ -92,7 +108,10 @@ const char* const subscribe_help =
     "\n"
     "exit codes: 0 done; 1 other failure; 2 usage; 3 authentication failed; 4 every subscription\n"
     "rejected; 5 replay gap under --replay-policy fail; 6 network given up (--max-retries);\n"
-    "7 a gap or overflow could not be reconciled (its event is not committed);\n"
+    "7 a gap or overflow could not be reconciled (its event is not committed); 8 output failed\n"
+    "(writing to stdout failed, e.g. a full disk: nothing after the last written event is\n"
+    "committed); 9 the reader of stdout went away (broken pipe; likewise nothing more is\n"
+    "committed); 10 the replay store could not be saved;\n"
     "130 interrupted (SIGINT/SIGTERM stop gracefully: queued events are printed and committed).\n";
 
 std::vector<option_spec> subscribe_specs() {
@@ -166,11 +185,19 @@ bool split_channel(const std::string& arg, std::string& channel,
 }
 
 /// The replay store the client writes through: it commits, per channel, only what this process
-/// has printed. When --count stops the command, events already received but not printed are
-/// not committed, so the next run gets them again.
+/// has printed, i.e. written to stdout in full. When --count stops the command, or stdout
+/// fails, events already received but not printed are not committed, so the next run gets
+/// them again. The client saves after each batch of handlers: `flush` writes that batch's
+/// lines first, and `failed` hears of a save that did not succeed.
 class printed_store final : public replay_store {
  public:
   explicit printed_store(std::shared_ptr<replay_store> inner) : inner_(std::move(inner)) {}
+
+  /// Sets the hooks; called before the client runs.
+  void hooks(std::function<void()> flush, std::function<void(const error_info&)> failed) {
+    flush_ = std::move(flush);
+    failed_ = std::move(failed);
+  }
 
   void printed(const std::string& key, std::int64_t id) {
     std::lock_guard lock{mutex_};
@@ -182,6 +209,7 @@ class printed_store final : public replay_store {
   }
   std::map<std::string, replay_position> load_all() const override { return inner_->load_all(); }
   error_info save(const std::map<std::string, replay_position>& positions) override {
+    if (flush_) flush_();
     std::map<std::string, replay_position> out;
     {
       std::lock_guard lock{mutex_};
@@ -194,14 +222,55 @@ class printed_store final : public replay_store {
       }
     }
     if (out.empty()) return {};
-    return inner_->save(out);
+    auto why = inner_->save(out);
+    if (why && failed_) failed_(why);
+    return why;
   }
 
  private:
   std::shared_ptr<replay_store> inner_;
+  std::function<void()> flush_;
+  std::function<void(const error_info&)> failed_;
   mutable std::mutex mutex_;
   std::map<std::string, replay_position> printed_;
 };
+
+/// How long Salesforce retains a channel's events: 24 hours for PushTopic and generic
+/// streaming, 72 hours for platform events and Change Data Capture; nullopt when unknown.
+std::optional<std::chrono::hours> retention_of(const std::string& channel) {
+  switch (kind_of_channel(channel)) {
+    case channel_kind::topic:
+    case channel_kind::generic:
+      return std::chrono::hours(24);
+    case channel_kind::platform_event:
+    case channel_kind::change_data_capture:
+      return std::chrono::hours(72);
+    case channel_kind::other:
+      break;
+  }
+  return std::nullopt;
+}
+
+/// Under --replay-policy fail, the gap of the first channel whose stored position is older than
+/// its retention: such a run ends with exit code 5 before it connects.
+std::optional<gap_record> expired_position(const replay_store& store,
+                                           const std::vector<std::string>& channels) {
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& channel : channels) {
+    const auto key = replay_key(channel);
+    const auto retention = retention_of(key);
+    const auto position = store.load(key);
+    if (!retention || !position || now - position->event_time <= *retention) continue;
+    gap_record gap;
+    gap.channel = key;
+    gap.last_replay_id = position->replay_id;
+    gap.last_event_time = position->event_time;
+    gap.policy_taken = replay_policy::fail;
+    gap.cause = gap_cause::expired;
+    return gap;
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -264,9 +333,12 @@ int run_subscribe(std::span<char* const> args) {
 
   std::map<std::string, std::vector<std::string>> reconcile_fields;
   if (auto f = parsed->value("reconcile-fields")) {
-    if (!parse_reconcile_fields(*f, reconcile_fields, error)) return usage_error("subscribe", error);
+    if (!parse_reconcile_fields(*f, reconcile_fields, error))
+      return usage_error("subscribe", error);
   }
   const bool reconcile = !parsed->given("no-reconcile");
+  const std::string api_version = parsed->value("api-version").value_or("59.0");
+  if (auto bad = check_api_version(api_version); !bad.empty()) return usage_error("subscribe", bad);
 
   register_secrets(*parsed);
   auto network = network_from(*parsed, error);
@@ -289,11 +361,21 @@ int run_subscribe(std::span<char* const> args) {
   } else {
     inner = make_memory_replay_store();
   }
+  if (policy == replay_policy::fail) {
+    std::vector<std::string> names;
+    for (const auto& w : channels) names.push_back(w.channel);
+    if (auto gap = expired_position(*inner, names)) {
+      print_note(gap_json(*gap));
+      print_error("replay gap: the stored position of " + gap->channel +
+                  " is older than the channel's retention, and --replay-policy is fail");
+      return exit_replay_gap;
+    }
+  }
   auto store = std::make_shared<printed_store>(inner);
 
   client_config config;
   config.credentials = credentials;
-  config.api_version = parsed->value("api-version").value_or("59.0");
+  config.api_version = api_version;
   config.network = *network;
   config.log = log;
   config.store = store;
@@ -314,6 +396,13 @@ int run_subscribe(std::span<char* const> args) {
   // Set (on the handler thread) when an event could not be handled: nothing after it is printed
   // or committed, so the committed position never passes it.
   bool halted = false;
+  // The event lines on their way to stdout (handler thread; a CDC reconciliation may append from
+  // the thread it waits on, hence the mutex).
+  std::mutex out_mutex;
+  line_writer out(STDOUT_FILENO);
+  // Set on the handler thread when stdout or the replay store failed. Such an ending wins over
+  // every other: what was printed and what was committed must never disagree silently.
+  std::atomic<int> fatal_exit{0};
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer deadline(io);
 
@@ -325,16 +414,76 @@ int run_subscribe(std::span<char* const> args) {
     if (!finished) c.cancel();
   };
   auto stop_from_handler = [&](int code) { asio::post(io, [&stop, code] { stop(code); }); };
+  auto fail_from_handler = [&](int code, const std::string& message) {
+    halted = true;
+    int none = 0;
+    if (fatal_exit.compare_exchange_strong(none, code)) print_error(message);
+    stop_from_handler(code);
+  };
+  // Writes the pending lines; what was written in full counts as printed (and may be committed).
+  auto flush_output = [&] {
+    std::vector<printed_mark> written;
+    int failure = 0;
+    {
+      std::lock_guard lock{out_mutex};
+      written = out.flush();
+      failure = out.error();
+    }
+    for (const auto& m : written) store->printed(m.key, m.replay_id);
+    if (failure == 0 || fatal_exit.load() != 0) return;
+    if (failure == EPIPE) {
+      fail_from_handler(exit_output_closed,
+                        "stdout was closed by its reader (broken pipe): stopping; nothing after "
+                        "the last event written is committed");
+    } else {
+      fail_from_handler(exit_output_failed, std::string("cannot write events to stdout: ") +
+                                                std::strerror(failure) +
+                                                ": stopping; nothing after the last event "
+                                                "written is committed");
+    }
+  };
+  // Lines above this many pending bytes are written at once, not at the end of the batch.
+  constexpr std::size_t flush_threshold = 1 << 20;
+  auto append_line = [&](std::string_view line) {
+    bool full = false;
+    {
+      std::lock_guard lock{out_mutex};
+      out.append(line);
+      full = out.pending() >= flush_threshold;
+    }
+    if (full) flush_output();
+  };
+  store->hooks(flush_output, [&](const error_info& why) {
+    fail_from_handler(exit_store_failed, "cannot save the replay store: " + describe(why) +
+                                             ": stopping (the stored positions stay behind "
+                                             "what was printed)");
+  });
   // Every event's line, unless the command is stopping (then it is not committed either).
   auto print_event = [&](const event& e) {
     if (halted || (count && printed.load() >= *count)) return false;
-    print_line(event_line(e));
+    json_line_fix fix;
+    std::string line = event_line(e, &fix);
+    if (fix.replaced_utf8 || fix.escaped_control) {
+      print_error("warning: the event on " + e.channel() +
+                  (e.replay_id() ? " (replay id " + std::to_string(*e.replay_id()) + ")" : "") +
+                  " is not valid JSON text: it is printed with " +
+                  (fix.replaced_utf8 ? "U+FFFD for its invalid UTF-8" : "") +
+                  (fix.replaced_utf8 && fix.escaped_control ? " and " : "") +
+                  (fix.escaped_control ? "its raw control characters escaped" : ""));
+    }
+    append_line(line);
     return true;
   };
-  // Commits what was printed (through `store`) and counts it for --count.
+  // Marks the event for commit once its lines are written, and counts it for --count.
   auto counted = [&](const event& e) {
-    if (e.replay_id()) store->printed(replay_key(e.channel()), *e.replay_id());
-    if (count && ++printed == *count) stop_from_handler(exit_ok);
+    if (e.replay_id()) {
+      std::lock_guard lock{out_mutex};
+      out.mark({replay_key(e.channel()), *e.replay_id()});
+    }
+    if (count && ++printed == *count) {
+      flush_output();
+      stop_from_handler(exit_ok);
+    }
   };
 
   for (const auto& w : channels) {
@@ -344,11 +493,14 @@ int run_subscribe(std::span<char* const> args) {
       print_error("subscribed to " + channel + " (replay from " + std::to_string(from) + ")");
     };
     cbs.on_gap = [&](const gap_record& gap) {
-      // The client logs every gap (warning level, always shown) before this runs.
+      flush_output();  // the events before the gap come first
+      print_note(gap_json(gap));
       if (gap.policy_taken == replay_policy::fail) stop_from_handler(exit_replay_gap);
     };
-    cbs.on_rejected = [&](const error_info& why) {
-      // The client's log has already said which channel was refused and why.
+    cbs.on_rejected = [&, channel](const error_info& why) {
+      flush_output();
+      print_note(rejected_json(channel, why));
+      // A run never goes on with no live subscription: it ends with the code saying why.
       if (why.code == errc::replay_gap) return stop_from_handler(exit_replay_gap);
       if (++rejected == channels.size()) stop_from_handler(exit_rejected);
     };
@@ -357,18 +509,19 @@ int run_subscribe(std::span<char* const> args) {
       // whose gap or overflow could not be reconciled is not committed: the command stops with
       // exit code 7 and a later run with the same --replay-store gets it again.
       cdc_handler h;
-      h.on_reconciled = [channel](reconcile_action action, const sobject_record& record,
-                                  bool from_gap) {
-        print_line(render_reconciled_json(channel, action, record, from_gap));
+      h.on_reconciled = [channel, &append_line](reconcile_action action,
+                                                const sobject_record& record, bool from_gap) {
+        append_line(render_reconciled_json(channel, action, record, from_gap));
       };
-      h.on_resync_begin = [channel](const std::string& entity) {
-        print_line(render_resync_json(channel, resync_phase::begin, entity));
+      h.on_resync_begin = [channel, &append_line](const std::string& entity) {
+        append_line(render_resync_json(channel, resync_phase::begin, entity));
       };
-      h.on_resync_record = [channel](const std::string& entity, const sobject_record& record) {
-        print_line(render_resync_json(channel, resync_phase::record, entity, &record));
+      h.on_resync_record = [channel, &append_line](const std::string& entity,
+                                                   const sobject_record& record) {
+        append_line(render_resync_json(channel, resync_phase::record, entity, &record));
       };
-      h.on_resync_end = [channel](const std::string& entity) {
-        print_line(render_resync_json(channel, resync_phase::end, entity));
+      h.on_resync_end = [channel, &append_line](const std::string& entity) {
+        append_line(render_resync_json(channel, resync_phase::end, entity));
       };
       h.on_invalid = [&halted](const event& e, const error_info& why) {
         error_info ignored;
@@ -407,8 +560,8 @@ int run_subscribe(std::span<char* const> args) {
                                                                       int) {
     if (ec) return;
     if (stopping) {
-      // A second signal while the graceful stop is under way: leave at once.
-      std::fflush(stdout);
+      // A second signal while the graceful stop is under way: leave at once (lines not yet
+      // written were not committed either).
       ::_exit(exit_interrupted);
     }
     print_error("interrupted: stopping");
@@ -422,8 +575,7 @@ int run_subscribe(std::span<char* const> args) {
       if (ec || stopping) return;
       if (count) {
         print_error("timed out after " + std::to_string(printed.load()) + " of " +
-                    std::to_string(*count) +
-                    " events");
+                    std::to_string(*count) + " events");
         stop(exit_failure);
       } else {
         stop(exit_ok);
@@ -433,10 +585,12 @@ int run_subscribe(std::span<char* const> args) {
 
   c.async_run([&](std::error_code ec) {
     finished = true;
-    if (ec && !stopping) {
-      const error_info why = c.last_error();
-      print_error("stopped: " + describe(why.code ? why : error_info{ec, {}}));
-      const int code = exit_code_for(why.code ? why : error_info{ec, {}});
+    if (ec && !stopping && fatal_exit.load() == 0) {
+      const error_info last = c.last_error();
+      const error_info why = last.code ? last : error_info{ec, {}};
+      const std::string advice = advice_for(why);
+      print_error("stopped: " + describe(why) + (advice.empty() ? "" : ". " + advice));
+      const int code = exit_code_for(why);
       exit_code = code == exit_ok || code == exit_interrupted ? exit_failure : code;
     }
     signals.cancel();
@@ -445,6 +599,8 @@ int run_subscribe(std::span<char* const> args) {
   });
   io.run();
   handler_thread.join();  // the run completed after the handlers drained; nothing is left
+  flush_output();         // lines no commit flushed (events without a replay id)
+  if (const int fatal = fatal_exit.load(); fatal != 0) return fatal;
   return exit_code;
 }
 

@@ -146,7 +146,8 @@ std::shared_ptr<credentials_provider> make_oauth_jwt_provider(boost::asio::any_i
                                                               logger log = {});
 
 /// A fixed token (e.g. from `sf org display`) with its instance URL. It cannot be refreshed:
-/// a forced refresh hands out the same token, so the client fails after its one retry.
+/// a forced refresh (the server refused the token) fails at once with
+/// errc::auth_invalid_session and a message saying the token expired or was revoked.
 std::shared_ptr<credentials_provider> make_static_token_provider(
     boost::asio::any_io_executor executor, access_token token);
 

@@ -413,7 +413,18 @@ class static_token_provider final : public provider_base {
   }
 
  private:
-  void fetch(bool, fetch_handler done) override {
+  void fetch(bool force_refresh, fetch_handler done) override {
+    if (force_refresh) {
+      // The server refused this very token, and nothing can refresh a token given as such:
+      // handing it out again would only be refused again, forever.
+      return done(make_error(errc::auth_invalid_session, "static access token",
+                             "the access token was refused: it has expired or was revoked, and a "
+                             "static token cannot be refreshed. Get a new one (e.g. "
+                             "`sfstream login --show-token` or `sf org display`) and run again, "
+                             "or use credentials that can log in again (--username/--password, "
+                             "--oauth)"),
+                  {});
+    }
     if (token_.token.empty()) {
       return done(
           make_error(errc::auth_no_credentials, "static access token", "the access token is empty"),

@@ -1,0 +1,179 @@
+// One JSON value as one line of valid UTF-8: what makes stdout JSON Lines whatever the server
+// sent. A server may pretty-print its JSON (newlines inside one event) or put bytes that are
+// not UTF-8 inside a string; both would break a JSON Lines consumer. Pure functions, header
+// only, so the command and its tests share them.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace sfstream::cli {
+
+/// What append_json_line changed to make its line.
+struct json_line_fix {
+  bool compacted = false;        ///< Whitespace outside strings was removed.
+  bool replaced_utf8 = false;    ///< Invalid UTF-8 was replaced by U+FFFD.
+  bool escaped_control = false;  ///< A raw control character inside a string was escaped.
+
+  bool any() const noexcept { return compacted || replaced_utf8 || escaped_control; }
+};
+
+namespace utf8 {
+
+/// The length of the valid UTF-8 sequence at the start of `s` (1 to 4), or 0 when it is not
+/// valid; then `bad` is the length of its maximal ill-formed prefix (at least 1), which one
+/// U+FFFD replaces (Unicode's "maximal subpart" rule). Overlong forms, surrogates and code
+/// points above U+10FFFF are invalid.
+inline std::size_t sequence_length(std::string_view s, std::size_t& bad) noexcept {
+  const auto byte = [&s](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char lead = byte(0);
+  bad = 1;
+  if (lead < 0x80) return 1;
+  std::size_t length = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;   // no overlong three-byte forms
+    if (lead == 0xED) high = 0x9F;  // no UTF-16 surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;   // no overlong four-byte forms
+    if (lead == 0xF4) high = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return 0;
+  }
+  for (std::size_t i = 1; i < length; ++i) {
+    if (i >= s.size()) return 0;
+    const unsigned char c = byte(i);
+    const unsigned char lo = i == 1 ? low : 0x80;
+    const unsigned char hi = i == 1 ? high : 0xBF;
+    if (c < lo || c > hi) return 0;
+    bad = i + 1;
+  }
+  return length;
+}
+
+inline constexpr std::string_view replacement_character = "\xEF\xBF\xBD";
+
+}  // namespace utf8
+
+/// Appends `text` to `out` with every invalid UTF-8 sequence replaced by U+FFFD; returns true
+/// when something was replaced.
+inline bool append_valid_utf8(std::string& out, std::string_view text) {
+  bool replaced = false;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      out.push_back(text[i++]);
+      continue;
+    }
+    std::size_t bad = 1;
+    const std::size_t n = utf8::sequence_length(text.substr(i), bad);
+    if (n == 0) {
+      out += utf8::replacement_character;
+      replaced = true;
+      i += bad;
+    } else {
+      out.append(text.substr(i, n));
+      i += n;
+    }
+  }
+  return replaced;
+}
+
+/// `text` with invalid UTF-8 replaced by U+FFFD.
+inline std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  append_valid_utf8(out, text);
+  return out;
+}
+
+/// Appends the JSON value `json` (as received) to `out` as one line of valid UTF-8. Valid
+/// input without control characters is copied byte for byte (the fast path). Otherwise
+/// whitespace outside strings is dropped, a raw control character inside a string becomes its
+/// \u00XX escape and invalid UTF-8 becomes U+FFFD; strings, escapes and numbers are otherwise
+/// copied as they are, never re-encoded.
+inline json_line_fix append_json_line(std::string& out, std::string_view json) {
+  json_line_fix fix;
+  bool plain = true;
+  bool ascii = true;
+  for (const char c : json) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20) {
+      plain = false;
+      break;
+    }
+    if (u >= 0x80) ascii = false;
+  }
+  if (plain && !ascii) {
+    for (std::size_t i = 0; i < json.size() && plain;) {
+      if (static_cast<unsigned char>(json[i]) < 0x80) {
+        ++i;
+        continue;
+      }
+      std::size_t bad = 1;
+      const std::size_t n = utf8::sequence_length(json.substr(i), bad);
+      if (n == 0) plain = false;
+      i += n;
+    }
+  }
+  if (plain) {
+    out.append(json);
+    return fix;
+  }
+
+  static constexpr char hex[] = "0123456789abcdef";
+  bool in_string = false;
+  std::size_t i = 0;
+  while (i < json.size()) {
+    const char c = json[i];
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      std::size_t bad = 1;
+      const std::size_t n = utf8::sequence_length(json.substr(i), bad);
+      if (n == 0) {
+        out += utf8::replacement_character;
+        fix.replaced_utf8 = true;
+        i += bad;
+      } else {
+        out.append(json.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    if (!in_string) {
+      ++i;
+      if (u < 0x20 || c == ' ') {
+        fix.compacted = true;  // insignificant whitespace (or a stray control byte)
+        continue;
+      }
+      if (c == '"') in_string = true;
+      out.push_back(c);
+      continue;
+    }
+    if (u < 0x20) {
+      out += "\\u00";
+      out.push_back(hex[u >> 4]);
+      out.push_back(hex[u & 0x0F]);
+      fix.escaped_control = true;
+      ++i;
+      continue;
+    }
+    out.push_back(c);
+    ++i;
+    if (c == '"') {
+      in_string = false;
+    } else if (c == '\\' && i < json.size() && static_cast<unsigned char>(json[i]) >= 0x20 &&
+               static_cast<unsigned char>(json[i]) < 0x80) {
+      out.push_back(json[i++]);  // the escaped character, e.g. \" or \\, stays in the string
+    }
+  }
+  return fix;
+}
+
+}  // namespace sfstream::cli
