@@ -572,9 +572,15 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
         auto timer = std::make_shared<asio::steady_timer>(executor, fault.delay);
         std::erase_if(late_replies, [](const auto& weak) { return weak.expired(); });
         late_replies.push_back(timer);
+        // The client's expiry counts from the reply actually sent, as for any reply.
         timer->async_wait(
-            [timer, ex, r = bayeux_http(whole(), cookies)](boost::system::error_code ec) mutable {
-              if (!ec && !ex->answered()) ex->respond(std::move(r));
+            [timer, ex, weak = weak_from_this(), weak_client = std::weak_ptr<client>(c),
+             r = bayeux_http(whole(), cookies)](boost::system::error_code ec) mutable {
+              if (ec || ex->answered()) return;
+              ex->respond(std::move(r));
+              auto self = weak.lock();
+              auto cl = weak_client.lock();
+              if (self && cl && !cl->held && self->clients.count(cl->id) != 0) self->arm_expiry(cl);
             });
         return;
       }
@@ -585,11 +591,11 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
         return;
       }
       case reply_fault_kind::malformed:
-        events.insert(events.begin() + 1,
-                      std::make_shared<const std::string>(
-                          fault.message.empty()
-                              ? R"({"data":{"event":{"replayId":}},"channel":"/malformed"})"
-                              : fault.message));
+        events.insert(
+            events.begin() + 1,
+            std::make_shared<const std::string>(
+                fault.message.empty() ? R"({"data":{"event":{"replayId":}},"channel":"/malformed"})"
+                                      : fault.message));
         ex->respond(bayeux_http(whole(), cookies));
         return;
       case reply_fault_kind::rotate_affinity:
