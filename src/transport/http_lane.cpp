@@ -69,8 +69,12 @@ bool is_closed_error(const beast::error_code& ec) {
 struct connection {
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<ssl::stream<beast::tcp_stream>> secure;
+  /// Reads go into this buffer; reserved once so each read takes up to 64 KiB (a buffer that
+  /// starts empty makes every read 512 bytes, one system call each).
   beast::flat_buffer buffer;
   bool established = false;
+
+  connection() { buffer.reserve(64 * 1024); }
 
   beast::tcp_stream& lowest() { return secure ? secure->next_layer() : *plain; }
   void close() {
@@ -384,12 +388,24 @@ class lane_impl final : public http_lane {
     parser_->body_limit(options_.body_limit);
     parser_->header_limit(64 * 1024);
     if (message_.method() == http::verb::head) parser_->skip(true);
-    c->lowest().expires_at(deadline_);
+    // One deadline for the whole reply: a stream timeout would re-arm its timer on every
+    // read. The timer cancels the socket; the read then fails and counts as a timeout.
+    c->lowest().expires_never();
+    read_timed_out_ = false;
+    read_timer_.expires_at(deadline_);
+    read_timer_.async_wait([self = shared_from_this_lane(), c, gen = generation_](
+                               beast::error_code ec) {
+      if (ec || gen != self->generation_) return;
+      self->read_timed_out_ = true;
+      c->lowest().cancel();
+    });
     on_stream(c, [&](auto& stream) {
       http::async_read(stream, c->buffer, *parser_,
                        [self = shared_from_this_lane(), c, gen = generation_](beast::error_code ec,
                                                                               std::size_t) {
                          if (gen != self->generation_) return;
+                         self->read_timer_.cancel();
+                         if (ec && self->read_timed_out_) ec = beast::error::timeout;
                          if (ec) {
                            self->transfer_failed(
                                ec, self->parser_->got_some(),
@@ -450,6 +466,7 @@ class lane_impl final : public http_lane {
     busy_ = false;
     ++generation_;
     resolve_timer_.cancel();
+    read_timer_.cancel();
     if (info) {
       resolver_.cancel();
       drop_connection();
@@ -478,6 +495,7 @@ class lane_impl final : public http_lane {
   std::optional<proxy_config> proxy_;
   tcp::resolver resolver_;
   asio::steady_timer resolve_timer_;
+  asio::steady_timer read_timer_{executor_};
   std::shared_ptr<connection> conn_;
   http::request<http::string_body> message_;
   std::optional<http::response_parser<http::string_body>> parser_;
@@ -489,6 +507,7 @@ class lane_impl final : public http_lane {
   bool retried_ = false;
   bool resend_allowed_ = true;
   bool resolve_timed_out_ = false;
+  bool read_timed_out_ = false;
   bool cookie_header_added_ = true;
 };
 

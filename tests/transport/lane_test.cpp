@@ -178,6 +178,28 @@ TEST_CASE("a stale keep-alive connection closed by the server is retried once on
   server.stop();
 }
 
+TEST_CASE("a request marked unsafe to repeat is not resent on a stale keep-alive connection") {
+  // A /meta/connect whose bytes may have reached the server must fail visibly, never be sent
+  // again silently: the server may have taken its reply's events off its queue.
+  boost::asio::io_context io;
+  net::http_server server(io.get_executor(), {},
+                          [](std::shared_ptr<net::exchange> ex) { ex->respond(ok("fine")); });
+  auto lane = transport::http_lane::create(io.get_executor(), parse(server.base_url()), nullptr,
+                                           plain_options(), nullptr);
+  REQUIRE(!exchange(io, *lane, post("/")).error);
+  server.close_idle_connections();
+  settle(io);
+  auto request = post("/");
+  request.resend_if_stale = false;
+  auto result = exchange(io, *lane, request);
+  CHECK(result.error.code == errc::connection_closed);
+  CHECK(result.error.cause);
+  CHECK(server.accepted_count() == 1);
+  auto again = exchange(io, *lane, post("/"));
+  CHECK_MESSAGE(!again.error, again.error.to_string());
+  server.stop();
+}
+
 TEST_CASE("cookies round trip byte-exact, including one changed on 403 and 500 replies") {
   boost::asio::io_context io;
   tls_fixture fx;
