@@ -86,6 +86,21 @@ std::string error_info::to_string() const {
   return out;
 }
 
+namespace {
+
+class http_status_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "http"; }
+  std::string message(int value) const override { return "HTTP status " + std::to_string(value); }
+};
+
+}  // namespace
+
+const std::error_category& http_category() noexcept {
+  static const http_status_category instance;
+  return instance;
+}
+
 bool is_certificate_error(const error_info& error) noexcept {
   if (error.code != errc::tls_error) return false;
   // OpenSSL reports verification failures as SSL_R_CERTIFICATE_VERIFY_FAILED (134) in the
@@ -104,10 +119,15 @@ bool is_retryable(const error_info& error) noexcept {
   if (!error.code) return false;
   if (error.code.category() != category()) return true;  // a system error: network weather
   switch (static_cast<errc>(error.code.value())) {
+    case errc::http_status:
+      if (error.cause && error.cause.category() == http_category()) {
+        const int status = error.cause.value();
+        return status == 408 || status == 429 || status >= 500;
+      }
+      return true;
     case errc::connection_failed:
     case errc::timeout:
     case errc::body_too_large:
-    case errc::http_status:
     case errc::proxy_error:
     case errc::connection_closed:
     case errc::protocol_error:

@@ -103,8 +103,16 @@ struct error_info {
   std::string to_string() const;
 };
 
+/// The category of HTTP status codes kept as an error_info's `cause` ("http"): value = status.
+const std::error_category& http_category() noexcept;
+/// An HTTP status as an error_code in http_category(), for error_info::cause.
+inline std::error_code make_http_status_code(unsigned status) noexcept {
+  return {static_cast<int>(status), http_category()};
+}
+
 /// True when trying again (after a backoff) can succeed: transport failures, timeouts,
-/// server errors, limits and a forgotten client. False for what no retry can fix: bad
+/// server errors, limits and a forgotten client; an HTTP status kept as the cause is
+/// retryable only when it is 408, 429 or 5xx. False for what no retry can fix: bad
 /// configuration, refused credentials, an unsupported API version, a certificate that fails
 /// verification, a replay gap under policy `fail`, a replay store that cannot be written, a
 /// failed handler, cancellation. The session, the CDC handler and the CLI all decide with it.

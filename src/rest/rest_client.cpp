@@ -106,6 +106,7 @@ std::optional<query_page> parse_query_page(std::string_view json, error_info* wh
 error_info parse_rest_error(unsigned status, std::string_view body, std::string context) {
   error_info e;
   e.code = make_error_code(status == 401 ? errc::auth_rejected : errc::http_status);
+  e.cause = make_http_status_code(status);
   e.diag.context = std::move(context);
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());

@@ -27,3 +27,43 @@ TEST_CASE("error info joins the code message and the diagnostics on one line") {
   CHECK(thrown.code() == sfstream::errc::auth_invalid_login);
   CHECK(thrown.diag().server_code == "INVALID_LOGIN");
 }
+
+TEST_CASE("is_retryable says whether trying again can help") {
+  using sfstream::errc;
+  using sfstream::error_info;
+  auto of = [](errc code) { return error_info{make_error_code(code), {}}; };
+  for (auto code : {errc::connection_failed, errc::timeout, errc::connection_closed,
+                    errc::body_too_large, errc::proxy_error, errc::protocol_error,
+                    errc::limit_exceeded, errc::unknown_client, errc::http_status}) {
+    CAPTURE(static_cast<int>(code));
+    CHECK(sfstream::is_retryable(of(code)));
+  }
+  for (auto code : {errc::invalid_config, errc::unsupported_api_version, errc::auth_invalid_login,
+                    errc::auth_invalid_session, errc::auth_rejected, errc::replay_gap,
+                    errc::replay_store_io, errc::replay_store_locked, errc::handler_failed,
+                    errc::output_failed, errc::cancelled, errc::subscription_rejected}) {
+    CAPTURE(static_cast<int>(code));
+    CHECK_FALSE(sfstream::is_retryable(of(code)));
+  }
+  CHECK_FALSE(sfstream::is_retryable(error_info{}));
+  // TLS: a handshake cut short is weather; a certificate that fails verification is not.
+  error_info tls = of(errc::tls_error);
+  tls.diag.server_text = "stream truncated";
+  CHECK(sfstream::is_retryable(tls));
+  CHECK_FALSE(sfstream::is_certificate_error(tls));
+  tls.diag.server_text = "certificate verify failed: unable to get local issuer certificate";
+  CHECK_FALSE(sfstream::is_retryable(tls));
+  CHECK(sfstream::is_certificate_error(tls));
+  // An HTTP status kept as the cause: only 408, 429 and 5xx are worth another try.
+  for (unsigned status : {400u, 403u, 404u}) {
+    error_info e = of(errc::http_status);
+    e.cause = sfstream::make_http_status_code(status);
+    CHECK_FALSE(sfstream::is_retryable(e));
+  }
+  for (unsigned status : {408u, 429u, 500u, 503u}) {
+    error_info e = of(errc::http_status);
+    e.cause = sfstream::make_http_status_code(status);
+    CHECK(sfstream::is_retryable(e));
+  }
+  CHECK(sfstream::make_http_status_code(429).message() == "HTTP status 429");
+}
