@@ -16,7 +16,8 @@ namespace sfstream {
 /// A channel's last handled event.
 struct replay_position {
   std::int64_t replay_id = 0;
-  std::chrono::system_clock::time_point event_time{};  ///< When the event was created (or received).
+  /// When the event was created (or received).
+  std::chrono::system_clock::time_point event_time{};
 };
 
 /// Where committed replay positions live. Keys are replay keys (the channel without a filter).
@@ -40,13 +41,19 @@ std::shared_ptr<replay_store> make_memory_replay_store();
 /// Throws sfstream::error when the file cannot be locked, read or parsed.
 ///
 /// The file is a small JSON document (replay ids exact over the whole int64 range, event times
-/// as ISO-8601 UTC kept to the millisecond). The lock is a flock on "<path>.lock", which is left
-/// in place; a second open of the same path, in this process or another, fails while the first
-/// store lives. A missing file is an empty store; a file that does not parse is
-/// errc::replay_store_corrupt (never read as empty, and never overwritten by the failed open);
-/// a file or lock that cannot be opened or read is errc::replay_store_io. Every error names the
-/// path. save() merges the given positions into the stored ones and returns
-/// errc::replay_store_io when the write fails, leaving the previous file intact.
+/// as ISO-8601 UTC kept to the millisecond). The path is resolved first (realpath of the
+/// directory, symbolic links at the name followed to their target), and every file lives beside
+/// the real path: a store reached through a symlink is written through it and stays a symlink.
+/// The store holds flocks on "<real path>.lock" (left in place) and on the document's current
+/// inode, so a second open of the same store fails while the first lives, in this process or
+/// another, whatever path reaches it (symlinks, hard links) and even after the lock file was
+/// deleted. Each save first checks that no other writer got in (errc::replay_store_locked
+/// otherwise, for that save and every later one). A missing file is an empty store; a file
+/// that does not parse is errc::replay_store_corrupt (never read as empty, and never
+/// overwritten by the failed open); a file or lock that cannot be opened or read is
+/// errc::replay_store_io. Every error names the path. save() merges the given positions into
+/// the stored ones and never throws: a failed write is errc::replay_store_io with the system
+/// error in error_info::cause, leaving the previous file intact.
 std::shared_ptr<replay_store> open_file_replay_store(const std::filesystem::path& path);
 
 }  // namespace sfstream

@@ -4,15 +4,48 @@
 //    "positions":{"/topic/X":{"replayId":13,"eventTime":"2016-03-29T16:40:08.208Z"}}}
 //
 // replayId is a JSON integer kept exact over the whole int64 range (RapidJSON parses integers
-// without going through double). An exclusive flock on "<path>.lock" is held for the store's
-// lifetime; every save writes "<path>.tmp", fsyncs it, renames it over the path and fsyncs the
-// directory, so a crash at any moment leaves either the old or the new document.
+// without going through double).
+//
+// Where the store lives. The path as given is resolved to the store's real path first: the
+// directory through realpath(), then the file name, following a symbolic link (and a chain of
+// them) to its target. Every file the store touches sits beside that real path: the lock
+// "<real>.lock", the temporary "<real>.tmp", and the document itself, which is replaced by
+// renaming over the target, so a store reached through a symlink stays a symlink and two
+// spellings of one store (a symlinked file or directory, "a/../b", a relative path) are one
+// store.
+//
+// The exclusion rule: two open stores on one document always collide, whatever path reaches
+// it. An open store holds two exclusive flocks for its whole life, and a second open is
+// refused with errc::replay_store_locked while either is held:
+//   1. on "<real>.lock", which covers every path that resolves to the same real path, even
+//      before the document exists;
+//   2. on the document's current inode: the file read at open, then each file a save writes
+//      (the temporary is locked before it is renamed into place, and the previous inode is
+//      released only after). This covers hard links, whose names share the inode and not the
+//      lock path, and a removed or replaced lock file while the document exists.
+// A lock file cannot be made immune to `rm`, so each save checks both before writing: the
+// document must still be the inode this store wrote (or still absent), and the lock path must
+// still be the locked inode. A lock file that was removed (or removed and created again by an
+// open that rule 2 then refused) while the document is untouched is locked again: nobody else
+// can have written. A lock file held by another store, or a document written by someone else,
+// means a second writer got in (possible only while no document existed yet); the save then
+// fails with errc::replay_store_locked and writes nothing, and so does every save after it.
+// An atomic rename cannot keep a hard link: after a save the other name still holds the old
+// document, which is then a separate file.
+//
+// Every save writes "<real>.tmp", fsyncs it, renames it over the real path and fsyncs the
+// directory, so a crash at any moment leaves either the old or the new document. A failed
+// step removes the temporary and returns errc::replay_store_io with the system error as the
+// cause; save() never throws.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <string_view>
 #include <system_error>
@@ -30,18 +63,32 @@
 namespace sfstream {
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr std::string_view format_name = "sfstream-replay-store";
 constexpr int format_version = 1;
+
+// Symbolic links followed from the store's name before giving up, as the kernel does (ELOOP).
+constexpr int max_symlink_hops = 40;
 
 std::string errno_text(int err) {
   return std::generic_category().message(err);
 }
 
-error_info make_error(errc code, const std::filesystem::path& path, std::string text) {
+// The context line of every error: the path as given, and the real path when it differs.
+std::string store_context(const fs::path& path, const fs::path& real) {
+  std::string out = "replay store " + path.string();
+  if (!real.empty() && real != path) out += " (" + real.string() + ")";
+  return out;
+}
+
+error_info make_error(errc code, const fs::path& path, std::string text, int err = 0,
+                      const fs::path& real = {}) {
   error_info info;
   info.code = code;
-  info.diag.context = "replay store " + path.string();
+  info.diag.context = store_context(path, real);
   info.diag.server_text = std::move(text);
+  if (err != 0) info.cause = std::error_code(err, std::generic_category());
   return info;
 }
 
@@ -68,15 +115,21 @@ class unique_fd {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
-  // Closes and reports the close error (which, after a write, may be a deferred write error).
-  int close_checked() noexcept {
-    const int result = ::close(std::exchange(fd_, -1));
-    return result == 0 ? 0 : errno;
-  }
 
  private:
   int fd_ = -1;
 };
+
+// A file's identity: the same (device, inode) is the same file whatever name reaches it.
+struct file_id {
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool operator==(const file_id&) const = default;
+};
+
+file_id id_of(const struct stat& st) noexcept {
+  return {st.st_dev, st.st_ino};
+}
 
 int open_retrying(const char* path, int flags, mode_t mode = 0) noexcept {
   int fd = -1;
@@ -84,6 +137,15 @@ int open_retrying(const char* path, int flags, mode_t mode = 0) noexcept {
     fd = ::open(path, flags, mode);
   } while (fd < 0 && errno == EINTR);
   return fd;
+}
+
+// 0 when the exclusive flock was taken, else errno (EWOULDBLOCK: someone else holds it).
+int lock_exclusive(int fd) noexcept {
+  int result = 0;
+  do {
+    result = ::flock(fd, LOCK_EX | LOCK_NB);
+  } while (result != 0 && errno == EINTR);
+  return result == 0 ? 0 : errno;
 }
 
 // 0 on success, else errno.
@@ -107,33 +169,77 @@ int fsync_retrying(int fd) noexcept {
   return result == 0 ? 0 : errno;
 }
 
-std::filesystem::path with_suffix(const std::filesystem::path& path, const char* suffix) {
-  std::filesystem::path out = path;
+fs::path with_suffix(const fs::path& path, const char* suffix) {
+  fs::path out = path;
   out += suffix;
   return out;
 }
 
-// Reads the whole file; a missing file yields an empty optional and no error.
-error_info read_file(const std::filesystem::path& path, std::optional<std::string>& contents) {
-  contents.reset();
-  unique_fd fd{open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (!fd) {
-    if (errno == ENOENT) return {};
-    return make_error(errc::replay_store_io, path, "cannot open for reading: " + errno_text(errno));
+fs::path directory_of(const fs::path& path) {
+  fs::path directory = path.parent_path();
+  return directory.empty() ? fs::path(".") : directory;
+}
+
+// The store's real path: realpath() of the directory, then the file name with any chain of
+// symbolic links followed to its final target (which need not exist yet).
+error_info resolve_store_path(const fs::path& path, fs::path& real) {
+  fs::path current = path;
+  for (int hop = 0; hop <= max_symlink_hops; ++hop) {
+    if (!current.has_filename()) {
+      return make_error(errc::replay_store_io, path,
+                        "the symbolic link " + current.string() + " names no file");
+    }
+    const fs::path directory = directory_of(current);
+    char* resolved = ::realpath(directory.c_str(), nullptr);
+    if (resolved == nullptr) {
+      const int err = errno;
+      return make_error(errc::replay_store_io, path,
+                        "cannot resolve directory " + directory.string() + ": " + errno_text(err),
+                        err);
+    }
+    const fs::path candidate = fs::path(resolved) / current.filename();
+    std::free(resolved);
+    struct stat st {};
+    if (::lstat(candidate.c_str(), &st) != 0) {
+      const int err = errno;
+      if (err == ENOENT) {
+        real = candidate;
+        return {};
+      }
+      return make_error(errc::replay_store_io, path,
+                        "cannot examine " + candidate.string() + ": " + errno_text(err), err);
+    }
+    if (!S_ISLNK(st.st_mode)) {
+      real = candidate;
+      return {};
+    }
+    std::error_code ec;
+    const fs::path target = fs::read_symlink(candidate, ec);
+    if (ec) {
+      return make_error(errc::replay_store_io, path,
+                        "cannot read the symbolic link " + candidate.string() + ": " + ec.message(),
+                        ec.value());
+    }
+    current = target.is_absolute() ? target : candidate.parent_path() / target;
   }
-  std::string text;
+  return make_error(errc::replay_store_io, path, "too many levels of symbolic links", ELOOP);
+}
+
+// Reads the whole of an open file from its start.
+error_info read_all(int fd, const fs::path& path, const fs::path& real, std::string& text) {
+  text.clear();
   char buffer[16384];
-  for (;;) {
-    const ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
+  for (off_t offset = 0;;) {
+    const ssize_t got = ::pread(fd, buffer, sizeof buffer, offset);
     if (got < 0) {
       if (errno == EINTR) continue;
-      return make_error(errc::replay_store_io, path, "cannot read: " + errno_text(errno));
+      const int err = errno;
+      return make_error(errc::replay_store_io, path, "cannot read: " + errno_text(err), err, real);
     }
-    if (got == 0) break;
+    if (got == 0) return {};
     text.append(buffer, static_cast<std::size_t>(got));
+    offset += got;
   }
-  contents = std::move(text);
-  return {};
 }
 
 }  // namespace
@@ -221,9 +327,18 @@ namespace {
 
 class file_replay_store final : public replay_store {
  public:
-  file_replay_store(std::filesystem::path path, unique_fd lock,
+  file_replay_store(fs::path path, fs::path real, unique_fd lock, file_id lock_id,
+                    unique_fd document, std::optional<file_id> document_id,
                     std::map<std::string, replay_position> positions)
-      : path_(std::move(path)), lock_(std::move(lock)), positions_(std::move(positions)) {}
+      : path_(std::move(path)),
+        real_(std::move(real)),
+        lock_path_(with_suffix(real_, ".lock")),
+        temporary_(with_suffix(real_, ".tmp")),
+        lock_(std::move(lock)),
+        lock_id_(lock_id),
+        document_(std::move(document)),
+        document_id_(document_id),
+        positions_(std::move(positions)) {}
 
   std::optional<replay_position> load(const std::string& replay_key) const override {
     const std::lock_guard guard(mutex_);
@@ -239,55 +354,149 @@ class file_replay_store final : public replay_store {
 
   error_info save(const std::map<std::string, replay_position>& positions) override {
     if (positions.empty()) return {};
-    const std::lock_guard guard(mutex_);
-    auto merged = positions_;
-    for (const auto& [key, position] : positions) merged[key] = position;
-    if (auto failed = write_atomically(detail::serialize_replay_store(merged))) return failed;
-    positions_ = std::move(merged);
-    return {};
+    try {
+      const std::lock_guard guard(mutex_);
+      if (auto lost = check_still_exclusive()) return lost;
+      auto merged = positions_;
+      for (const auto& [key, position] : positions) merged[key] = position;
+      bool replaced = false;
+      auto failed = write_atomically(detail::serialize_replay_store(merged), replaced);
+      // Once renamed into place the new document is what the file holds, even when the
+      // directory fsync that makes it durable then failed.
+      if (replaced) positions_ = std::move(merged);
+      return failed;
+    } catch (const std::exception& e) {
+      return fail(errc::replay_store_io, std::string("cannot save: ") + e.what());
+    }
   }
 
  private:
-  error_info write_atomically(std::string_view bytes) const {
-    const std::filesystem::path temporary = with_suffix(path_, ".tmp");
-    auto fail = [&](const std::string& step, int err) {
-      ::unlink(temporary.c_str());
-      return make_error(errc::replay_store_io, path_, step + ": " + errno_text(err));
+  error_info fail(errc code, std::string text, int err = 0) const {
+    return make_error(code, path_, std::move(text), err, real_);
+  }
+
+  // Rule 2 of the header: before writing, the lock path and the document must still be the
+  // files this store holds.
+  error_info check_still_exclusive() {
+    if (lost_) return *lost_;
+    struct stat st {};
+    if (::lstat(real_.c_str(), &st) == 0) {
+      if (!document_id_ || !(id_of(st) == *document_id_)) {
+        return lose(
+            "the store file was written by another process or replaced since this "
+            "store last saved it; stopped saving so that two writers never share it");
+      }
+    } else if (errno != ENOENT) {
+      const int err = errno;
+      return fail(errc::replay_store_io, "cannot examine: " + errno_text(err), err);
+    }
+    // A document removed by hand is written again: the lock file still keeps others out.
+    if (::lstat(lock_path_.c_str(), &st) == 0) {
+      if (id_of(st) == lock_id_) return {};
+    } else if (errno != ENOENT) {
+      const int err = errno;
+      return fail(errc::replay_store_io,
+                  "cannot examine " + lock_path_.string() + ": " + errno_text(err), err);
+    }
+    // The lock file was removed (and perhaps created again by an open that was then refused
+    // at the document's lock). The document is untouched, so nobody else wrote: take the lock
+    // at the path again, unless another store holds it.
+    unique_fd lock{
+        open_retrying(lock_path_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666)};
+    if (!lock) {
+      const int err = errno;
+      return fail(
+          errc::replay_store_io,
+          "cannot re-create the removed lock file " + lock_path_.string() + ": " + errno_text(err),
+          err);
+    }
+    if (const int err = lock_exclusive(lock.get())) {
+      if (err == EWOULDBLOCK) {
+        return lose("the lock file " + lock_path_.string() +
+                    " was replaced while this store held it, and another store holds the new "
+                    "one: stopped saving so that two writers never share this replay store");
+      }
+      return fail(errc::replay_store_io,
+                  "cannot lock " + lock_path_.string() + ": " + errno_text(err), err);
+    }
+    if (::fstat(lock.get(), &st) != 0) {
+      const int stat_err = errno;
+      return fail(errc::replay_store_io,
+                  "cannot examine " + lock_path_.string() + ": " + errno_text(stat_err), stat_err);
+    }
+    lock_ = std::move(lock);
+    lock_id_ = id_of(st);
+    return {};
+  }
+
+  // Exclusivity, once lost, stays lost: every later save fails the same way.
+  error_info lose(std::string text) {
+    lost_ = fail(errc::replay_store_locked, std::move(text));
+    return *lost_;
+  }
+
+  error_info write_atomically(std::string_view bytes, bool& replaced) {
+    replaced = false;
+    auto discard = [&](const std::string& step, int err) {
+      ::unlink(temporary_.c_str());
+      return fail(errc::replay_store_io, step + ": " + errno_text(err), err);
     };
-    unique_fd out{open_retrying(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
+    // A temporary left by a crash is removed first: the new one is created exclusively, and
+    // never through a symbolic link planted at its name.
+    if (::unlink(temporary_.c_str()) != 0 && errno != ENOENT) {
+      const int err = errno;
+      return fail(errc::replay_store_io,
+                  "cannot remove the stale " + temporary_.string() + ": " + errno_text(err), err);
+    }
+    unique_fd out{open_retrying(temporary_.c_str(),
+                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)};
     if (!out) {
       const int err = errno;
-      return make_error(errc::replay_store_io, path_,
-                        "cannot create " + temporary.string() + ": " + errno_text(err));
+      return fail(errc::replay_store_io,
+                  "cannot create " + temporary_.string() + ": " + errno_text(err), err);
     }
+    if (const int err = lock_exclusive(out.get()))
+      return discard("cannot lock " + temporary_.string(), err);
     if (const int err = write_all(out.get(), bytes))
-      return fail("cannot write " + temporary.string(), err);
+      return discard("cannot write " + temporary_.string(), err);
     if (const int err = fsync_retrying(out.get()))
-      return fail("cannot fsync " + temporary.string(), err);
-    if (const int err = out.close_checked()) return fail("cannot close " + temporary.string(), err);
-    if (::rename(temporary.c_str(), path_.c_str()) != 0) {
-      return fail("cannot rename " + temporary.string() + " over it", errno);
+      return discard("cannot fsync " + temporary_.string(), err);
+    struct stat st {};
+    if (::fstat(out.get(), &st) != 0)
+      return discard("cannot examine " + temporary_.string(), errno);
+    if (::rename(temporary_.c_str(), real_.c_str()) != 0) {
+      return discard("cannot rename " + temporary_.string() + " over the store file", errno);
     }
+    // The new inode is the store's now; closing the old descriptor releases the old one.
+    replaced = true;
+    document_ = std::move(out);
+    document_id_ = id_of(st);
     // The rename is durable only once the directory entry is on disk.
-    std::filesystem::path directory = path_.parent_path();
-    if (directory.empty()) directory = ".";
+    const fs::path directory = directory_of(real_);
     unique_fd dir{open_retrying(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     if (!dir) {
       const int err = errno;
-      return make_error(
-          errc::replay_store_io, path_,
-          "cannot open directory " + directory.string() + " to fsync it: " + errno_text(err));
+      return fail(
+          errc::replay_store_io,
+          "cannot open directory " + directory.string() + " to fsync it: " + errno_text(err), err);
     }
     if (const int err = fsync_retrying(dir.get())) {
-      return make_error(errc::replay_store_io, path_,
-                        "cannot fsync directory " + directory.string() + ": " + errno_text(err));
+      return fail(errc::replay_store_io,
+                  "cannot fsync directory " + directory.string() + ": " + errno_text(err), err);
     }
     return {};
   }
 
-  std::filesystem::path path_;
-  unique_fd lock_;  // Holds the flock until the store is destroyed.
+  const fs::path path_;       // As given: what errors name first.
+  const fs::path real_;       // Resolved: where every file is read, written and locked.
+  const fs::path lock_path_;  // real_ + ".lock"
+  const fs::path temporary_;  // real_ + ".tmp"
   mutable std::mutex mutex_;
+  unique_fd lock_;  // Holds the flock on lock_path_ (rule 1).
+  file_id lock_id_;
+  unique_fd document_;                  // Holds the flock on the document's current inode (rule 2).
+  std::optional<file_id> document_id_;  // Empty while no document exists.
+  std::optional<error_info> lost_;      // Set once another writer was detected.
   std::map<std::string, replay_position> positions_;
 };
 
@@ -297,36 +506,69 @@ std::shared_ptr<replay_store> open_file_replay_store(const std::filesystem::path
   if (path.empty() || !path.has_filename()) {
     throw error(make_error(errc::replay_store_io, path, "the path names no file"));
   }
-  const std::filesystem::path lock_path = with_suffix(path, ".lock");
-  unique_fd lock{open_retrying(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666)};
+  fs::path real;
+  if (auto failed = resolve_store_path(path, real)) throw error(std::move(failed));
+  auto fail = [&](errc code, std::string text, int err = 0) {
+    return error(make_error(code, path, std::move(text), err, real));
+  };
+  constexpr std::string_view held_elsewhere =
+      ": another process (or another open store in this process) is using this replay store";
+
+  const fs::path lock_path = with_suffix(real, ".lock");
+  unique_fd lock{open_retrying(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666)};
   if (!lock) {
     const int err = errno;
-    throw error(make_error(errc::replay_store_io, path,
-                           "cannot open lock file " + lock_path.string() + ": " + errno_text(err)));
+    throw fail(errc::replay_store_io,
+               "cannot open lock file " + lock_path.string() + ": " + errno_text(err), err);
   }
-  int locked = 0;
-  do {
-    locked = ::flock(lock.get(), LOCK_EX | LOCK_NB);
-  } while (locked != 0 && errno == EINTR);
-  if (locked != 0) {
-    const int err = errno;
+  if (const int err = lock_exclusive(lock.get())) {
     if (err == EWOULDBLOCK) {
-      throw error(make_error(errc::replay_store_locked, path,
-                             lock_path.string() +
-                                 " is locked: another process (or another open store in this "
-                                 "process) is using this replay store"));
+      throw fail(errc::replay_store_locked,
+                 lock_path.string() + " is locked" + std::string(held_elsewhere));
     }
-    throw error(make_error(errc::replay_store_io, path,
-                           "cannot lock " + lock_path.string() + ": " + errno_text(err)));
+    throw fail(errc::replay_store_io, "cannot lock " + lock_path.string() + ": " + errno_text(err),
+               err);
   }
-  std::optional<std::string> contents;
-  if (auto failed = read_file(path, contents)) throw error(std::move(failed));
+  struct stat st {};
+  if (::fstat(lock.get(), &st) != 0) {
+    const int err = errno;
+    throw fail(errc::replay_store_io,
+               "cannot examine " + lock_path.string() + ": " + errno_text(err), err);
+  }
+  const file_id lock_id = id_of(st);
+
   std::map<std::string, replay_position> positions;
-  if (contents) {
-    if (auto failed = detail::parse_replay_store(*contents, path, positions))
+  std::optional<file_id> document_id;
+  unique_fd document{open_retrying(real.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
+  if (!document) {
+    const int err = errno;
+    if (err != ENOENT) {
+      throw fail(errc::replay_store_io, "cannot open for reading: " + errno_text(err), err);
+    }
+  } else {
+    if (::fstat(document.get(), &st) != 0) {
+      const int err = errno;
+      throw fail(errc::replay_store_io, "cannot examine: " + errno_text(err), err);
+    }
+    if (!S_ISREG(st.st_mode)) {
+      throw fail(errc::replay_store_io, "the store path is not a regular file");
+    }
+    if (const int err = lock_exclusive(document.get())) {
+      if (err == EWOULDBLOCK) {
+        throw fail(errc::replay_store_locked,
+                   "the store file is locked, reached through another name (a hard link?)" +
+                       std::string(held_elsewhere));
+      }
+      throw fail(errc::replay_store_io, "cannot lock the store file: " + errno_text(err), err);
+    }
+    document_id = id_of(st);
+    std::string text;
+    if (auto failed = read_all(document.get(), path, real, text)) throw error(std::move(failed));
+    if (auto failed = detail::parse_replay_store(text, path, positions))
       throw error(std::move(failed));
   }
-  return std::make_shared<file_replay_store>(path, std::move(lock), std::move(positions));
+  return std::make_shared<file_replay_store>(
+      path, real, std::move(lock), lock_id, std::move(document), document_id, std::move(positions));
 }
 
 }  // namespace sfstream

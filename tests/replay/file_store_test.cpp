@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -79,6 +82,78 @@ int wait_bounded(pid_t pid, std::chrono::milliseconds limit = 10s) {
   ::kill(pid, SIGKILL);
   ::waitpid(pid, &status, 0);
   return -1;
+}
+
+// Runs `body` in a forked child and hands back the error_info it returned (code, cause and
+// one-line text), or an info whose text starts with "child:" when the child itself failed.
+// The child never returns into doctest: it reports through a pipe and _exits.
+sfstream::error_info in_child(const std::function<sfstream::error_info()>& body) {
+  int report[2];
+  REQUIRE(::pipe(report) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(report[0]);
+    std::string text;
+    try {
+      const sfstream::error_info info = body();
+      text = std::to_string(info.code.value()) + "\n" + std::to_string(info.cause.value()) + "\n" +
+             info.to_string();
+    } catch (const sfstream::error& e) {
+      text = std::to_string(e.code().value()) + "\n" + std::to_string(e.info().cause.value()) +
+             "\n" + e.info().to_string();
+    } catch (const std::exception& e) {
+      text = std::string("0\n0\nchild: ") + e.what();
+    } catch (...) {
+      text = "0\n0\nchild: unknown exception";
+    }
+    std::string_view rest = text;
+    while (!rest.empty()) {
+      const ssize_t written = ::write(report[1], rest.data(), rest.size());
+      if (written <= 0) ::_exit(2);
+      rest.remove_prefix(static_cast<std::size_t>(written));
+    }
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  char buffer[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd readable{report[0], POLLIN, 0};
+    if (::poll(&readable, 1, 1000) <= 0) continue;
+    const ssize_t got = ::read(report[0], buffer, sizeof buffer);
+    if (got <= 0) break;
+    text.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(report[0]);
+  const int status = wait_bounded(child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  const auto first = text.find('\n');
+  const auto second = text.find('\n', first + 1);
+  REQUIRE(second != std::string::npos);
+  sfstream::error_info info;
+  if (const int code = std::stoi(text.substr(0, first))) {
+    info.code = std::error_code(code, sfstream::category());
+  }
+  if (const int cause = std::stoi(text.substr(first + 1, second - first - 1))) {
+    info.cause = std::error_code(cause, std::generic_category());
+  }
+  info.diag.server_text = text.substr(second + 1);
+  return info;
+}
+
+// open_file_replay_store in another process: what it threw, or no code when it opened.
+sfstream::error_info open_error_in_child(const fs::path& path) {
+  return in_child([&] {
+    auto store = sfstream::open_file_replay_store(path);
+    return sfstream::error_info{};
+  });
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 constexpr std::int64_t above_2_53 = 9007199254740993LL;  // 2^53 + 1: not a double.
@@ -427,4 +502,271 @@ TEST_CASE("saving an empty batch changes nothing and creates no file") {
   auto store = sfstream::open_file_replay_store(path);
   CHECK_FALSE(store->save({}));
   CHECK_FALSE(fs::exists(path));
+}
+
+TEST_CASE(
+    "a second open through a symbolic link to the store file is refused in this and another "
+    "process") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  const auto link = dir.path() / "link.json";
+  fs::create_symlink("replay.json", link);
+  auto held = sfstream::open_file_replay_store(path);
+
+  auto failed = open_error(link);
+  CHECK(failed.code == sfstream::errc::replay_store_locked);
+  CHECK(contains(failed.to_string(), link.string()));
+  CHECK(contains(failed.to_string(), path.string() + ".lock is locked"));
+
+  failed = open_error_in_child(link);
+  CHECK(failed.code == sfstream::errc::replay_store_locked);
+  CHECK_FALSE(fs::exists(dir.path() / "link.json.lock"));
+}
+
+TEST_CASE("the store held through a symbolic link refuses a second open by its real path") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  const auto link = dir.path() / "link.json";
+  fs::create_symlink(path, link);
+  auto held = sfstream::open_file_replay_store(link);
+  CHECK_FALSE(held->save({{"/topic/A", {1, time_of(1)}}}));
+  CHECK(open_error_in_child(path).code == sfstream::errc::replay_store_locked);
+}
+
+TEST_CASE("a second open through a symbolic link to the store's directory is refused") {
+  scratch_dir dir;
+  fs::create_directories(dir.path() / "real");
+  const auto linked_directory = dir.path() / "linked";
+  fs::create_directory_symlink(dir.path() / "real", linked_directory);
+  auto held = sfstream::open_file_replay_store(dir.path() / "real" / "replay.json");
+
+  CHECK(open_error_in_child(linked_directory / "replay.json").code ==
+        sfstream::errc::replay_store_locked);
+  CHECK(open_error_in_child(dir.path() / "linked" / ".." / "real" / "replay.json").code ==
+        sfstream::errc::replay_store_locked);
+}
+
+TEST_CASE("a second open through a hard link to the store file is refused") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  const auto hard = dir.path() / "hard.json";
+  {
+    auto first = sfstream::open_file_replay_store(path);
+    CHECK_FALSE(first->save({{"/topic/A", {1, time_of(1)}}}));
+  }
+  fs::create_hard_link(path, hard);
+  auto held = sfstream::open_file_replay_store(path);
+
+  auto failed = open_error_in_child(hard);
+  CHECK(failed.code == sfstream::errc::replay_store_locked);
+  CHECK(contains(failed.to_string(), hard.string()));
+  CHECK(contains(failed.to_string(), "(a hard link?)"));
+
+  // A hard link made to the file the store has just written is refused too.
+  CHECK_FALSE(held->save({{"/topic/A", {2, time_of(2)}}}));
+  const auto later = dir.path() / "later.json";
+  fs::create_hard_link(path, later);
+  CHECK(open_error_in_child(later).code == sfstream::errc::replay_store_locked);
+  CHECK(open_error(later).code == sfstream::errc::replay_store_locked);
+}
+
+TEST_CASE("after the lock file is deleted under a running store a second open is still refused") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  const auto lock = dir.path() / "replay.json.lock";
+  auto held = sfstream::open_file_replay_store(path);
+  CHECK_FALSE(held->save({{"/topic/A", {1, time_of(1)}}}));
+  REQUIRE(fs::remove(lock));
+
+  auto failed = open_error_in_child(path);
+  CHECK(failed.code == sfstream::errc::replay_store_locked);
+  CHECK(contains(failed.to_string(), "the store file is locked"));
+
+  // The child's attempt left a fresh, unheld lock file: the holder's next save takes that
+  // over, and saving goes on.
+  CHECK_FALSE(held->save({{"/topic/A", {2, time_of(2)}}}));
+  CHECK(held->load("/topic/A")->replay_id == 2);
+  REQUIRE(fs::remove(lock));
+  CHECK_FALSE(held->save({{"/topic/A", {3, time_of(3)}}}));
+  CHECK(fs::exists(lock));
+  CHECK(open_error_in_child(path).code == sfstream::errc::replay_store_locked);
+  CHECK(contains(read_text(path), "\"replayId\": 3"));
+}
+
+TEST_CASE(
+    "a second store that got in after the lock file was deleted stops the first store's saves") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  const auto lock = dir.path() / "replay.json.lock";
+  // No document exists yet, so only the lock file kept others out, and it is deleted.
+  auto first = sfstream::open_file_replay_store(path);
+  REQUIRE(fs::remove(lock));
+  auto second = sfstream::open_file_replay_store(path);
+
+  auto failed = first->save({{"/topic/A", {1, time_of(1)}}});
+  CHECK(failed.code == sfstream::errc::replay_store_locked);
+  CHECK(contains(failed.to_string(), path.string()));
+  CHECK(
+      contains(failed.to_string(),
+               lock.string() +
+                   " was replaced while this store held it, and another store holds the new one"));
+  CHECK_FALSE(fs::exists(path));
+  CHECK(first->load_all().empty());
+
+  CHECK_FALSE(second->save({{"/topic/B", {7, time_of(7)}}}));
+  const std::string written = read_text(path);
+  // Once lost, exclusivity stays lost: every later save of the first store fails alike.
+  CHECK(first->save({{"/topic/A", {2, time_of(2)}}}).code == sfstream::errc::replay_store_locked);
+  CHECK(read_text(path) == written);
+  CHECK(second->load("/topic/B")->replay_id == 7);
+  CHECK_FALSE(second->load("/topic/A").has_value());
+}
+
+TEST_CASE("a store file written by another writer stops this store's saves") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  auto store = sfstream::open_file_replay_store(path);
+  CHECK_FALSE(store->save({{"/topic/A", {1, time_of(1)}}}));
+  const auto foreign = dir.path() / "foreign.json";
+  write_text(foreign, "{\"version\":1,\"positions\":{}}");
+  fs::rename(foreign, path);
+
+  const auto failed = store->save({{"/topic/A", {2, time_of(2)}}});
+  CHECK(failed.code == sfstream::errc::replay_store_locked);
+  CHECK(contains(failed.to_string(), "the store file was written by another process"));
+  CHECK(read_text(path) == "{\"version\":1,\"positions\":{}}");
+}
+
+TEST_CASE("saves through a symbolic link write the target and the link stays a link") {
+  scratch_dir dir;
+  fs::create_directories(dir.path() / "data");
+  const auto target = dir.path() / "data" / "replay.json";
+  const auto link = dir.path() / "link.json";
+  fs::create_symlink(fs::path("data") / "replay.json", link);  // Dangling until the first save.
+  {
+    auto store = sfstream::open_file_replay_store(link);
+    for (std::int64_t id = 1; id <= 3; ++id) {
+      CHECK_FALSE(store->save({{"/topic/A", {id, time_of(id)}}}));
+      CHECK(fs::is_symlink(link));
+      CHECK(fs::read_symlink(link) == fs::path("data") / "replay.json");
+    }
+  }
+  CHECK(contains(read_text(target), "\"replayId\": 3"));
+  CHECK(fs::exists(dir.path() / "data" / "replay.json.lock"));
+  CHECK_FALSE(fs::exists(dir.path() / "data" / "replay.json.tmp"));
+  CHECK_FALSE(fs::exists(dir.path() / "link.json.lock"));
+  CHECK_FALSE(fs::exists(dir.path() / "link.json.tmp"));
+
+  auto reopened = sfstream::open_file_replay_store(link);
+  CHECK(reopened->load("/topic/A")->replay_id == 3);
+}
+
+TEST_CASE(
+    "a chain of symbolic links is followed to the store and a loop is a replay_store_io error") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  fs::create_symlink("replay.json", dir.path() / "one.json");
+  fs::create_symlink("one.json", dir.path() / "two.json");
+  auto held = sfstream::open_file_replay_store(dir.path() / "two.json");
+  CHECK_FALSE(held->save({{"/topic/A", {1, time_of(1)}}}));
+  CHECK(fs::is_regular_file(fs::symlink_status(path)));
+  CHECK(open_error(path).code == sfstream::errc::replay_store_locked);
+
+  fs::create_symlink("loop-b.json", dir.path() / "loop-a.json");
+  fs::create_symlink("loop-a.json", dir.path() / "loop-b.json");
+  const auto failed = open_error(dir.path() / "loop-a.json");
+  CHECK(failed.code == sfstream::errc::replay_store_io);
+  CHECK(failed.cause == std::errc::too_many_symbolic_link_levels);
+  CHECK(contains(failed.to_string(), "too many levels of symbolic links"));
+}
+
+TEST_CASE("a symbolic link planted at the temporary name is replaced, never written through") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  const auto victim = dir.path() / "victim.txt";
+  write_text(victim, "keep me");
+  fs::create_symlink(victim, dir.path() / "replay.json.tmp");
+  auto store = sfstream::open_file_replay_store(path);
+  CHECK_FALSE(store->save({{"/topic/A", {1, time_of(1)}}}));
+  CHECK(read_text(victim) == "keep me");
+  CHECK(contains(read_text(path), "\"replayId\": 1"));
+  CHECK_FALSE(fs::exists(fs::symlink_status(dir.path() / "replay.json.tmp")));
+}
+
+// Root ignores file permissions, so a read-only directory proves nothing where tests run as
+// root. Resource limits bind root too: RLIMIT_FSIZE makes a write fail as a full disk does,
+// and RLIMIT_NOFILE makes creating the temporary fail. Each runs in a child process.
+TEST_CASE(
+    "a save whose write fails returns replay_store_io with the cause and keeps the old file") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  {
+    auto store = sfstream::open_file_replay_store(path);
+    CHECK_FALSE(store->save({{"/topic/A", {1, time_of(1)}}}));
+  }
+  const std::string before = read_text(path);
+
+  const auto failed = in_child([&] {
+    auto store = sfstream::open_file_replay_store(path);
+    ::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{static_cast<rlim_t>(before.size()), static_cast<rlim_t>(before.size())};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) throw std::runtime_error("setrlimit failed");
+    auto info = store->save({{"/topic/A", {2, time_of(2)}}, {"/topic/Longer", {3, time_of(3)}}});
+    // The store's own view is unchanged too.
+    if (store->load("/topic/A")->replay_id != 1 || store->load("/topic/Longer")) {
+      throw std::runtime_error("the failed save changed the loaded positions");
+    }
+    return info;
+  });
+  CHECK(failed.code == sfstream::errc::replay_store_io);
+  CHECK(failed.cause == std::errc::file_too_large);
+  CHECK(contains(failed.to_string(), "cannot write " + path.string() + ".tmp"));
+  CHECK(contains(failed.to_string(), path.string()));
+  CHECK(read_text(path) == before);
+  CHECK_FALSE(fs::exists(dir.path() / "replay.json.tmp"));
+
+  auto store = sfstream::open_file_replay_store(path);
+  CHECK(store->load("/topic/A")->replay_id == 1);
+  CHECK_FALSE(store->save({{"/topic/A", {4, time_of(4)}}}));
+}
+
+TEST_CASE("a save that cannot create its temporary returns replay_store_io with the cause") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  {
+    auto store = sfstream::open_file_replay_store(path);
+    CHECK_FALSE(store->save({{"/topic/A", {1, time_of(1)}}}));
+  }
+  const std::string before = read_text(path);
+
+  const auto failed = in_child([&] {
+    auto store = sfstream::open_file_replay_store(path);
+    // Every descriptor from the lowest free one up is out of reach.
+    const int lowest_free = ::dup(0);
+    if (lowest_free < 0) throw std::runtime_error("dup failed");
+    ::close(lowest_free);
+    const rlimit limit{static_cast<rlim_t>(lowest_free), static_cast<rlim_t>(lowest_free)};
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) throw std::runtime_error("setrlimit failed");
+    return store->save({{"/topic/A", {2, time_of(2)}}});
+  });
+  CHECK(failed.code == sfstream::errc::replay_store_io);
+  CHECK(failed.cause == std::errc::too_many_files_open);
+  CHECK(contains(failed.to_string(), "cannot create " + path.string() + ".tmp"));
+  CHECK(read_text(path) == before);
+  CHECK_FALSE(fs::exists(dir.path() / "replay.json.tmp"));
+}
+
+TEST_CASE("a corrupt store file names the path and says what is wrong") {
+  scratch_dir dir;
+  const auto path = dir.path() / "replay.json";
+  write_text(path, "{\"version\":1,\"positions\":{\"/topic/A\":{\"replayId\":\"13\"}}}");
+  auto failed = open_error(path);
+  CHECK(failed.code == sfstream::errc::replay_store_corrupt);
+  CHECK(failed.diag.context == "replay store " + path.string());
+  CHECK(failed.diag.server_text == "the entry of \"/topic/A\" has no 64-bit integer \"replayId\"");
+
+  write_text(path, "{not json");
+  failed = open_error(path);
+  CHECK(failed.code == sfstream::errc::replay_store_corrupt);
+  CHECK(failed.diag.server_text == "not valid JSON at byte 1: Missing a name for object member.");
 }
