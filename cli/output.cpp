@@ -83,7 +83,7 @@ std::string json_string(std::string_view text) {
 }
 
 std::string event_line(const event& e, json_line_fix* fix) {
-  const std::string& data = e.data_json();
+  const std::string_view data = e.data_json();
   std::string out;
   out.reserve(data.size() + e.channel().size() + 48);
   out += "{\"channel\":";

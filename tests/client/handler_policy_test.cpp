@@ -284,11 +284,12 @@ TEST_CASE(
   CHECK(seen.names() == numbered("D", 0, 3));
   const auto failed = seen.event_of("D1");
   const std::string id = std::to_string(*failed.replay_id());
-  const std::string expected = "{\"channel\":\"" + topic + "\",\"replayId\":" + id +
-                               ",\"error\":\"An event handler failed; its event was not committed. "
-                               "(handling " +
-                               topic + " replay id " + id +
-                               ": threw: no such customer)\",\"event\":" + failed.json() + "}";
+  const std::string expected =
+      "{\"channel\":\"" + topic + "\",\"replayId\":" + id +
+      ",\"error\":\"An event handler failed; its event was not committed. "
+      "(handling " +
+      topic + " replay id " + id +
+      ": threw: no such customer)\",\"event\":" + std::string(failed.json()) + "}";
   CHECK(lines_of(dead.path) == std::vector<std::string>{expected});
   CHECK(c.client->metrics().dead_letters == 1);
   REQUIRE(c.stop());

@@ -161,7 +161,7 @@ void check_shape(const sfstream::event& e, int i) {
   CAPTURE(e.json());
   const auto n = std::to_string(i);
   rapidjson::Document doc;
-  doc.Parse(e.json().c_str(), e.json().size());
+  doc.Parse(e.json().data(), e.json().size());
   REQUIRE_FALSE(doc.HasParseError());
   CHECK(string_at(member(doc, "channel")) == e.channel());
   const auto* data = member(doc, "data");
