@@ -9,7 +9,7 @@
 
 namespace sfstream::bayeux {
 
-/// Every kind of channel the Streaming API knows (dialect reference §3.3, §6).
+/// Every kind of channel the Streaming API knows.
 enum class channel_kind {
   meta,                     ///< /meta/handshake, /meta/connect, ... (Bayeux protocol channels)
   topic,                    ///< /topic/Name, optionally /topic/Name?Field=value (PushTopic)
@@ -29,10 +29,10 @@ struct channel {
   std::string filter;  ///< The PushTopic filter query after '?', empty when none.
 
   /// The key of this channel in the subscribe `ext.replay` map: the name without its filter
-  /// (Salesforce rejects a key that carries the filter, dialect reference §3.3).
+  /// (Salesforce rejects a replay key that carries the filter).
   std::string_view replay_key() const noexcept;
   /// How long Salesforce retains events of this kind: 24 h for PushTopic and generic
-  /// channels, 72 h for platform events and Change Data Capture (dialect reference §5);
+  /// channels, 72 h for platform events and Change Data Capture;
   /// zero for meta channels.
   std::chrono::hours retention() const noexcept;
   /// True for the channels a client may subscribe to (every kind but meta).

@@ -11,7 +11,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::int64_t salesforce_hold_ms = 110'000;  // dialect reference §5
+constexpr std::int64_t salesforce_hold_ms = 110'000;  // Salesforce holds a connect up to 110 s
 
 bool starts_with(std::string_view s, std::string_view prefix) noexcept {
   return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
@@ -33,11 +33,12 @@ struct reply_error {
     return starts_with(error, code) || starts_with(reason, code);
   }
   // The most specific text: failureReason when present (it carries the real cause of a
-  // "403::Handshake denied", dialect reference §3.1).
+  // "403::Handshake denied": the error text alone does not say why).
   std::string_view cause() const noexcept { return reason.empty() ? error : reason; }
 };
 
-// Limit errors (dialect reference §4): a name for the diagnostic, or "" when not a limit.
+// Salesforce's limit errors (concurrent clients, daily events, too busy, connections per
+// server): a name for the diagnostic, or "" when not a limit.
 std::string_view limit_name(const reply_error& e) noexcept {
   if (e.has("Organization concurrent user limit exceeded")) return "concurrent clients";
   if (e.has("Organization total events daily limit exceeded")) return "daily events";
@@ -346,7 +347,7 @@ void session::pause(time_point now) {
   drop_connection();
   state_ = session_state::paused;
   // Back-pressure: tell Salesforce we are gone rather than letting the client expire, and
-  // hold no connect until resume() (design.md §5).
+  // hold no connect until resume(): the resume re-subscribes from the received ids.
   if (!client.empty()) send_disconnect(client, now);
 }
 
@@ -367,7 +368,7 @@ void session::stop(time_point now) {
   }
   state_ = session_state::disconnecting;
   send_disconnect(client, now);
-  // Salesforce may never answer a disconnect (cometd #2074): finish on our own deadline too.
+  // Salesforce may never answer a disconnect: finish on our own deadline too.
   schedule(step::finish, config_.disconnect_timeout, now);
 }
 
@@ -437,8 +438,8 @@ void session::flush_control(time_point now) {
       control_queue_.pop_front();
       continue;
     }
-    // As few POSTs as fit under the 32,768-byte limit (dialect reference §2); one message
-    // always goes, even if alone it is larger.
+    // As few POSTs as fit under Salesforce's 32,768-byte request limit (it answers 413 above);
+    // one message always goes, even if alone it is larger.
     if (!parts.empty() && size + 1 + encoded.size() > config_.max_request_bytes) break;
     size += encoded.size() + (parts.empty() ? 0 : 1);
     parts.push_back(std::move(encoded));
@@ -515,7 +516,7 @@ void session::on_timer(time_point now) {
         break;
       case step::connect:
         if (client_id_.empty() || expired(now)) {
-          // Salesforce forgets a client 40 s after its last reply (dialect reference §5):
+          // Salesforce forgets a client 40 s after its last reply:
           // a connect now would only earn "403::Unknown client".
           ++counters_.rehandshakes_by_cause["expired"];
           send_handshake(now);
@@ -786,7 +787,8 @@ void session::handle_long_poll_reply(std::vector<message>& messages, time_point 
   }
 
   if (disconnect) {
-    // Streaming API ≥ 64.0 may disconnect a client on its own (dialect reference §3.4).
+    // Streaming API ≥ 64.0 may disconnect a client on its own (an unsolicited
+    // /meta/disconnect on the long poll).
     rehandshake("disconnect", now);
   } else if (!reply) {
     fail_attempt(failure_kind::protocol, step::connect,
@@ -825,7 +827,7 @@ void session::handle_long_poll_reply(std::vector<message>& messages, time_point 
         }
       }
     } else if (auto limit = limit_name(e); !limit.empty()) {
-      // Over a limit the subscription is disconnected (dialect reference §4): come back with
+      // Over a limit Salesforce disconnects the subscription: come back with
       // a handshake, not a connect.
       last_reply_.reset();
       fail_attempt(
@@ -938,7 +940,7 @@ void session::handle_handshake_reply(const message& m, time_point now) {
   const reply_error e{m.error, m.failure_reason};
   if (m.successful.value_or(false) && !m.client_id.empty()) {
     // Salesforce sends no advice on a successful handshake; a stale reconnect=handshake
-    // would loop forever (dialect reference §3.1).
+    // would loop forever.
     advice_ = {};
     read_advice(m);
     client_id_ = m.client_id;

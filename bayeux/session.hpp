@@ -1,7 +1,7 @@
 // The I/O-free Bayeux client session: explicit states, `on_` inputs, a queue of actions.
 //
 // The session never reads a clock, a socket or a file: every input carries `now`, and every
-// output is an action the runtime drains with next_action() and carries out (design.md §3).
+// output is an action the runtime drains with next_action() and carries out.
 //
 //   session s{config};
 //   s.subscribe("/topic/AccountUpdates", -1, now);
@@ -62,7 +62,7 @@ enum class session_state {
 /// "unconnected", "authenticating", ...
 std::string_view to_string(session_state state) noexcept;
 
-/// Tuning of the session. The defaults follow the dialect reference §5.
+/// Tuning of the session. The defaults follow Salesforce's timeouts and limits.
 struct session_config {
   /// What to do when Salesforce refuses a replay id (default: fall back to -2).
   replay_policy policy = replay_policy::earliest;
@@ -72,7 +72,7 @@ struct session_config {
   std::chrono::milliseconds control_timeout{30'000};
   /// Added to advice.timeout (110 s on Salesforce) to make the long-poll deadline.
   std::chrono::milliseconds network_slack{15'000};
-  /// Deadline of /meta/disconnect: Salesforce may never answer it (cometd #2074).
+  /// Deadline of /meta/disconnect: Salesforce may never answer it.
   std::chrono::milliseconds disconnect_timeout{2'000};
   /// Largest POST body; Salesforce answers 413 above 32,768 bytes.
   std::size_t max_request_bytes = 32'768;
