@@ -51,6 +51,16 @@ std::string apply_masks(std::string_view text,
 
 using mask_list = std::vector<std::pair<std::size_t, std::size_t>>;
 
+// A character that continues a word: a registered secret is masked only where it does not
+// run into one of these on a side where the secret itself starts or ends with one.
+bool is_word_char(char c) noexcept {
+  return is_alnum(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+}
+
+bool is_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 void mask_header_lines(std::string_view text, std::string_view name, mask_list& masks) {
   for (std::size_t pos = 0; pos < text.size(); ++pos) {
     if (!iequal_at(text, pos, name)) continue;
@@ -91,40 +101,68 @@ void mask_xml_elements(std::string_view text, std::string_view local, mask_list&
   }
 }
 
+// The quote at `pos`, plain (") or escaped inside another JSON string (\"): its length, or 0.
+std::size_t quote_at(std::string_view text, std::size_t pos, bool escaped) noexcept {
+  if (escaped) return (pos + 1 < text.size() && text[pos] == '\\' && text[pos + 1] == '"') ? 2 : 0;
+  return (pos < text.size() && text[pos] == '"') ? 1 : 0;
+}
+
+// "key": "value" masks value; so does \"key\": \"value\" (a JSON document quoted in a string).
 void mask_json_members(std::string_view text, std::string_view key, mask_list& masks) {
-  const std::string quoted = '"' + std::string(key) + '"';
+  const std::string quoted = '"' + std::string(key);
   for (std::size_t pos = text.find(quoted); pos != std::string_view::npos;
        pos = text.find(quoted, pos + 1)) {
+    const bool escaped = pos > 0 && text[pos - 1] == '\\';
     std::size_t p = pos + quoted.size();
-    while (p < text.size() &&
-           (text[p] == ' ' || text[p] == '\t' || text[p] == '\r' || text[p] == '\n'))
-      ++p;
+    const std::size_t key_close = quote_at(text, p, escaped);
+    if (key_close == 0) continue;
+    p += key_close;
+    while (p < text.size() && is_space(text[p])) ++p;
     if (p >= text.size() || text[p] != ':') continue;
     ++p;
-    while (p < text.size() &&
-           (text[p] == ' ' || text[p] == '\t' || text[p] == '\r' || text[p] == '\n'))
-      ++p;
-    if (p >= text.size() || text[p] != '"') continue;
-    const std::size_t begin = p + 1;
+    while (p < text.size() && is_space(text[p])) ++p;
+    const std::size_t open = quote_at(text, p, escaped);
+    if (open == 0) continue;
+    const std::size_t begin = p + open;
     std::size_t end = begin;
-    while (end < text.size() && text[end] != '"') end += (text[end] == '\\') ? 2 : 1;
-    end = std::min(end, text.size());
+    if (escaped) {
+      end = text.find("\\\"", begin);
+      if (end == std::string_view::npos) end = text.size();
+    } else {
+      while (end < text.size() && text[end] != '"') end += (text[end] == '\\') ? 2 : 1;
+      end = std::min(end, text.size());
+    }
     if (begin < end) masks.emplace_back(begin, end);
   }
 }
 
+// key=value where key starts the text, a query, a form field or a cookie pair.
 void mask_form_fields(std::string_view text, std::string_view key, mask_list& masks) {
-  const std::string with_eq = std::string(key) + '=';
-  for (std::size_t pos = text.find(with_eq); pos != std::string_view::npos;
-       pos = text.find(with_eq, pos + 1)) {
-    if (pos > 0 && text[pos - 1] != '&' && text[pos - 1] != '?' && text[pos - 1] != ' ' &&
-        text[pos - 1] != '\n') {
+  for (std::size_t pos = 0; pos + key.size() < text.size(); ++pos) {
+    if (text[pos + key.size()] != '=' || !iequal_at(text, pos, key)) continue;
+    if (pos > 0 && std::string_view("&? \t\r\n;,").find(text[pos - 1]) == std::string_view::npos) {
       continue;
     }
-    const std::size_t begin = pos + with_eq.size();
-    std::size_t end = text.find_first_of("& \r\n\"'", begin);
+    const std::size_t begin = pos + key.size() + 1;
+    std::size_t end = text.find_first_of("& \t\r\n;\"'", begin);
     if (end == std::string_view::npos) end = text.size();
     if (begin < end) masks.emplace_back(begin, end);
+    pos = end - 1;
+  }
+}
+
+// scheme://user:password@host masks the password.
+void mask_url_user_info(std::string_view text, mask_list& masks) {
+  for (std::size_t scheme_end = text.find("://"); scheme_end != std::string_view::npos;
+       scheme_end = text.find("://", scheme_end + 1)) {
+    const std::size_t authority = scheme_end + 3;
+    std::size_t authority_end = text.find_first_of("/?# \t\r\n\"'<>", authority);
+    if (authority_end == std::string_view::npos) authority_end = text.size();
+    const std::size_t at = text.substr(0, authority_end).rfind('@');
+    if (at == std::string_view::npos || at < authority) continue;
+    const std::size_t colon = text.substr(0, at).find(':', authority);
+    if (colon == std::string_view::npos) continue;
+    if (colon + 1 < at) masks.emplace_back(colon + 1, at);
   }
 }
 
@@ -171,45 +209,66 @@ void mask_session_ids(std::string_view text, mask_list& masks) {
 
 }  // namespace
 
-std::string redact_secrets(std::string_view text, std::span<const std::string> secrets) {
-  std::vector<std::string_view> ordered;
-  for (const auto& secret : secrets) {
-    if (!secret.empty()) ordered.emplace_back(secret);
-  }
-  std::sort(ordered.begin(), ordered.end(),
-            [](std::string_view a, std::string_view b) { return a.size() > b.size(); });
-  mask_list masks;
-  for (std::string_view secret : ordered) {
+namespace {
+
+void mask_registered_secrets(std::string_view text, std::span<const std::string> secrets,
+                             mask_list& masks) {
+  for (const std::string& secret : secrets) {
+    if (secret.size() < min_registered_secret_length) continue;
+    const bool word_start = is_word_char(secret.front());
+    const bool word_end = is_word_char(secret.back());
     for (std::size_t pos = text.find(secret); pos != std::string_view::npos;
          pos = text.find(secret, pos + 1)) {
-      masks.emplace_back(pos, pos + secret.size());
+      const std::size_t end = pos + secret.size();
+      if (word_start && pos > 0 && is_word_char(text[pos - 1])) continue;
+      if (word_end && end < text.size() && is_word_char(text[end])) continue;
+      masks.emplace_back(pos, end);
     }
   }
+}
+
+void mask_known_patterns(std::string_view text, mask_list& masks) {
+  static constexpr std::array<std::string_view, 5> headers{
+      "authorization:", "proxy-authorization:", "cookie:", "set-cookie:", "x-sfdc-session:"};
+  for (std::string_view header : headers) mask_header_lines(text, header, masks);
+  static constexpr std::array<std::string_view, 3> elements{"sessionId", "password",
+                                                            "securityToken"};
+  for (std::string_view element : elements) mask_xml_elements(text, element, masks);
+  static constexpr std::array<std::string_view, 12> json_keys{
+      "access_token", "refresh_token",  "client_secret",    "id_token",
+      "password",     "assertion",      "client_assertion", "sessionId",
+      "session_id",   "security_token", "securityToken",    "sid"};
+  for (std::string_view key : json_keys) mask_json_members(text, key, masks);
+  static constexpr std::array<std::string_view, 8> form_keys{
+      "password",  "client_secret", "refresh_token",    "access_token",
+      "assertion", "id_token",      "client_assertion", "sid"};
+  for (std::string_view key : form_keys) mask_form_fields(text, key, masks);
+  mask_url_user_info(text, masks);
+  mask_private_keys(text, masks);
+  mask_session_ids(text, masks);
+}
+
+}  // namespace
+
+std::string redact_secrets(std::string_view text, std::span<const std::string> secrets) {
+  mask_list masks;
+  mask_registered_secrets(text, secrets, masks);
   return apply_masks(text, std::move(masks));
 }
 
 std::string redact_known_patterns(std::string_view text) {
   mask_list masks;
-  mask_header_lines(text, "authorization:", masks);
-  mask_header_lines(text, "proxy-authorization:", masks);
-  mask_header_lines(text, "cookie:", masks);
-  mask_header_lines(text, "set-cookie:", masks);
-  for (std::string_view element : {std::string_view("sessionId"), std::string_view("password")}) {
-    mask_xml_elements(text, element, masks);
-  }
-  static constexpr std::array<std::string_view, 6> json_keys{
-      "access_token", "refresh_token", "client_secret", "id_token", "password", "assertion"};
-  for (std::string_view key : json_keys) mask_json_members(text, key, masks);
-  static constexpr std::array<std::string_view, 5> form_keys{
-      "password", "client_secret", "refresh_token", "access_token", "assertion"};
-  for (std::string_view key : form_keys) mask_form_fields(text, key, masks);
-  mask_private_keys(text, masks);
-  mask_session_ids(text, masks);
+  mask_known_patterns(text, masks);
   return apply_masks(text, std::move(masks));
 }
 
 std::string redact(std::string_view text, std::span<const std::string> secrets) {
-  return redact_known_patterns(redact_secrets(text, secrets));
+  // Both kinds of mask are found in the original text and merged, so that one never reads
+  // the other's marks.
+  mask_list masks;
+  mask_registered_secrets(text, secrets, masks);
+  mask_known_patterns(text, masks);
+  return apply_masks(text, std::move(masks));
 }
 
 }  // namespace sfstream::detail
