@@ -375,8 +375,8 @@ class file_replay_store final : public replay_store {
     return make_error(code, path_, std::move(text), err, real_);
   }
 
-  // Rule 2 of the header: before writing, the lock path and the document must still be the
-  // files this store holds.
+  // The check before each save (see the top of this file): the document and the lock path
+  // must still be the files this store holds.
   error_info check_still_exclusive() {
     if (lost_) return *lost_;
     struct stat st {};
