@@ -4,10 +4,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
+#include "bayeux/message.hpp"
 #include "sfstream/error.hpp"
 #include "sfstream/replay.hpp"
 
@@ -48,12 +51,20 @@ struct authenticate {
   bool force_refresh = false;
 };
 
-/// One event received on a subscribed channel.
+/// One event received on a subscribed channel. Its text is not copied: it lies in the reply
+/// body, which the events of one reply share.
 struct event {
-  std::string channel;                    ///< As received (filter included for PushTopics).
-  std::string replay_key;                 ///< The channel without its filter.
-  std::optional<std::int64_t> replay_id;  ///< data.event.replayId; nullopt when absent.
-  std::string json;                       ///< The raw message object text.
+  std::string channel;                      ///< As received (filter included for PushTopics).
+  std::string replay_key;                   ///< The channel without its filter.
+  std::optional<std::int64_t> replay_id;    ///< data.event.replayId; nullopt when absent.
+  std::shared_ptr<const std::string> body;  ///< The reply the event arrived in.
+  text_span message;                        ///< The message object within *body.
+  text_span data;                           ///< Its `data` value within *body.
+
+  /// The raw message object text; empty without a body.
+  std::string_view json() const noexcept { return body ? message.of(*body) : std::string_view{}; }
+  /// The `data` value's raw text; empty without a body.
+  std::string_view data_json() const noexcept { return body ? data.of(*body) : std::string_view{}; }
 };
 
 /// Hand an event to the user's handler; call commit(replay_key, replay_id) once it returned.

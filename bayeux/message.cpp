@@ -1,15 +1,23 @@
 #include "bayeux/message.hpp"
 #include "sfstream/detail/json_text.hpp"
 
+#include <array>
 #include <charconv>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 namespace sfstream::bayeux {
 namespace {
+
+// Iterative, so that hostile nesting cannot exhaust the stack; numbers as their raw text, so
+// that ids and replay ids are read exactly (64-bit) and an out-of-range value is noticed.
+constexpr unsigned reply_flags =
+    rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
 
 error_info protocol_error(std::string text) {
   error_info e{make_error_code(errc::protocol_error), {}};
@@ -22,167 +30,465 @@ bool is_ws(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-std::size_t skip_ws(std::string_view s, std::size_t i) noexcept {
-  while (i < s.size() && is_ws(s[i])) ++i;
-  return i;
-}
-
-// Given valid JSON and `i` at the '{' of an object, returns the index one past its '}'.
-// String-aware: braces inside strings (and escaped quotes) do not count.
-std::size_t object_end(std::string_view s, std::size_t i) noexcept {
-  int depth = 0;
-  bool in_string = false;
-  for (; i < s.size(); ++i) {
-    const char c = s[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-    } else if (c == '}' || c == ']') {
-      if (--depth == 0) return i + 1;
-    }
-  }
-  return std::string_view::npos;
-}
-
-// The slices of the top-level objects of a valid JSON body (an array of objects or a single
-// object). Empty when the shape is not that.
-std::vector<std::string_view> object_slices(std::string_view body) {
-  std::vector<std::string_view> out;
-  std::size_t i = skip_ws(body, 0);
-  if (i >= body.size()) return out;
-  if (body[i] == '{') {
-    const auto end = object_end(body, i);
-    if (end != std::string_view::npos) out.push_back(body.substr(i, end - i));
-    return out;
-  }
-  if (body[i] != '[') return out;
-  i = skip_ws(body, i + 1);
-  while (i < body.size() && body[i] != ']') {
-    if (body[i] != '{') return {};
-    const auto end = object_end(body, i);
-    if (end == std::string_view::npos) return {};
-    out.push_back(body.substr(i, end - i));
-    i = skip_ws(body, end);
-    if (i < body.size() && body[i] == ',') i = skip_ws(body, i + 1);
-  }
-  return out;
-}
-
-std::string compact(const rapidjson::Value& v) {
+// `raw` (a valid JSON value) written compactly, numbers as RapidJSON writes them. Used only for
+// the rare values the session reads as text although they are not strings.
+std::string compact(std::string_view raw) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(raw.data(), raw.size());
+  if (doc.HasParseError()) return std::string(raw);
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  v.Accept(writer);
+  doc.Accept(writer);
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-std::optional<std::int64_t> int64_of(const rapidjson::Value& v) {
-  if (v.IsInt64()) return v.GetInt64();
-  if (v.IsString()) {
-    std::int64_t out = 0;
-    const char* first = v.GetString();
-    const char* last = first + v.GetStringLength();
-    auto [ptr, ec] = std::from_chars(first, last, out);
-    if (ec == std::errc{} && ptr == last && first != last) return out;
-  }
+std::optional<std::int64_t> int64_of(std::string_view text) {
+  std::int64_t out = 0;
+  const char* last = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), last, out);
+  if (ec == std::errc{} && ptr == last && !text.empty()) return out;
   return std::nullopt;
 }
 
-std::string string_of(const rapidjson::Value& v) {
-  return std::string(v.GetString(), v.GetStringLength());
+// The decimal text of a numeric id: integers as sent, anything else ("-0", fractions,
+// exponents, integers beyond 64 bits) as a JSON writer prints the number.
+std::string number_text(std::string_view raw) {
+  if (raw == "-0") return "0";
+  if (raw.find_first_of(".eE") == std::string_view::npos) {
+    if (int64_of(raw)) return std::string(raw);
+    std::uint64_t unsigned_value = 0;
+    const char* last = raw.data() + raw.size();
+    auto [ptr, ec] = std::from_chars(raw.data(), last, unsigned_value);
+    if (ec == std::errc{} && ptr == last) return std::string(raw);
+  }
+  return compact(raw);
 }
 
-// Reads the typed fields of one message object; returns a text saying what is wrong, or "".
-std::string read_fields(const rapidjson::Value& obj, message& m) {
-  for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
-    const std::string_view key(it->name.GetString(), it->name.GetStringLength());
-    const rapidjson::Value& v = it->value;
-    if (key == "channel") {
-      if (!v.IsString()) return "\"channel\" is not a string";
-      m.channel = string_of(v);
-    } else if (key == "id") {
-      if (v.IsString()) {
-        m.id = string_of(v);
-      } else if (v.IsNumber()) {
-        m.id = compact(v);
-      } else if (!v.IsNull()) {
-        return "\"id\" is neither a string nor a number";
-      }
-    } else if (key == "clientId") {
-      if (v.IsString()) {
-        m.client_id = string_of(v);
-      } else if (!v.IsNull()) {
-        return "\"clientId\" is not a string";
-      }
-    } else if (key == "successful") {
-      if (!v.IsBool()) return "\"successful\" is not a boolean";
-      m.successful = v.GetBool();
-    } else if (key == "error") {
-      if (v.IsString()) {
-        m.error = string_of(v);
-      } else if (!v.IsNull()) {
-        m.error = compact(v);
-      }
-    } else if (key == "subscription") {
-      if (v.IsString()) {
-        m.subscription = string_of(v);
-      }
-    } else if (key == "advice") {
-      if (v.IsNull()) continue;
-      if (!v.IsObject()) return "\"advice\" is not an object";
-      bayeux::advice a;
-      for (auto f = v.MemberBegin(); f != v.MemberEnd(); ++f) {
-        const std::string_view name(f->name.GetString(), f->name.GetStringLength());
-        const rapidjson::Value& fv = f->value;
-        if (name == "reconnect" && fv.IsString()) {
-          const auto r = string_of(fv);
-          if (r == "retry") a.reconnect = reconnect_advice::retry;
-          if (r == "handshake") a.reconnect = reconnect_advice::handshake;
-          if (r == "none") a.reconnect = reconnect_advice::none;
-        } else if (name == "interval") {
-          a.interval = int64_of(fv);
-        } else if (name == "timeout") {
-          a.timeout = int64_of(fv);
-        } else if (name == "multiple-clients" && fv.IsBool()) {
-          a.multiple_clients = fv.GetBool();
-        }
-      }
-      m.advice = a;
-    } else if (key == "ext") {
-      if (v.IsNull()) continue;
-      m.ext = compact(v);
-      if (v.IsObject()) {
-        auto sfdc = v.FindMember("sfdc");
-        if (sfdc != v.MemberEnd() && sfdc->value.IsObject()) {
-          auto reason = sfdc->value.FindMember("failureReason");
-          if (reason != sfdc->value.MemberEnd() && reason->value.IsString()) {
-            m.failure_reason = string_of(reason->value);
-          }
-        }
-      }
-    } else if (key == "data") {
-      m.has_data = true;
-      if (v.IsObject()) {
-        auto event = v.FindMember("event");
-        if (event != v.MemberEnd() && event->value.IsObject()) {
-          auto replay = event->value.FindMember("replayId");
-          if (replay != event->value.MemberEnd()) {
-            m.has_replay_id = true;
-            m.replay_id = int64_of(replay->value);
-          }
-        }
-      }
+// One SAX pass over a reply. Records per message the typed fields the session reads and the
+// spans of the message object and of its first `data` value. Relies on the iterative parser's
+// order of events over a MemoryStream: at StartObject/StartArray Tell() is the offset of the
+// bracket, at EndObject/EndArray the offset of the closing bracket (not yet consumed), at a
+// key or scalar the offset just after its last character.
+//
+// Field rules, as a DOM reader walking members in order would apply them: later duplicates
+// of a message member override earlier ones; inside data, ext and their children only the
+// first member of a looked-up name counts; keys compare after unescaping.
+class reply_reader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, reply_reader> {
+ public:
+  reply_reader(std::string_view body, const rapidjson::MemoryStream& stream,
+               std::vector<message>& out)
+      : body_(body), stream_(stream), out_(out) {}
+
+  bool Null() { return scalar(value_kind::null, {}); }
+  bool Bool(bool b) { return scalar(b ? value_kind::true_value : value_kind::false_value, {}); }
+  bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
+    return scalar(value_kind::number, std::string_view(text, length));
+  }
+  bool String(const char* text, rapidjson::SizeType length, bool) {
+    return scalar(value_kind::string, std::string_view(text, length));
+  }
+  bool StartObject() { return start(true); }
+  bool StartArray() { return start(false); }
+  bool EndObject(rapidjson::SizeType) { return end(); }
+  bool EndArray(rapidjson::SizeType) { return end(); }
+  bool Key(const char* text, rapidjson::SizeType length, bool) {
+    key(std::string_view(text, length));
+    return true;
+  }
+
+  /// The first shape or field problem, after the JSON itself was found valid; "" when none.
+  std::string problem() const {
+    if (root_scalar_) return "the reply is neither a JSON array nor an object";
+    if (not_object_) return "reply element " + std::to_string(*not_object_) + " is not an object";
+    return field_error_;
+  }
+
+ private:
+  enum class value_kind { null, true_value, false_value, number, string };
+  enum class role : unsigned char {
+    other,
+    root_array,
+    message,
+    advice,
+    ext,
+    ext_sfdc,
+    data,
+    data_event
+  };
+  enum class slot : unsigned char {
+    none,
+    channel,
+    id,
+    client_id,
+    successful,
+    error,
+    subscription,
+    advice,
+    ext,
+    data,
+    reconnect,
+    interval,
+    timeout,
+    multiple_clients,
+    sfdc,
+    failure_reason,
+    event,
+    replay_id
+  };
+  struct frame {
+    role what = role::other;
+    bool seen = false;  ///< The one member this frame looks up was met (first one counts).
+  };
+  // Every role lies within the first five levels; deeper frames are counted, not recorded.
+  static constexpr std::size_t tracked = 8;
+
+  role top() const noexcept {
+    if (depth_ == 0 || depth_ > tracked) return role::other;
+    return frames_[depth_ - 1].what;
+  }
+
+  void push(role what) {
+    if (depth_ < tracked) frames_[depth_] = frame{what, false};
+    ++depth_;
+  }
+
+  message& current() { return out_.back(); }
+
+  void fail(std::string what) {
+    if (!field_error_.empty()) return;
+    field_error_ = "reply element " + std::to_string(out_.size() - 1) + ": " + what;
+  }
+
+  // The text of the scalar just read, from the key before it.
+  std::string_view scalar_text() const {
+    std::size_t pos = key_end_;
+    while (pos < body_.size() && is_ws(body_[pos])) ++pos;
+    if (pos < body_.size() && body_[pos] == ':') ++pos;
+    while (pos < body_.size() && is_ws(body_[pos])) ++pos;
+    const std::size_t end = stream_.Tell();
+    return body_.substr(pos, end > pos ? end - pos : 0);
+  }
+
+  void key(std::string_view name) {
+    pending_ = slot::none;
+    key_end_ = stream_.Tell();
+    if (depth_ > tracked) return;
+    frame& f = frames_[depth_ - 1];
+    switch (f.what) {
+      case role::message:
+        if (name == "channel")
+          pending_ = slot::channel;
+        else if (name == "id")
+          pending_ = slot::id;
+        else if (name == "clientId")
+          pending_ = slot::client_id;
+        else if (name == "successful")
+          pending_ = slot::successful;
+        else if (name == "error")
+          pending_ = slot::error;
+        else if (name == "subscription")
+          pending_ = slot::subscription;
+        else if (name == "advice")
+          pending_ = slot::advice;
+        else if (name == "ext")
+          pending_ = slot::ext;
+        else if (name == "data")
+          pending_ = slot::data;
+        break;
+      case role::advice:
+        if (name == "reconnect")
+          pending_ = slot::reconnect;
+        else if (name == "interval")
+          pending_ = slot::interval;
+        else if (name == "timeout")
+          pending_ = slot::timeout;
+        else if (name == "multiple-clients")
+          pending_ = slot::multiple_clients;
+        break;
+      case role::ext:
+        first_member(f, name, "sfdc", slot::sfdc);
+        break;
+      case role::ext_sfdc:
+        first_member(f, name, "failureReason", slot::failure_reason);
+        break;
+      case role::data:
+        first_member(f, name, "event", slot::event);
+        break;
+      case role::data_event:
+        first_member(f, name, "replayId", slot::replay_id);
+        break;
+      case role::other:
+      case role::root_array:
+        break;
     }
   }
-  return {};
+
+  void first_member(frame& f, std::string_view name, std::string_view wanted, slot s) {
+    if (f.seen || name != wanted) return;
+    f.seen = true;
+    pending_ = s;
+  }
+
+  bool scalar(value_kind kind, std::string_view text) {
+    const slot s = std::exchange(pending_, slot::none);
+    if (depth_ == 0) {
+      root_scalar_ = true;
+      return true;
+    }
+    const role r = top();
+    if (r == role::root_array) {
+      element_is_not_object();
+      return true;
+    }
+    if (s == slot::none) return true;
+    message& m = current();
+    const bool is_string = kind == value_kind::string;
+    const bool is_null = kind == value_kind::null;
+    const bool is_bool = kind == value_kind::true_value || kind == value_kind::false_value;
+    switch (s) {
+      case slot::channel:
+        if (is_string) {
+          m.channel.assign(text);
+        } else {
+          fail("\"channel\" is not a string");
+        }
+        break;
+      case slot::id:
+        if (is_string) {
+          m.id.emplace(text);
+        } else if (kind == value_kind::number) {
+          m.id = number_text(text);
+        } else if (!is_null) {
+          fail("\"id\" is neither a string nor a number");
+        }
+        break;
+      case slot::client_id:
+        if (is_string) {
+          m.client_id.assign(text);
+        } else if (!is_null) {
+          fail("\"clientId\" is not a string");
+        }
+        break;
+      case slot::successful:
+        if (is_bool) {
+          m.successful = kind == value_kind::true_value;
+        } else {
+          fail("\"successful\" is not a boolean");
+        }
+        break;
+      case slot::error:
+        if (is_string) {
+          m.error.assign(text);
+        } else if (!is_null) {
+          m.error = compact(scalar_text());
+        }
+        break;
+      case slot::subscription:
+        if (is_string) m.subscription.assign(text);
+        break;
+      case slot::advice:
+        if (!is_null) fail("\"advice\" is not an object");
+        break;
+      case slot::ext:
+        if (!is_null) m.ext.assign(scalar_text());
+        break;
+      case slot::data:
+        if (!m.has_data) {
+          const auto t = scalar_text();
+          m.data.begin = static_cast<std::size_t>(t.data() - body_.data());
+          m.data.end = m.data.begin + t.size();
+        }
+        m.has_data = true;
+        break;
+      case slot::reconnect:
+        if (is_string) {
+          if (text == "retry") advice_.reconnect = reconnect_advice::retry;
+          if (text == "handshake") advice_.reconnect = reconnect_advice::handshake;
+          if (text == "none") advice_.reconnect = reconnect_advice::none;
+        }
+        break;
+      case slot::interval:
+        advice_.interval = is_string || kind == value_kind::number ? int64_of(text) : std::nullopt;
+        break;
+      case slot::timeout:
+        advice_.timeout = is_string || kind == value_kind::number ? int64_of(text) : std::nullopt;
+        break;
+      case slot::multiple_clients:
+        if (is_bool) advice_.multiple_clients = kind == value_kind::true_value;
+        break;
+      case slot::failure_reason:
+        if (is_string) m.failure_reason.assign(text);
+        break;
+      case slot::replay_id:
+        m.has_replay_id = true;
+        m.replay_id = is_string || kind == value_kind::number ? int64_of(text) : std::nullopt;
+        break;
+      case slot::sfdc:
+      case slot::event:
+      case slot::none:
+        break;
+    }
+    return true;
+  }
+
+  bool start(bool is_object) {
+    const slot s = std::exchange(pending_, slot::none);
+    const std::size_t at = stream_.Tell();
+    if (depth_ == 0) {
+      if (is_object) {
+        open_message(at);
+      } else {
+        push(role::root_array);
+      }
+      return true;
+    }
+    const role r = top();
+    if (r == role::root_array) {
+      if (is_object) {
+        open_message(at);
+      } else {
+        element_is_not_object();
+        push(role::other);
+      }
+      return true;
+    }
+    role next = role::other;
+    switch (s) {
+      case slot::channel:
+        fail("\"channel\" is not a string");
+        break;
+      case slot::id:
+        fail("\"id\" is neither a string nor a number");
+        break;
+      case slot::client_id:
+        fail("\"clientId\" is not a string");
+        break;
+      case slot::successful:
+        fail("\"successful\" is not a boolean");
+        break;
+      case slot::error:
+      case slot::ext:
+        capture(s, at);
+        if (s == slot::ext && is_object) next = role::ext;
+        break;
+      case slot::advice:
+        if (is_object) {
+          advice_ = {};
+          next = role::advice;
+        } else {
+          fail("\"advice\" is not an object");
+        }
+        break;
+      case slot::data:
+        if (!current().has_data) capture(s, at);
+        current().has_data = true;
+        if (is_object) next = role::data;
+        break;
+      case slot::interval:
+        advice_.interval.reset();
+        break;
+      case slot::timeout:
+        advice_.timeout.reset();
+        break;
+      case slot::sfdc:
+        if (is_object) next = role::ext_sfdc;
+        break;
+      case slot::event:
+        if (is_object) next = role::data_event;
+        break;
+      case slot::replay_id:
+        current().has_replay_id = true;
+        current().replay_id.reset();
+        break;
+      case slot::subscription:
+      case slot::reconnect:
+      case slot::multiple_clients:
+      case slot::failure_reason:
+      case slot::none:
+        break;
+    }
+    push(next);
+    return true;
+  }
+
+  bool end() {
+    const std::size_t after = stream_.Tell() + 1;  // The bracket is not consumed yet.
+    if (capture_ != slot::none && depth_ == capture_depth_) {
+      message& m = current();
+      const std::string_view text = body_.substr(capture_begin_, after - capture_begin_);
+      if (capture_ == slot::data) {
+        m.data = text_span{capture_begin_, after};
+      } else if (capture_ == slot::ext) {
+        m.ext.assign(text);
+      } else {
+        m.error = compact(text);
+      }
+      capture_ = slot::none;
+    }
+    const role r = top();
+    if (r == role::advice) current().advice = advice_;
+    if (r == role::message) current().object.end = after;
+    if (depth_ > 0) --depth_;
+    return true;
+  }
+
+  void open_message(std::size_t at) {
+    out_.emplace_back();
+    out_.back().object.begin = at;
+    push(role::message);
+  }
+
+  void capture(slot s, std::size_t at) {
+    capture_ = s;
+    capture_begin_ = at;
+    capture_depth_ = depth_ + 1;
+  }
+
+  void element_is_not_object() {
+    if (!not_object_) not_object_ = elements_before_ + out_.size();
+    ++elements_before_;
+  }
+
+  std::string_view body_;
+  const rapidjson::MemoryStream& stream_;
+  std::vector<message>& out_;
+  std::array<frame, tracked> frames_{};
+  std::size_t depth_ = 0;
+  slot pending_ = slot::none;
+  std::size_t key_end_ = 0;
+  slot capture_ = slot::none;
+  std::size_t capture_begin_ = 0;
+  std::size_t capture_depth_ = 0;
+  bayeux::advice advice_;
+  bool root_scalar_ = false;
+  std::size_t elements_before_ = 0;  ///< Non-object elements met so far.
+  std::optional<std::size_t> not_object_;
+  std::string field_error_;
+};
+
+result<std::vector<message>> parse(std::string_view body, bool copy_text) {
+  if (body.empty()) return protocol_error("the reply body is empty");
+  std::vector<message> out;
+  rapidjson::MemoryStream stream(body.data(), body.size());
+  reply_reader handler(body, stream, out);
+  // One reader per thread: its stack is kept between replies, so a reply costs no allocation
+  // of parser state once the first ones have sized it. A huge body (whose strings could grow
+  // that stack for good) gets a reader of its own.
+  constexpr std::size_t large_body = std::size_t{1} << 20;
+  thread_local rapidjson::Reader shared_reader;
+  rapidjson::Reader own_reader;
+  rapidjson::Reader& reader = body.size() > large_body ? own_reader : shared_reader;
+  const rapidjson::ParseResult ok = reader.Parse<reply_flags>(stream, handler);
+  if (ok.IsError()) {
+    return protocol_error(std::string("the reply is not valid JSON: ") +
+                          rapidjson::GetParseError_En(ok.Code()) + " at offset " +
+                          std::to_string(ok.Offset()));
+  }
+  if (auto what = handler.problem(); !what.empty()) return protocol_error(std::move(what));
+  if (copy_text) {
+    for (auto& m : out) m.json.assign(m.object.of(body));
+  }
+  return out;
 }
 
 }  // namespace
@@ -192,44 +498,12 @@ bool message::is_meta() const noexcept {
 }
 
 result<std::vector<message>> parse_reply(std::string_view body) {
-  if (body.empty()) return protocol_error("the reply body is empty");
-  rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (doc.HasParseError()) {
-    return protocol_error(std::string("the reply is not valid JSON: ") +
-                          rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
-                          std::to_string(doc.GetErrorOffset()));
-  }
-  if (!doc.IsArray() && !doc.IsObject()) {
-    return protocol_error("the reply is neither a JSON array nor an object");
-  }
-  if (doc.IsArray()) {
-    for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
-      if (!doc[i].IsObject()) {
-        return protocol_error("reply element " + std::to_string(i) + " is not an object");
-      }
-    }
-  }
-  const auto slices = object_slices(body);
-  const std::size_t count = doc.IsArray() ? doc.Size() : 1;
-  if (slices.size() != count) {
-    return protocol_error("the reply's message boundaries could not be found");
-  }
-  std::vector<message> out;
-  out.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const rapidjson::Value& obj = doc.IsArray() ? doc[static_cast<rapidjson::SizeType>(i)]
-                                                : static_cast<rapidjson::Value&>(doc);
-    message m;
-    if (auto what = read_fields(obj, m); !what.empty()) {
-      return protocol_error("reply element " + std::to_string(i) + ": " + what);
-    }
-    m.json = std::string(slices[i]);
-    out.push_back(std::move(m));
-  }
-  return out;
+  return parse(body, true);
 }
 
+result<std::vector<message>> parse_reply_spans(std::string_view body) {
+  return parse(body, false);
+}
 
 namespace {
 

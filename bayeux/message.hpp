@@ -1,9 +1,11 @@
-// Bayeux messages as Salesforce sends and expects them: a reply parser that keeps every
-// message's raw JSON text, and compact encoders for the five requests a client sends.
+// Bayeux messages as Salesforce sends and expects them: a one-pass reply parser that records
+// where each message lies in the reply's text, and compact encoders for the five requests a
+// client sends.
 #pragma once
 
 #include "sfstream/detail/json_text.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -29,8 +31,23 @@ struct advice {
   bool empty() const noexcept { return !reconnect && !interval && !timeout && !multiple_clients; }
 };
 
-/// One message of a reply. Typed accessors for the fields the session uses; `json` keeps the
-/// whole message object exactly as received (unknown fields included, never re-serialised).
+/// The bytes [begin, end) of a reply body. Empty (0, 0) when there is nothing to point at.
+struct text_span {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+
+  std::size_t size() const noexcept { return end - begin; }
+  bool empty() const noexcept { return begin == end; }
+  /// The bytes of `text` this span covers; `text` must be the body the span was cut from.
+  std::string_view of(std::string_view text) const noexcept {
+    return text.substr(begin, end - begin);
+  }
+  friend bool operator==(const text_span&, const text_span&) = default;
+};
+
+/// One message of a reply. Typed accessors for the fields the session uses, and where the
+/// message lies in the reply so that its raw text (unknown fields included, never
+/// re-serialised) can be handed on without a copy.
 struct message {
   std::string channel;                    ///< "" when absent.
   std::optional<std::string> id;          ///< Numbers are kept as their decimal text.
@@ -39,20 +56,30 @@ struct message {
   std::string error;                      ///< e.g. "403::Unknown client"; "" when absent.
   std::string subscription;               ///< May be missing or empty on a failed subscribe.
   std::optional<bayeux::advice> advice;   ///< Absent when the reply carries none.
-  std::string ext;                        ///< The ext object as compact JSON; "" when absent.
+  std::string ext;                        ///< The ext value's text as received; "" when absent.
   std::string failure_reason;             ///< ext.sfdc.failureReason; "" when absent.
   bool has_data = false;                  ///< A `data` member is present.
   std::optional<std::int64_t> replay_id;  ///< data.event.replayId when a 64-bit integer.
   bool has_replay_id = false;             ///< data.event.replayId is present (valid or not).
-  std::string json;                       ///< The raw message object text.
+  text_span object;                       ///< The message object, '{' to '}' inclusive.
+  text_span data;  ///< The value of the first `data` member; empty when there is none.
+  /// The raw message object text: filled by parse_reply, left empty by parse_reply_spans
+  /// (whose caller cuts it from the body with `object`).
+  std::string json;
 
   /// True for /meta/... channels.
   bool is_meta() const noexcept;
 };
 
-/// Parses a reply body: a JSON array of message objects, or a single object. Errors are
-/// errc::protocol_error whose diagnostics say what is wrong. Never throws on bad input.
+/// Parses a reply body: a JSON array of message objects, or a single object, in one pass.
+/// Errors are errc::protocol_error whose diagnostics say what is wrong: not JSON, neither an
+/// array nor an object, an element that is not an object, a field of the wrong type. Never
+/// throws on bad input. Each message's `json` holds a copy of its text.
 result<std::vector<message>> parse_reply(std::string_view body);
+
+/// As parse_reply, without copying any message text: `json` stays empty and `object`/`data`
+/// say where the text lies in `body`. For callers that keep the body alive (the session).
+result<std::vector<message>> parse_reply_spans(std::string_view body);
 
 /// Request encoders. Each returns one compact JSON object; encode_batch joins objects into
 /// the JSON array a POST body must be (dialect reference §2).

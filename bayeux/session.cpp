@@ -668,6 +668,11 @@ void session::on_transport_error(lane on, error_info error, time_point now) {
 }
 
 void session::on_reply(lane on, unsigned http_status, std::string_view body, time_point now) {
+  on_reply(on, http_status, std::make_shared<const std::string>(body), now);
+}
+
+void session::on_reply(lane on, unsigned http_status, std::shared_ptr<const std::string> body,
+                       time_point now) {
   if (state_ == session_state::closed) return;
   bool& busy = on == lane::control ? control_busy_ : long_poll_busy_;
   if (!busy) return;
@@ -683,7 +688,8 @@ void session::on_reply(lane on, unsigned http_status, std::string_view body, tim
     reauthenticate("HTTP 401", now);
     return;
   }
-  auto parsed = parse_reply(body);
+  if (!body) body = std::make_shared<const std::string>();
+  auto parsed = parse_reply_spans(*body);
   if (!parsed || http_status >= 500) {
     const auto kind = http_status >= 500 ? failure_kind::http_status : failure_kind::protocol;
     std::string text = "HTTP " + std::to_string(http_status) +
@@ -695,11 +701,14 @@ void session::on_reply(lane on, unsigned http_status, std::string_view body, tim
     }
     return;
   }
+  // The events of this reply refer to its body; the session keeps it only while handling.
+  reply_body_ = std::move(body);
   if (on == lane::control) {
     handle_control_reply(parsed.value(), now);
   } else {
     handle_long_poll_reply(parsed.value(), now);
   }
+  reply_body_.reset();
 }
 
 void session::control_lane_failed(std::string text, failure_kind kind, time_point now) {
@@ -765,7 +774,7 @@ void session::deliver_events(std::vector<message>& messages) {
       received_[key] = *id;
     }
     ++counters_.events;
-    emit(deliver{event{std::move(m.channel), std::move(key), id, std::move(m.json)}});
+    emit(deliver{event{std::move(m.channel), std::move(key), id, reply_body_, m.object, m.data}});
   }
 }
 

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -141,7 +142,11 @@ class session {
 
   void on_authenticated(time_point now);
   void on_authentication_failed(error_info error, time_point now);
+  /// A reply whose body is copied once into a buffer the delivered events share.
   void on_reply(lane on, unsigned http_status, std::string_view body, time_point now);
+  /// A reply handed over whole: the delivered events refer to `body` instead of copying it.
+  void on_reply(lane on, unsigned http_status, std::shared_ptr<const std::string> body,
+                time_point now);
   void on_transport_error(lane on, error_info error, time_point now);
   void on_timer(time_point now);
   /// Back-pressure: sends /meta/disconnect, aborts the long poll, holds no connect.
@@ -258,6 +263,8 @@ class session {
   bool first_connect_ = false;
   std::uint64_t next_id_ = 1;
   std::optional<time_point> last_reply_;
+  /// The body of the reply being handled, shared with the events it carries; null otherwise.
+  std::shared_ptr<const std::string> reply_body_;
   step step_ = step::none;
   std::optional<time_point> step_due_;
   std::optional<time_point> control_due_;

@@ -142,9 +142,10 @@ int drain_external(std::map<std::string, std::string> opt, bool latency) {
     if (received == 0) first_us = at;
     last_us = at;
     if (latency) {
-      const std::string& text = e.json();
-      if (auto p = text.find(sent); p != std::string::npos) {
-        latencies.push_back(at - std::strtoll(text.c_str() + p + sent.size(), nullptr, 10));
+      const std::string_view text = e.json();
+      if (auto p = text.find(sent); p != std::string_view::npos) {
+        // The digits end at the closing quote, inside the message text.
+        latencies.push_back(at - std::strtoll(text.data() + p + sent.size(), nullptr, 10));
       }
     }
     if (++received == events) client.cancel();

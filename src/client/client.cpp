@@ -331,7 +331,9 @@ void client_runtime::on_exchange(bayeux::lane which, std::uint64_t generation, e
     if (config_.log.enabled(log_level::debug)) {
       log(log_level::debug, "← " + std::to_string(response.status) + " " + response.body);
     }
-    session_.on_reply(which, response.status, response.body, now);
+    // The body moves into the buffer the reply's events share: no byte is copied.
+    session_.on_reply(which, response.status,
+                      std::make_shared<const std::string>(std::move(response.body)), now);
   }
   pump();
 }
@@ -418,7 +420,9 @@ error_info client_runtime::use_token(access_token token) {
 void client_runtime::carry_out(bayeux::deliver& a) {
   std::optional<std::int64_t> id = a.event.replay_id;
   std::string key = std::move(a.event.replay_key);
-  event ev{std::move(a.event.channel), id, std::move(a.event.json)};
+  const std::string_view json = a.event.json();
+  const std::string_view data = a.event.data_json();
+  event ev{std::move(a.event.channel), id, std::move(a.event.body), json, data};
   if (config_.commit == commit_mode::on_receive && id) {
     session_.commit(key, *id);
   }

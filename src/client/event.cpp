@@ -123,16 +123,14 @@ class raw_value_finder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, 
   std::size_t end_ = 0;
 };
 
-std::optional<std::string> raw_value(std::string_view text,
-                                     std::initializer_list<std::string_view> path) {
+std::optional<std::string_view> raw_value(std::string_view text,
+                                          std::initializer_list<std::string_view> path) {
   if (text.find('\0') != std::string_view::npos) return std::nullopt;
   rapidjson::MemoryStream stream(text.data(), text.size());
   raw_value_finder finder(text, stream, path);
   rapidjson::Reader reader;
   if (reader.Parse<parse_flags>(stream, finder).IsError()) return std::nullopt;
-  const auto found = finder.result();
-  if (!found) return std::nullopt;
-  return std::string(*found);
+  return finder.result();
 }
 
 using json_value = rapidjson::Value;
@@ -154,31 +152,45 @@ std::optional<std::string> string_member(const json_value* object, const char* n
   return std::string(value->GetString(), value->GetStringLength());
 }
 
-// Parses an event message and reports shape errors for one typed view.
+// Parses the `data` member of an event and reports shape errors for one typed view.
 class shape_reader {
  public:
   shape_reader(const event& e, const char* view, error_info* why)
       : event_(e), view_(view), why_(why) {}
 
-  // The `data` object, or nullptr after reporting why.
+  // The `data` object, or nullptr after reporting why. Only the data member's text is parsed;
+  // the whole message only when there is no data member to say why.
   const json_value* data() {
-    if (event_.json().find('\0') != std::string::npos) {
-      fail("the message contains a NUL byte");
+    const std::string_view text = event_.data_json();
+    if (text.empty()) {
+      explain_missing_data();
       return nullptr;
+    }
+    document_.Parse<parse_flags>(text.data(), text.size());
+    if (document_.HasParseError() || !document_.IsObject()) {
+      fail("data is missing or is not an object");
+      return nullptr;
+    }
+    return &document_;
+  }
+
+  // Why a message has no usable data member.
+  void explain_missing_data() {
+    if (event_.json().find('\0') != std::string_view::npos) {
+      fail("the message contains a NUL byte");
+      return;
     }
     document_.Parse<parse_flags>(event_.json().data(), event_.json().size());
     if (document_.HasParseError()) {
       fail("the message is not valid JSON (error at byte " +
            std::to_string(document_.GetErrorOffset()) + ")");
-      return nullptr;
+      return;
     }
     if (!document_.IsObject()) {
       fail("the message is not a JSON object");
-      return nullptr;
+      return;
     }
-    const json_value* found = object_member(&document_, "data");
-    if (found == nullptr) fail("data is missing or is not an object");
-    return found;
+    fail("data is missing or is not an object");
   }
 
   // Reports "<what> is missing or is not <kind>".
@@ -199,10 +211,14 @@ class shape_reader {
     if (why_ != nullptr) *why_ = {};
   }
 
+  // The text of the value at `path` inside data, cut from the message unchanged.
   std::optional<std::string> raw(std::initializer_list<std::string_view> path) {
-    auto text = raw_value(event_.json(), path);
-    if (!text) fail("could not cut the value out of the message text");
-    return text;
+    auto text = raw_value(event_.data_json(), path);
+    if (!text) {
+      fail("could not cut the value out of the message text");
+      return std::nullopt;
+    }
+    return std::string(*text);
   }
 
  private:
@@ -258,10 +274,37 @@ channel_kind kind_of_channel(const std::string& channel) noexcept {
 }
 
 event::event(std::string channel, std::optional<std::int64_t> replay_id, std::string json)
-    : channel_(std::move(channel)), replay_id_(replay_id), json_(std::move(json)) {}
+    : channel_(std::move(channel)),
+      replay_id_(replay_id),
+      buffer_(std::make_shared<const std::string>(std::move(json))),
+      json_(*buffer_),
+      data_(raw_value(json_, {"data"}).value_or(std::string_view())) {}
 
-std::string event::data_json() const {
-  return raw_value(json_, {"data"}).value_or(std::string());
+event::event(std::string channel, std::optional<std::int64_t> replay_id,
+             std::shared_ptr<const std::string> buffer, std::string_view json,
+             std::string_view data) noexcept
+    : channel_(std::move(channel)),
+      replay_id_(replay_id),
+      buffer_(std::move(buffer)),
+      json_(json),
+      data_(data) {}
+
+event::event(event&& other) noexcept
+    : channel_(std::move(other.channel_)),
+      replay_id_(std::exchange(other.replay_id_, std::nullopt)),
+      buffer_(std::move(other.buffer_)),
+      json_(std::exchange(other.json_, {})),
+      data_(std::exchange(other.data_, {})) {}
+
+event& event::operator=(event&& other) noexcept {
+  if (this != &other) {
+    channel_ = std::move(other.channel_);
+    replay_id_ = std::exchange(other.replay_id_, std::nullopt);
+    buffer_ = std::move(other.buffer_);
+    json_ = std::exchange(other.json_, {});
+    data_ = std::exchange(other.data_, {});
+  }
+  return *this;
 }
 
 pushtopic_data event::as_pushtopic(error_info* why) const {
@@ -291,7 +334,7 @@ pushtopic_data event::as_pushtopic(error_info* why) const {
     reader.missing("data.sobject", "an object");
     return {};
   }
-  auto sobject = reader.raw({"data", "sobject"});
+  auto sobject = reader.raw({"sobject"});
   if (!sobject) return {};
   reader.succeed();
   return {std::move(*type), std::move(*created), std::move(*sobject)};
@@ -346,7 +389,7 @@ platform_event_data event::as_platform_event(error_info* why) const {
       return {};
     }
   }
-  auto payload = reader.raw({"data", "payload"});
+  auto payload = reader.raw({"payload"});
   if (!payload) return {};
   reader.succeed();
   return {std::move(*schema), std::move(*payload), std::move(uuid)};
@@ -395,9 +438,9 @@ change_data event::as_change(error_info* why) const {
     }
     record_ids.emplace_back(id.GetString(), id.GetStringLength());
   }
-  auto header_text = reader.raw({"data", "payload", "ChangeEventHeader"});
+  auto header_text = reader.raw({"payload", "ChangeEventHeader"});
   if (!header_text) return {};
-  auto payload_text = reader.raw({"data", "payload"});
+  auto payload_text = reader.raw({"payload"});
   if (!payload_text) return {};
   reader.succeed();
   return {std::move(*entity), std::move(*type), std::move(record_ids), std::move(*header_text),

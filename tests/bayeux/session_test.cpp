@@ -169,7 +169,7 @@ TEST_CASE(
   CHECK(next < first_delivery);
   auto d1 = t.take<deliver>();
   auto d2 = t.take<deliver>();
-  CHECK(d1.event.json == e1);
+  CHECK(d1.event.json() == e1);
   CHECK(d1.event.replay_id == 13);
   CHECK(d1.event.replay_key == "/topic/InvoiceStatementUpdates");
   CHECK(d2.event.replay_id == 14);

@@ -1,5 +1,6 @@
 // libFuzzer target: parse_reply and parse_channel on arbitrary bytes. Every message slice of
-// an accepted reply must itself parse as exactly one message with the same typed fields.
+// an accepted reply must itself parse as exactly one message with the same typed fields, and
+// parse_reply_spans must agree with parse_reply on every input.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -11,6 +12,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace sfstream::bayeux;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   auto r = parse_reply(text);
+  // The span parser accepts and refuses exactly the same, and its spans cover the same bytes.
+  auto spans = parse_reply_spans(text);
+  if (spans.has_value() != r.has_value()) std::abort();
+  if (r.has_value()) {
+    if (spans->size() != r->size()) std::abort();
+    for (std::size_t i = 0; i < r->size(); ++i) {
+      const auto& m = r.value()[i];
+      const auto& s = spans.value()[i];
+      if (!s.json.empty() || s.object != m.object || s.data != m.data) std::abort();
+      if (m.object.end > text.size() || m.object.begin >= m.object.end) std::abort();
+      if (m.json != m.object.of(text)) std::abort();
+      if (m.has_data != !m.data.empty()) std::abort();
+      if (m.has_data && (m.data.begin <= m.object.begin || m.data.end >= m.object.end)) {
+        std::abort();
+      }
+    }
+  } else if (spans.error().diag.server_text != r.error().diag.server_text) {
+    std::abort();
+  }
   if (r.has_value()) {
     for (const auto& m : r.value()) {
       auto again = parse_reply(m.json);

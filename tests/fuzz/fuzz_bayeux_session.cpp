@@ -58,7 +58,7 @@ struct driver {
             } else if constexpr (std::is_same_v<T, authenticate>) {
               auth = true;
             } else if constexpr (std::is_same_v<T, deliver>) {
-              auto r = parse_reply(v.event.json);
+              auto r = parse_reply(v.event.json());
               check(r.has_value() && r->size() == 1);
               if (v.event.replay_id) s.commit(v.event.replay_key, *v.event.replay_id);
             } else if constexpr (std::is_same_v<T, finished>) {

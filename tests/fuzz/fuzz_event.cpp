@@ -1,16 +1,26 @@
 // libFuzzer target: an event message's typed views. Any input must be read or refused with
-// errc::protocol_error, never crash, and every JSON text handed out must be a piece of the input.
+// errc::protocol_error, never crash, and every JSON text handed out must be a piece of the input;
+// data_json() is a view into the event's own text, shared by its copies.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "sfstream/event.hpp"
 
 namespace {
 
-void require_piece(const std::string& whole, const std::string& piece) {
-  if (whole.find(piece) == std::string::npos) std::abort();
+void require_piece(std::string_view whole, std::string_view piece) {
+  if (whole.find(piece) == std::string_view::npos) std::abort();
+}
+
+// `piece` is a view into `whole` itself, not a copy.
+void require_inside(std::string_view whole, std::string_view piece) {
+  if (piece.empty()) return;
+  if (piece.data() < whole.data() || piece.data() + piece.size() > whole.data() + whole.size()) {
+    std::abort();
+  }
 }
 
 void require_refused_or_clear(const sfstream::error_info& why) {
@@ -22,7 +32,10 @@ void require_refused_or_clear(const sfstream::error_info& why) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string json(reinterpret_cast<const char*>(data), size);
   const sfstream::event e("/topic/Fuzz", 1, json);
-  require_piece(json, e.data_json());
+  if (e.json() != json) std::abort();
+  require_inside(e.json(), e.data_json());
+  const sfstream::event copy = e;
+  if (copy.json().data() != e.json().data() || copy.data_json() != e.data_json()) std::abort();
 
   sfstream::error_info why;
   const auto pushtopic = e.as_pushtopic(&why);
