@@ -131,7 +131,8 @@ function measure(client, emu, kind) {
   const stderrFile = join(scratch, 'client.err');
   const env = { ...process.env };
   if (emu.tls) env.NODE_EXTRA_CA_CERTS = emu.ca_file;
-  const out = execFileSync(benchRun, ['--stdout', mode, '--stderr', stderrFile, '--timeout', '300',
+  const limit = latency ? Math.ceil(count / latencyRate) + 60 : 300;
+  const out = execFileSync(benchRun, ['--stdout', mode, '--stderr', stderrFile, '--timeout', String(limit),
     '--', ...argv], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
   const run = JSON.parse(out.trim().split('\n').pop());
   const child = run.child ?? {};

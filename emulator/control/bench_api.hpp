@@ -29,7 +29,7 @@ namespace sfstream::emulator::control {
 ///   POST /_emulator/bench/preload {"event":"Bench__e","count":N,"bytes":S}
 ///        publishes N events at once; answers {"ok":true,"lastReplayId":"…"}.
 ///   POST /_emulator/bench/pace {"event":"Bench__e","count":N,"rate":R,"bytes":S}
-///        answers at once, waits until the channel has a subscriber (at most 60 s), lets it
+///        answers at once, waits until the channel has a new subscriber (at most 60 s), lets it
 ///        settle for 200 ms, then publishes N events at R per second on a fixed schedule.
 ///        A new pace replaces one still running.
 ///   GET  /_emulator/bench/pace   {"published":N,"running":true|false}

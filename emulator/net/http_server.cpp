@@ -447,6 +447,9 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
     beast::error_code ec;
     const auto endpoint = socket.remote_endpoint(ec);
     std::string remote = ec ? std::string() : endpoint.address().to_string();
+    // A reply goes out in one gather write that may take several sends: its last, short
+    // segment must not wait for the client's (delayed) acknowledgement of the others.
+    socket.set_option(tcp::no_delay(true), ec);
     std::shared_ptr<connection_base> conn;
     if (tls) {
       conn = std::make_shared<connection<asio::ssl::stream<beast::tcp_stream>>>(
