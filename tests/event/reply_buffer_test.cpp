@@ -12,6 +12,9 @@
 #include <string_view>
 #include <vector>
 
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
 #include "bayeux/message.hpp"
 #include "bayeux/script.hpp"
 #include "sfstream/event.hpp"
@@ -313,4 +316,39 @@ TEST_CASE("a moved-from event is empty and its move target reads the text") {
   c = std::move(b);
   CHECK(c.json().data() == text);
   CHECK(b.json().empty());  // NOLINT(bugprone-use-after-move)
+}
+
+TEST_CASE("long strings decode exactly with an escape, a control byte or a high byte anywhere") {
+  const std::string plain(40, 'a');
+  for (std::size_t at = 0; at <= plain.size(); ++at) {
+    CAPTURE(at);
+    const std::string head = plain.substr(0, at);
+    const std::string tail = plain.substr(at);
+    const std::string prefix = R"([{"channel":"/meta/subscribe","subscription":")";
+
+    auto escaped = parse_reply_spans(prefix + head + "\\\"\\u00e9" + tail + "\"}]");
+    REQUIRE(escaped.has_value());
+    CHECK(escaped.value()[0].subscription == head + "\"\xc3\xa9" + tail);
+
+    auto high = parse_reply_spans(prefix + head + "\xff" + tail + "\"}]");
+    REQUIRE(high.has_value());
+    CHECK(high.value()[0].subscription == head + "\xff" + tail);
+
+    // A raw control byte is refused where a DOM parser refuses it, at the same offset.
+    const std::string bad = prefix + head + "\x01" + tail + "\"}]";
+    rapidjson::Document dom;
+    dom.Parse<rapidjson::kParseIterativeFlag>(bad.data(), bad.size());
+    REQUIRE(dom.HasParseError());
+    auto refused = parse_reply_spans(bad);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().diag.server_text == std::string("the reply is not valid JSON: ") +
+                                                  rapidjson::GetParseError_En(dom.GetParseError()) +
+                                                  " at offset " +
+                                                  std::to_string(dom.GetErrorOffset()));
+
+    // Cut short inside the string.
+    auto cut_short = parse_reply_spans(prefix + head);
+    REQUIRE_FALSE(cut_short.has_value());
+    CHECK(cut_short.error().code == sfstream::errc::protocol_error);
+  }
 }
