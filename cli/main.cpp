@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
   // A reader that goes away (`sfstream subscribe | head`) must show as EPIPE from write(2),
   // which the command reports and stops on, not kill the process before it can say so.
   std::signal(SIGPIPE, SIG_IGN);
+  // Likewise a write past the file size limit (ulimit -f) fails with EFBIG, reported as an
+  // output or replay store failure, instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     std::fputs(sfstream::cli::usage_text, stderr);
     return sfstream::cli::exit_usage;

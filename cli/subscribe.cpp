@@ -188,16 +188,13 @@ bool split_channel(const std::string& arg, std::string& channel,
 /// has printed, i.e. written to stdout in full. When --count stops the command, or stdout
 /// fails, events already received but not printed are not committed, so the next run gets
 /// them again. The client saves after each batch of handlers: `flush` writes that batch's
-/// lines first, and `failed` hears of a save that did not succeed.
+/// lines first.
 class printed_store final : public replay_store {
  public:
   explicit printed_store(std::shared_ptr<replay_store> inner) : inner_(std::move(inner)) {}
 
-  /// Sets the hooks; called before the client runs.
-  void hooks(std::function<void()> flush, std::function<void(const error_info&)> failed) {
-    flush_ = std::move(flush);
-    failed_ = std::move(failed);
-  }
+  /// Sets the flush hook; called before the client runs.
+  void before_save(std::function<void()> flush) { flush_ = std::move(flush); }
 
   void printed(const std::string& key, std::int64_t id) {
     std::lock_guard lock{mutex_};
@@ -222,55 +219,15 @@ class printed_store final : public replay_store {
       }
     }
     if (out.empty()) return {};
-    auto why = inner_->save(out);
-    if (why && failed_) failed_(why);
-    return why;
+    return inner_->save(out);
   }
 
  private:
   std::shared_ptr<replay_store> inner_;
   std::function<void()> flush_;
-  std::function<void(const error_info&)> failed_;
   mutable std::mutex mutex_;
   std::map<std::string, replay_position> printed_;
 };
-
-/// How long Salesforce retains a channel's events: 24 hours for PushTopic and generic
-/// streaming, 72 hours for platform events and Change Data Capture; nullopt when unknown.
-std::optional<std::chrono::hours> retention_of(const std::string& channel) {
-  switch (kind_of_channel(channel)) {
-    case channel_kind::topic:
-    case channel_kind::generic:
-      return std::chrono::hours(24);
-    case channel_kind::platform_event:
-    case channel_kind::change_data_capture:
-      return std::chrono::hours(72);
-    case channel_kind::other:
-      break;
-  }
-  return std::nullopt;
-}
-
-/// Under --replay-policy fail, the gap of the first channel whose stored position is older than
-/// its retention: such a run ends with exit code 5 before it connects.
-std::optional<gap_record> expired_position(const replay_store& store,
-                                           const std::vector<std::string>& channels) {
-  const auto now = std::chrono::system_clock::now();
-  for (const auto& channel : channels) {
-    const auto key = replay_key(channel);
-    const auto retention = retention_of(key);
-    const auto position = store.load(key);
-    if (!retention || !position || now - position->event_time <= *retention) continue;
-    gap_record gap;
-    gap.channel = key;
-    gap.last_replay_id = position->replay_id;
-    gap.last_event_time = position->event_time;
-    gap.policy_taken = replay_policy::fail;
-    gap.cause = gap_cause::expired;
-    return gap;
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -361,16 +318,6 @@ int run_subscribe(std::span<char* const> args) {
   } else {
     inner = make_memory_replay_store();
   }
-  if (policy == replay_policy::fail) {
-    std::vector<std::string> names;
-    for (const auto& w : channels) names.push_back(w.channel);
-    if (auto gap = expired_position(*inner, names)) {
-      print_note(gap_json(*gap));
-      print_error("replay gap: the stored position of " + gap->channel +
-                  " is older than the channel's retention, and --replay-policy is fail");
-      return exit_replay_gap;
-    }
-  }
   auto store = std::make_shared<printed_store>(inner);
 
   client_config config;
@@ -453,11 +400,9 @@ int run_subscribe(std::span<char* const> args) {
     }
     if (full) flush_output();
   };
-  store->hooks(flush_output, [&](const error_info& why) {
-    fail_from_handler(exit_store_failed, "cannot save the replay store: " + describe(why) +
-                                             ": stopping (the stored positions stay behind "
-                                             "what was printed)");
-  });
+  // A store that cannot be saved ends the run through the client (errc::replay_store_io after
+  // its bounded tries), with exit code 10.
+  store->before_save(flush_output);
   // Every event's line, unless the command is stopping (then it is not committed either).
   auto print_event = [&](const event& e) {
     if (halted || (count && printed.load() >= *count)) return false;
@@ -585,13 +530,17 @@ int run_subscribe(std::span<char* const> args) {
 
   c.async_run([&](std::error_code ec) {
     finished = true;
-    if (ec && !stopping && fatal_exit.load() == 0) {
-      const error_info last = c.last_error();
-      const error_info why = last.code ? last : error_info{ec, {}};
+    const error_info last = c.last_error();
+    const error_info why = last.code ? last : error_info{ec, {}};
+    // A store that failed while the stop drained the queue still says so: the positions are
+    // behind what was printed.
+    const bool store_failed = why.code == errc::replay_store_io;
+    if (ec && (!stopping || store_failed) && fatal_exit.load() == 0) {
       const std::string advice = advice_for(why);
       print_error("stopped: " + describe(why) + (advice.empty() ? "" : ". " + advice));
       const int code = exit_code_for(why);
       exit_code = code == exit_ok || code == exit_interrupted ? exit_failure : code;
+      if (store_failed) exit_code = exit_store_failed;
     }
     signals.cancel();
     deadline.cancel();

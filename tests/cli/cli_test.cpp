@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,7 +31,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include "cli/json_line.hpp"
+#include "emulator/cometd/cometd_server.hpp"
 #include "emulator/emulator.hpp"
+#include "sfstream/replay_store.hpp"
 
 #ifndef SFSTREAM_CLI_PATH
 #error "SFSTREAM_CLI_PATH must name the built sfstream binary"
@@ -65,7 +70,8 @@ std::string read_file(const fs::path& p) {
 
 std::size_t count_of(const std::string& text, const std::string& part) {
   std::size_t n = 0;
-  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
+  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size()))
+    ++n;
   return n;
 }
 
@@ -78,21 +84,56 @@ std::vector<std::string> lines_of(const std::string& text) {
   return out;
 }
 
+rapidjson::Document parse_line(const std::string& line) {
+  rapidjson::Document d;
+  d.Parse(line.c_str(), line.size());
+  REQUIRE_FALSE(d.HasParseError());
+  REQUIRE(d.IsObject());
+  return d;
+}
+
+std::string member(const rapidjson::Value& v, const char* name) {
+  if (!v.IsObject() || !v.HasMember(name) || !v[name].IsString()) return {};
+  return v[name].GetString();
+}
+
+/// The JSON records ({"gap":…} or {"rejected":…}) among stderr's lines.
+std::vector<std::string> records_of(const std::string& err, const std::string& kind) {
+  std::vector<std::string> out;
+  for (const auto& line : lines_of(err)) {
+    if (line.rfind("{\"" + kind + "\":", 0) == 0) out.push_back(line);
+  }
+  return out;
+}
+
+/// Where a child's stdout goes: a file of its own (the default), a pipe the test reads, or a
+/// given path such as /dev/full.
+struct stdout_to {
+  bool pipe = false;
+  fs::path path;
+};
+
 /// A child process running the sfstream binary, its stdout and stderr going to files.
 class child {
  public:
-  child(const std::vector<std::string>& args, const fs::path& dir, const std::string& name)
-      : out_(dir / (name + ".out")), err_(dir / (name + ".err")) {
+  child(const std::vector<std::string>& args, const fs::path& dir, const std::string& name,
+        const stdout_to& target = {})
+      : out_(target.path.empty() ? dir / (name + ".out") : target.path),
+        err_(dir / (name + ".err")) {
     std::vector<std::string> argv_text{SFSTREAM_CLI_PATH};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
+    int pipe_fds[2] = {-1, -1};
+    if (target.pipe) REQUIRE(::pipe(pipe_fds) == 0);
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
-      const int out = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      const int out =
+          target.pipe ? pipe_fds[1] : ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       const int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       if (out < 0 || err < 0) ::_exit(127);
       ::dup2(out, 1);
       ::dup2(err, 2);
+      if (target.pipe) ::close(pipe_fds[0]);
       for (const char* variable :
            {"SF_LOGIN_URL", "SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_ACCESS_TOKEN",
             "SF_INSTANCE_URL", "SF_CLIENT_ID", "SF_CLIENT_SECRET", "SF_REFRESH_TOKEN",
@@ -105,8 +146,13 @@ class child {
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
+    if (target.pipe) {
+      ::close(pipe_fds[1]);
+      read_fd_ = pipe_fds[0];
+    }
   }
   ~child() {
+    close_pipe();
     if (!exited_) {
       ::kill(pid_, SIGKILL);
       int status = 0;
@@ -140,6 +186,32 @@ class child {
     return code_;
   }
   void signal(int sig) { ::kill(pid_, sig); }
+  /// Limits the size of every file the child writes from now on (RLIMIT_FSIZE): a write past
+  /// it fails as on a full disk, also for root, which file permissions do not stop.
+  bool limit_file_size(rlim_t bytes) {
+    const rlimit limit{bytes, bytes};
+    return ::prlimit(pid_, RLIMIT_FSIZE, &limit, nullptr) == 0;
+  }
+
+  /// With a pipe for stdout: reads (bounded by `limit`) until `lines` whole lines arrived; returns
+  /// what was read.
+  std::string read_lines(std::size_t lines, std::chrono::milliseconds limit) {
+    const auto end = clock_type::now() + limit;
+    while (read_fd_ >= 0 && count_lines(piped_) < lines && clock_type::now() < end) {
+      ::pollfd p{read_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      char buffer[4096];
+      const ::ssize_t n = ::read(read_fd_, buffer, sizeof buffer);
+      if (n <= 0) break;
+      piped_.append(buffer, static_cast<std::size_t>(n));
+    }
+    return piped_;
+  }
+  /// Closes the reading end of the stdout pipe: the child's next write gets EPIPE.
+  void close_pipe() {
+    if (read_fd_ >= 0) ::close(read_fd_);
+    read_fd_ = -1;
+  }
 
   /// Polls until `pred(stdout, stderr)` holds or `limit` passes; true when it held.
   template <typename Pred>
@@ -173,8 +245,14 @@ class child {
   std::string err() const { return read_file(err_); }
 
  private:
+  static std::size_t count_lines(const std::string& text) {
+    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  }
+
   fs::path out_;
   fs::path err_;
+  int read_fd_ = -1;
+  std::string piped_;
   pid_t pid_ = -1;
   bool exited_ = false;
   int code_ = 0;
@@ -276,13 +354,19 @@ void check_event_line(const std::string& line, const std::string& channel) {
 TEST_CASE("sfstream --help lists every exit code") {
   auto r = run_cli({"--help"});
   CHECK(r.code == 0);
-  for (const char* code : {"0 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ", "130"})
+  for (const char* code : {"0 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ", "8 ", "9 ", "10 ", "130"})
     CHECK(r.out.find(code) != std::string::npos);
+  CHECK(r.out.find("output failed") != std::string::npos);
   CHECK(r.out.find("authentication failed") != std::string::npos);
   auto s = run_cli({"subscribe", "--help"});
   CHECK(s.code == 0);
   CHECK(s.out.find("--replay-policy") != std::string::npos);
   CHECK(s.out.find("130") != std::string::npos);
+  for (const char* part :
+       {"8 output failed", "9 the reader of stdout went away",
+        "10 the replay store could not be saved", "{\"gap\":{", "{\"rejected\":{"}) {
+    CHECK(s.out.find(part) != std::string::npos);
+  }
 }
 
 TEST_CASE("usage errors exit with code 2 and say what is wrong") {
@@ -347,7 +431,8 @@ TEST_CASE(
   REQUIRE(first.IsObject());
   const std::string token = first["access_token"].GetString();
   const std::string instance = first["instance_url"].GetString();
-  const std::string ca = org.on_emulator([](sfstream::emulator::org_emulator& emu) { return emu.ca_file(); });
+  const std::string ca =
+      org.on_emulator([](sfstream::emulator::org_emulator& emu) { return emu.ca_file(); });
 
   auto r = run_cli({"login", "--access-token", token, "--instance-url", instance, "--ca-file", ca});
   REQUIRE(r.code == 0);
@@ -360,7 +445,8 @@ TEST_CASE(
   CHECK(r.err.find(token) == std::string::npos);
 
   const std::string forged = token.substr(0, token.find('!') + 1) + "forged-session-value";
-  auto refused = run_cli({"login", "--access-token", forged, "--instance-url", instance, "--ca-file", ca});
+  auto refused =
+      run_cli({"login", "--access-token", forged, "--instance-url", instance, "--ca-file", ca});
   CHECK(refused.code == 3);
   CHECK(refused.err.find("refused") != std::string::npos);
   CHECK(refused.out.empty());
@@ -418,7 +504,12 @@ TEST_CASE("subscribing only to a topic that does not exist exits 4") {
       run_cli(concat({"subscribe", "--timeout", "30", "/topic/NoSuchTopic"}, org.login_args()));
   CHECK(r.code == 4);
   CHECK(r.err.find("/topic/NoSuchTopic") != std::string::npos);
-  CHECK(count_of(r.err, "does not exist") == 1);  // said once, not by the log and again
+  // One JSON record, besides the client's log line.
+  const auto rejected = records_of(r.err, "rejected");
+  REQUIRE(rejected.size() == 1);
+  auto record = parse_line(rejected[0]);
+  CHECK(member(record["rejected"], "channel") == "/topic/NoSuchTopic");
+  CHECK(member(record["rejected"], "error").find("does not exist") != std::string::npos);
   CHECK(r.out.empty());
 }
 
@@ -563,7 +654,10 @@ TEST_CASE("a refused replay id under --replay-policy fail exits 5 and reports th
       org.login_args()));
   CHECK(r.code == 5);
   CHECK(r.err.find("999999") != std::string::npos);
-  CHECK(count_of(r.err, "999999") == 1);  // said once, not by the log and again
+  const auto rejected = records_of(r.err, "rejected");
+  REQUIRE(rejected.size() == 1);
+  CHECK(member(parse_line(rejected[0])["rejected"], "channel") == "/topic/AccountUpdates");
+  CHECK(rejected[0].find("999999") != std::string::npos);
   CHECK(r.out.empty());
 }
 
@@ -637,19 +731,6 @@ struct cdc_org {
     REQUIRE(static_cast<bool>(r));
   }
 };
-
-rapidjson::Document parse_line(const std::string& line) {
-  rapidjson::Document d;
-  d.Parse(line.c_str(), line.size());
-  REQUIRE_FALSE(d.HasParseError());
-  REQUIRE(d.IsObject());
-  return d;
-}
-
-std::string member(const rapidjson::Value& v, const char* name) {
-  if (!v.IsObject() || !v.HasMember(name) || !v[name].IsString()) return {};
-  return v[name].GetString();
-}
 
 bool has_line_with(const std::string& out, const std::string& text) {
   return out.find(text) != std::string::npos;
@@ -769,4 +850,260 @@ TEST_CASE("a CDC gap that cannot be reconciled exits 7 and is not committed, so 
       30s));
   again.signal(SIGINT);
   CHECK(again.wait(30s) == 130);
+}
+
+namespace {
+
+/// A generic event's data with its own replay id, as the emulator fills it in.
+const std::string plain_event =
+    R"({"payload":"event {{replayId}}","event":{"replayId":{{replayId}}}})";
+
+/// Publishes `n` events whose data is the raw text `data` on `channel`; returns their ids.
+std::vector<std::int64_t> publish_raw(running_org& org, const std::string& channel,
+                                      const std::string& data, int n = 1) {
+  return org.on_emulator([&](sfstream::emulator::org_emulator& emu) {
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < n; ++i) ids.push_back(emu.cometd().publish_raw(channel, data));
+    return ids;
+  });
+}
+
+/// The replay ids of the event lines in `out`, in order.
+std::vector<std::int64_t> ids_of(const std::string& out) {
+  std::vector<std::int64_t> ids;
+  for (const auto& line : lines_of(out)) {
+    auto d = parse_line(line);
+    REQUIRE(d.HasMember("replayId"));
+    REQUIRE(d["replayId"].IsInt64());
+    ids.push_back(d["replayId"].GetInt64());
+  }
+  return ids;
+}
+
+/// The replay id a store file holds for `key`, read the way a restarted command reads it.
+std::optional<std::int64_t> stored_id(const std::string& path, const std::string& key) {
+  const std::string text = read_file(path);
+  rapidjson::Document d;
+  d.Parse(text.c_str(), text.size());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("positions") ||
+      !d["positions"].IsObject() || !d["positions"].HasMember(key.c_str())) {
+    return std::nullopt;
+  }
+  return d["positions"][key.c_str()]["replayId"].GetInt64();
+}
+
+}  // namespace
+
+TEST_CASE("stdout on a full disk exits 8 and commits nothing, so a rerun prints every event") {
+  running_org org;
+  const auto ids = publish_raw(org, "/u/Out", plain_event, 3);
+  temp_dir dir;
+  const std::string store = (dir.path / "replay.json").string();
+  const auto args = concat({"subscribe", "--replay", "-2", "--replay-store", store, "--count", "3",
+                            "--timeout", "60", "/u/Out"},
+                           org.login_args());
+  {
+    child full(args, dir.path, "full", stdout_to{false, "/dev/full"});
+    CHECK(full.wait(60s) == 8);
+    CHECK(full.err().find("cannot write events to stdout: No space left on device") !=
+          std::string::npos);
+  }
+  CHECK_FALSE(stored_id(store, "/u/Out").has_value());
+  child again(args, dir.path, "again");
+  CHECK(again.wait(60s) == 0);
+  CHECK(ids_of(again.out()) == ids);
+  CHECK(stored_id(store, "/u/Out") == ids.back());
+}
+
+TEST_CASE("a reader that closes stdout exits 9 and nothing after its last line is committed") {
+  running_org org;
+  const auto first = publish_raw(org, "/u/Pipe", plain_event);
+  temp_dir dir;
+  const std::string store = (dir.path / "replay.json").string();
+  const auto args = concat({"subscribe", "--replay-store", store, "--timeout", "60", "/u/Pipe=-2"},
+                           org.login_args());
+  std::string read;
+  {
+    child c(args, dir.path, "pipe", stdout_to{true, {}});
+    read = c.read_lines(1, 30s);
+    REQUIRE(ids_of(read) == first);
+    c.close_pipe();
+    const auto second = publish_raw(org, "/u/Pipe", plain_event);
+    REQUIRE(second.size() == 1);
+    CHECK(c.wait(60s) == 9);
+    CHECK(c.err().find("broken pipe") != std::string::npos);
+  }
+  CHECK(stored_id(store, "/u/Pipe") == first.front());
+  // The rerun resumes after the last line the reader got.
+  child again(
+      concat({"subscribe", "--replay-store", store, "--count", "1", "--timeout", "60", "/u/Pipe"},
+             org.login_args()),
+      dir.path, "again");
+  CHECK(again.wait(60s) == 0);
+  CHECK(ids_of(again.out()) == std::vector<std::int64_t>{first.front() + 1});
+}
+
+TEST_CASE("a replay store that cannot be saved any more ends the run with exit 10") {
+  running_org org;
+  const auto first = publish_raw(org, "/u/Store", plain_event);
+  temp_dir dir;
+  const std::string store = (dir.path / "replay.json").string();
+  // stdout goes to /dev/null, which no file size limit concerns: only the store fails.
+  child c(concat({"subscribe", "--replay-store", store, "--timeout", "60", "/u/Store=-2"},
+                 org.login_args()),
+          dir.path, "store", stdout_to{false, "/dev/null"});
+  REQUIRE(c.wait_for_output(
+      [&](const std::string&, const std::string&) {
+        return stored_id(store, "/u/Store") == first.front();
+      },
+      30s));
+  // Root writes through any permission: a file size limit makes the next save fail instead.
+  REQUIRE(c.limit_file_size(1));
+  publish_raw(org, "/u/Store", plain_event);
+  CHECK(c.wait(60s) == 10);
+  // (stderr is a file too, which the limit stops growing: its message cannot be checked here.)
+  CHECK(stored_id(store, "/u/Store") == first.front());
+}
+
+TEST_CASE(
+    "an expired stored position under --replay-policy fail exits 5 at once with a gap record") {
+  running_org org;
+  publish_raw(org, "/u/Old", plain_event);
+  temp_dir dir;
+  const std::string store = (dir.path / "replay.json").string();
+  sfstream::open_file_replay_store(store)->save(
+      {{"/u/Old", {1, std::chrono::system_clock::now() - std::chrono::hours(48)}}});
+  // A --timeout far beyond the run: exit 5 (not the timeout's 0, not a kill) shows it stopped
+  // by itself.
+  auto r = run_cli(concat({"subscribe", "--replay-store", store, "--replay-policy", "fail",
+                           "--timeout", "600", "/u/Old"},
+                          org.login_args()),
+                   120s);
+  CHECK(r.code == 5);
+  CHECK(r.out.empty());
+  const auto gaps = records_of(r.err, "gap");
+  REQUIRE(gaps.size() == 1);
+  auto gap = parse_line(gaps[0]);
+  CHECK(member(gap["gap"], "channel") == "/u/Old");
+  CHECK(member(gap["gap"], "reason") == "expired");
+  CHECK(member(gap["gap"], "policy") == "fail");
+  CHECK(gap["gap"]["lastReplayId"].GetInt64() == 1);
+  CHECK(gap["gap"]["resumedFrom"].IsNull());
+}
+
+TEST_CASE("a malformed or too old --api-version exits 2 before any request") {
+  for (const char* version : {"36.0", "abc", "59", "59.0.1", "-1.0"}) {
+    INFO(version);
+    // Nothing listens on port 1: a request would be refused and retried until --timeout.
+    auto r = run_cli({"subscribe", "--api-version", version, "--access-token", "x",
+                      "--instance-url", "https://127.0.0.1:1", "--timeout", "600", "/topic/X"});
+    CHECK(r.code == 2);
+    CHECK(r.err.find("--api-version") != std::string::npos);
+  }
+  auto r = run_cli({"topic", "list", "--api-version", "20.0", "--access-token", "x",
+                    "--instance-url", "https://127.0.0.1:1"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("37.0 or later") != std::string::npos);
+}
+
+TEST_CASE("a refused --access-token ends the run with exit 3 and says the token expired") {
+  running_org org;
+  auto shown = run_cli(concat({"login", "--show-token"}, org.login_args()));
+  REQUIRE(shown.code == 0);
+  auto login = parse_line(shown.out);
+  const std::string instance = member(login, "instance_url");
+  const std::string token = member(login, "access_token");
+  const std::string forged = token.substr(0, token.find('!') + 1) + "revoked-session-value";
+  const std::string ca =
+      org.on_emulator([](sfstream::emulator::org_emulator& emu) { return emu.ca_file(); });
+  auto r = run_cli({"subscribe", "--access-token", forged, "--instance-url", instance, "--ca-file",
+                    ca, "--timeout", "600", "/topic/X"},
+                   120s);
+  CHECK(r.code == 3);
+  CHECK(r.err.find("has expired or was revoked") != std::string::npos);
+  CHECK(r.err.find("sfstream login") != std::string::npos);
+  CHECK(r.err.find("revoked-session-value") == std::string::npos);
+  CHECK(r.out.empty());
+}
+
+TEST_CASE("a certificate that cannot be verified ends the run and the message names --ca-file") {
+  running_org org;
+  const auto& u = org.user();
+  const std::string url =
+      org.on_emulator([](sfstream::emulator::org_emulator& emu) { return emu.login_url(); });
+  const std::vector<std::string> no_ca{
+      "--login-url", url,        "--username",       u.username,
+      "--password",  u.password, "--security-token", u.security_token};
+  auto r = run_cli(concat({"subscribe", "--timeout", "600", "/topic/X"}, no_ca), 120s);
+  CHECK(r.code == 1);
+  CHECK(r.err.find("--ca-file") != std::string::npos);
+  auto login = run_cli(concat({"login"}, no_ca));
+  CHECK(login.code == 1);
+  CHECK(login.err.find("--ca-file") != std::string::npos);
+}
+
+TEST_CASE("pretty-printed events and invalid UTF-8 still make one valid JSON line per event") {
+  running_org org;
+  const auto pretty =
+      publish_raw(org, "/u/Hostile",
+                  "{\n  \"payload\": \"pretty {{replayId}}\",\n  \"event\": {\n    \"replayId\": "
+                  "{{replayId}}\n  }\n}");
+  const auto broken = publish_raw(
+      org, "/u/Hostile",
+      "{\"payload\":\"bad \xff\xfe end \xe2\x82\",\"event\":{\"replayId\":{{replayId}}}}");
+  auto r = run_cli(
+      concat({"subscribe", "--replay", "-2", "--count", "2", "--timeout", "60", "/u/Hostile"},
+             org.login_args()),
+      90s);
+  REQUIRE(r.code == 0);
+  const auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 2);
+  std::vector<std::string> payloads;
+  for (const auto& line : lines) {
+    rapidjson::Document d;
+    d.Parse<rapidjson::kParseValidateEncodingFlag>(line.c_str(), line.size());
+    REQUIRE_FALSE(d.HasParseError());
+    check_event_line(line, "/u/Hostile");
+    payloads.push_back(member(d["data"], "payload"));
+  }
+  CHECK(payloads == std::vector<std::string>{"pretty " + std::to_string(pretty.front()),
+                                             "bad \xEF\xBF\xBD\xEF\xBF\xBD end \xEF\xBF\xBD"});
+  CHECK(ids_of(r.out) == std::vector<std::int64_t>{pretty.front(), broken.front()});
+  CHECK(count_of(r.err, "U+FFFD") == 1);  // one warning, for the one event
+}
+
+TEST_CASE("the line writer keeps valid compact JSON as is and repairs the rest") {
+  using sfstream::cli::append_json_line;
+  auto line = [](std::string_view json, sfstream::cli::json_line_fix* fix = nullptr) {
+    std::string out;
+    const auto made = append_json_line(out, json);
+    if (fix != nullptr) *fix = made;
+    return out;
+  };
+  sfstream::cli::json_line_fix fix;
+  const std::string compact = "{\"a\":\"x y\\\" \\n\",\"b\":[1,2.50,-3e+2],\"c\":\"\xC3\xA9\"}";
+  CHECK(line(compact, &fix) == compact);
+  CHECK_FALSE(fix.any());
+  CHECK(line("{\n  \"a\" : \"x y\\\" \\n\",\r\n\t\"b\": [1, 2.50, -3e+2],\"c\":\"\xC3\xA9\"\n}",
+             &fix) == compact);
+  CHECK(fix.compacted);
+  CHECK_FALSE(fix.replaced_utf8);
+  // Each invalid sequence becomes one U+FFFD: a stray continuation byte, an overlong form, a
+  // surrogate, a code point above U+10FFFF, a sequence cut short by the end of the string.
+  const std::string fffd = "\xEF\xBF\xBD";
+  CHECK(line("[\"\x80\"]", &fix) == "[\"" + fffd + "\"]");
+  CHECK(fix.replaced_utf8);
+  CHECK(line("[\"\xC0\x80\"]") == "[\"" + fffd + fffd + "\"]");
+  CHECK(line("[\"\xED\xA0\x80\"]") == "[\"" + fffd + fffd + fffd + "\"]");
+  CHECK(line("[\"\xF4\x90\x80\x80\"]") == "[\"" + fffd + fffd + fffd + fffd + "\"]");
+  CHECK(line("[\"\xF0\x9F\x98\"]") == "[\"" + fffd + "\"]");
+  CHECK(line("[\"\xF0\x9F\x98\x80\"]") == "[\"\xF0\x9F\x98\x80\"]");
+  // A raw control character inside a string is escaped; whitespace inside strings stays.
+  CHECK(line("{\"a\":\"tab\there\"}", &fix) == "{\"a\":\"tab\\u0009here\"}");
+  CHECK(fix.escaped_control);
+  // Spaces on one line are valid JSON Lines: kept. With a newline the value is compacted.
+  CHECK(line("{ \"a b\" : \"c  d\" }", &fix) == "{ \"a b\" : \"c  d\" }");
+  CHECK_FALSE(fix.any());
+  CHECK(line("{ \"a b\" :\n \"c  d\" }") == "{\"a b\":\"c  d\"}");
+  CHECK(sfstream::cli::valid_utf8("ok \xFF") == "ok " + fffd);
 }
