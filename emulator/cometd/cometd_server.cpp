@@ -509,12 +509,17 @@ struct cometd_server::impl : std::enable_shared_from_this<impl> {
   }
 
   // ---- delivery -----------------------------------------------------------------------------
-  /// Takes up to `max_events_per_connect` queued events for one reply; the rest wait for the
-  /// next connect, which is then answered at once.
+  /// Takes up to `max_events_per_connect` queued events, and no more than
+  /// `max_event_bytes_per_connect` bytes of them past the first, for one reply; the rest wait
+  /// for the next connect, which is then answered at once.
   std::vector<net::shared_bytes> drain(client& c) {
     std::vector<net::shared_bytes> out;
+    std::size_t bytes = 0;
     while (!c.queue.empty() && out.size() < settings.max_events_per_connect) {
       if (daily_limit_reached()) break;
+      const std::size_t next = c.queue.front() ? c.queue.front()->size() : 0;
+      if (!out.empty() && bytes + next > settings.max_event_bytes_per_connect) break;
+      bytes += next;
       out.push_back(std::move(c.queue.front()));
       c.queue.pop_front();
       if (settings.daily_event_limit != 0) deliveries.push_back(clk.now());

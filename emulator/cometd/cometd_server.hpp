@@ -30,7 +30,10 @@ struct cometd_settings {
   /// Events carried by one /meta/connect reply at most; the rest wait for the next connect,
   /// which is answered at once. Salesforce does not document its batch size.
   std::size_t max_events_per_connect = 1'000;
-  bool secure_cookies = true;                ///< Mark the affinity cookie Secure (HTTPS).
+  /// Bytes of events one /meta/connect reply carries at most (it always carries at least one
+  /// event): with 1 MB events a reply stays under the 10 MiB body limit of CometD clients.
+  std::size_t max_event_bytes_per_connect = 4u << 20;
+  bool secure_cookies = true;  ///< Mark the affinity cookie Secure (HTTPS).
 };
 
 /// Who a token belongs to: the user id (005…), or nullopt for an invalid/expired token.
