@@ -183,8 +183,9 @@ async function soak(emu) {
   let last = start;
   for (let t = 10; t < seconds - 5 && child.exitCode === null; t += 30) {
     await sleep(30000);
-    last = rss();
-    log(`soak: ${t + 30} s, RSS ${last.toFixed(1)} MiB, published ${(await control(emu, 'pace')).published}`);
+    const now = rss();  // NaN once the client has finished: keep the last real sample
+    if (Number.isFinite(now)) last = now;
+    log(`soak: ${t + 30} s, RSS ${now.toFixed(1)} MiB, published ${(await control(emu, 'pace')).published}`);
   }
   const end = last;
   child.kill('SIGTERM');
