@@ -386,8 +386,9 @@ class reply_reader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, repl
         if (is_string) m.failure_reason.assign(text);
         break;
       case slot::replay_id:
+        // Salesforce sends a JSON integer; anything else (a string included) is no position.
         m.has_replay_id = true;
-        m.replay_id = is_string || kind == value_kind::number ? int64_of(text) : std::nullopt;
+        m.replay_id = kind == value_kind::number ? int64_of(text) : std::nullopt;
         break;
       case slot::sfdc:
       case slot::event:

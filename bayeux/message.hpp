@@ -49,20 +49,21 @@ struct text_span {
 /// message lies in the reply so that its raw text (unknown fields included, never
 /// re-serialised) can be handed on without a copy.
 struct message {
-  std::string channel;                    ///< "" when absent.
-  std::optional<std::string> id;          ///< Numbers are kept as their decimal text.
-  std::string client_id;                  ///< "" when absent.
-  std::optional<bool> successful;         ///< Absent on data messages.
-  std::string error;                      ///< e.g. "403::Unknown client"; "" when absent.
-  std::string subscription;               ///< May be missing or empty on a failed subscribe.
-  std::optional<bayeux::advice> advice;   ///< Absent when the reply carries none.
-  std::string ext;                        ///< The ext value's text as received; "" when absent.
-  std::string failure_reason;             ///< ext.sfdc.failureReason; "" when absent.
-  bool has_data = false;                  ///< A `data` member is present.
-  std::optional<std::int64_t> replay_id;  ///< data.event.replayId when a 64-bit integer.
-  bool has_replay_id = false;             ///< data.event.replayId is present (valid or not).
-  text_span object;                       ///< The message object, '{' to '}' inclusive.
-  text_span data;  ///< The value of the first `data` member; empty when there is none.
+  std::string channel;                   ///< "" when absent.
+  std::optional<std::string> id;         ///< Numbers are kept as their decimal text.
+  std::string client_id;                 ///< "" when absent.
+  std::optional<bool> successful;        ///< Absent on data messages.
+  std::string error;                     ///< e.g. "403::Unknown client"; "" when absent.
+  std::string subscription;              ///< May be missing or empty on a failed subscribe.
+  std::optional<bayeux::advice> advice;  ///< Absent when the reply carries none.
+  std::string ext;                       ///< The ext value's text as received; "" when absent.
+  std::string failure_reason;            ///< ext.sfdc.failureReason; "" when absent.
+  bool has_data = false;                 ///< A `data` member is present.
+  /// data.event.replayId when a JSON integer that fits 64 bits; a string is not a replay id.
+  std::optional<std::int64_t> replay_id;
+  bool has_replay_id = false;  ///< data.event.replayId is present (valid or not).
+  text_span object;            ///< The message object, '{' to '}' inclusive.
+  text_span data;              ///< The value of the first `data` member; empty when there is none.
   /// The raw message object text: filled by parse_reply, left empty by parse_reply_spans
   /// (whose caller cuts it from the body with `object`).
   std::string json;

@@ -139,9 +139,10 @@ TEST_CASE("the replay id is read exactly and out-of-range or non-integer ids are
   for (const id_case& c :
        {id_case{"9223372036854775807", INT64_MAX}, id_case{"-9223372036854775808", INT64_MIN},
         id_case{"9223372036854775808", std::nullopt}, id_case{"18446744073709551616", std::nullopt},
-        id_case{"13.0", std::nullopt}, id_case{"1e2", std::nullopt}, id_case{"\"42\"", 42},
-        id_case{"\"4 2\"", std::nullopt}, id_case{"null", std::nullopt},
-        id_case{"[1]", std::nullopt}, id_case{"{\"a\":1}", std::nullopt}}) {
+        id_case{"13.0", std::nullopt}, id_case{"1e2", std::nullopt},
+        id_case{"\"42\"", std::nullopt}, id_case{"\"4 2\"", std::nullopt},
+        id_case{"null", std::nullopt}, id_case{"[1]", std::nullopt},
+        id_case{"{\"a\":1}", std::nullopt}}) {
     CAPTURE(c.text);
     auto parsed =
         parse_reply_spans(R"([{"channel":"/u/x","data":{"event":{"replayId":)" + c.text + "}}}]");
