@@ -439,14 +439,16 @@ TEST_CASE("a login server that never answers gives errc::timeout") {
   server.stop();
 }
 
-TEST_CASE("the static token provider hands out its token and instance URL") {
+TEST_CASE(
+    "the static token provider hands out its token and instance URL, and a refresh of a refused "
+    "token fails at once") {
   boost::asio::io_context io;
   auto provider = make_static_token_provider(
       io.get_executor(), {"STATIC", "https://acme.my.salesforce.com/", "", "", "Bearer"});
   access_token got;
   error_info error;
   int calls = 0;
-  provider->async_token(true, [&](error_info e, access_token t) {
+  provider->async_token(false, [&](error_info e, access_token t) {
     error = e;
     got = t;
     ++calls;
@@ -457,6 +459,20 @@ TEST_CASE("the static token provider hands out its token and instance URL") {
   CHECK(got.token == "STATIC");
   CHECK(got.instance_url == "https://acme.my.salesforce.com");
   CHECK(provider->describe().find("STATIC") == std::string::npos);
+
+  // The server refused the token: a static token cannot be refreshed, so the provider says so
+  // instead of handing back the same token to be refused again.
+  calls = 0;
+  provider->async_token(true, [&](error_info e, access_token t) {
+    error = e;
+    got = t;
+    ++calls;
+  });
+  REQUIRE(run_until(io, [&] { return calls == 1; }));
+  CHECK(error.code == errc::auth_invalid_session);
+  CHECK(error.to_string().find("expired") != std::string::npos);
+  CHECK(error.to_string().find("STATIC") == std::string::npos);
+  CHECK_FALSE(is_retryable(error));
 
   auto empty = make_static_token_provider(io.get_executor(), {"", "https://x", "", "", "Bearer"});
   calls = 0;
