@@ -225,6 +225,10 @@ long long committed_in(const fs::path& store, const std::string& channel) {
 
 }  // namespace
 
+// Long end-to-end cases: the doctest suite "heavy" (CTest label heavy) runs once, in the
+// normal build; the sanitizer build covers the same code with the other suites.
+TEST_SUITE_BEGIN("heavy");
+
 TEST_CASE(
     "twenty kill -9 of subscribe --replay-store during a stream lose nothing and repeat only "
     "uncommitted events") {
@@ -360,3 +364,5 @@ TEST_CASE(
   REQUIRE_FALSE(committed_after.empty());
   CHECK(committed_after.back() > 0);
 }
+
+TEST_SUITE_END();

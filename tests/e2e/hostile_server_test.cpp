@@ -124,6 +124,10 @@ std::vector<int> upto(int n) {
 
 }  // namespace
 
+// Long end-to-end cases: the doctest suite "heavy" (CTest label heavy) runs once, in the
+// normal build; the sanitizer build covers the same code with the other suites.
+TEST_SUITE_BEGIN("heavy");
+
 TEST_CASE(
     "1 MB events with a handler that does not return for a while keep the queue within its byte "
     "bound") {
@@ -311,3 +315,5 @@ TEST_CASE("pretty-printed JSON and invalid UTF-8 in events are delivered in orde
   client.cancel();
   CHECK(wait_until([&] { return done.load(); }, 10s));
 }
+
+TEST_SUITE_END();
