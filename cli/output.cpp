@@ -257,6 +257,10 @@ int exit_code_for(const error_info& error) {
   const int v = error.code.value();
   if (v >= 200 && v < 300) return 3;
   if (v >= 100 && v < 200) return 2;
+  // A network failure that a retry could have fixed ended the run only because retries were
+  // given up; one that no retry can fix (a certificate that fails verification) is a plain
+  // failure with its own advice.
+  if (v >= 400 && v < 500) return is_retryable(error) || error.code == errc::retries_exhausted ? 6 : 1;
   switch (static_cast<errc>(v)) {
     case errc::subscription_rejected:
       return 4;

@@ -89,8 +89,8 @@ void add_secret(std::string secret);
 logger stderr_logger(bool verbose);
 
 /// The exit code for an error: 3 authentication, 4 subscription rejected, 5 replay gap,
-/// 6 retries exhausted, 8 output failed, 10 replay store not saved, 130 cancelled,
-/// 2 configuration, 1 anything else.
+/// 6 retries exhausted (or a network error a retry could fix, per is_retryable), 8 output
+/// failed, 10 replay store not saved, 130 cancelled, 2 configuration, 1 anything else.
 int exit_code_for(const error_info& error);
 
 /// What the user can do about an error no retry fixes, as a sentence; empty when there is no
