@@ -21,7 +21,7 @@ namespace sfstream::bayeux {
 enum class reconnect_advice { retry, handshake, none };
 
 /// The advice object of a reply. Every field is optional because Salesforce sends partial
-/// advice (none at all on a successful handshake, dialect reference §3.1).
+/// advice (none at all on a successful handshake).
 struct advice {
   std::optional<reconnect_advice> reconnect;  ///< Unknown strings are left empty.
   std::optional<std::int64_t> interval;       ///< Milliseconds to wait before reconnecting.
@@ -83,7 +83,7 @@ result<std::vector<message>> parse_reply(std::string_view body);
 result<std::vector<message>> parse_reply_spans(std::string_view body);
 
 /// Request encoders. Each returns one compact JSON object; encode_batch joins objects into
-/// the JSON array a POST body must be (dialect reference §2).
+/// the JSON array a POST body must be (Salesforce accepts only arrays).
 
 /// {"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0",
 ///  "supportedConnectionTypes":["long-polling"],"ext":{"replay":true},"id":"<id>"}

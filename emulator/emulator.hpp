@@ -1,6 +1,6 @@
 // The local Salesforce org: SOAP login, OAuth token endpoint, REST (emulator/data), CometD
 // streaming and emulator-only control endpoints, on one loopback HTTP(S) server. Written from
-// the dialect reference (../shared/reference/salesforce-dialect.md), not from the client.
+// Salesforce's documented and captured behaviour, not from the client.
 #pragma once
 
 #include <chrono>

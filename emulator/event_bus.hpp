@@ -15,7 +15,7 @@
 
 namespace sfstream::emulator {
 
-/// How long a channel keeps its events for replay (dialect reference §3.3): PushTopic and
+/// How long a channel keeps its events for replay: PushTopic and
 /// generic streaming keep 24 hours, platform events and change events 72 hours.
 enum class retention { hours_24, hours_72 };
 

@@ -13,7 +13,7 @@ namespace sfstream::soap_auth {
 /// Which WSDL's endpoint the login goes to: partner (/services/Soap/u/) or enterprise (/c/).
 enum class wsdl { partner, enterprise };
 
-/// Oldest and newest API versions that still have SOAP login() (dialect reference §1.1).
+/// Oldest and newest API versions that still have SOAP login().
 inline constexpr int oldest_login_version = 31;
 inline constexpr int newest_login_version = 64;
 /// The default SOAP login version: the newest that has login().

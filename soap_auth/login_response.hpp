@@ -9,7 +9,7 @@
 
 namespace sfstream::soap_auth {
 
-/// What a successful login() returns (LoginResult, dialect reference §1.3).
+/// What a successful login() returns (LoginResult).
 struct login_result {
   std::string session_id;                  ///< A secret: never log it.
   std::string server_url;                  ///< https://host/services/Soap/u/<ver>/<orgId>.

@@ -1,5 +1,5 @@
 // The emulated org's sessions: session ids / access tokens and refresh tokens, each bound to a
-// user, with inactivity expiry on the emulator clock (dialect reference §1.3).
+// user, with inactivity expiry on the emulator clock, as Salesforce expires idle sessions.
 #pragma once
 
 #include <chrono>

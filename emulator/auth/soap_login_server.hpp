@@ -1,5 +1,5 @@
 // SOAP login() on /services/Soap/u/<v> (partner) and /services/Soap/c/<v> (enterprise), as the
-// dialect reference §1 describes: versions 31.0–64.0, the real fault shapes, single-line
+// Salesforce's login() has: versions 31.0–64.0, the real fault shapes, single-line
 // success replies.
 #pragma once
 

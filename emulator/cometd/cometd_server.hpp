@@ -1,4 +1,4 @@
-// The emulated Salesforce CometD endpoint /cometd/<version>[/<suffix>] (dialect reference §2–§5):
+// The emulated Salesforce CometD endpoint /cometd/<version>[/<suffix>]:
 // handshake, long-poll connect with held replies and batched events, subscribe with replay,
 // unsubscribe, disconnect, client expiry, limits, cookies and fault injection.
 #pragma once

@@ -9,7 +9,7 @@
 namespace sfstream::emulator::cometd {
 
 /// Salesforce replies the fault-injection control forces on the next matching messages
-/// (dialect reference §4 and §9 item 8).
+/// (the limit, too-busy and rarer Bayeux failures Salesforce is known to answer).
 enum class message_fault {
   too_busy,              ///< handshake/connect/subscribe: 503::Server is too busy, reconnect none.
   connection_limit,      ///< handshake: denied, simultaneous connections per server exceeded.

@@ -1,5 +1,5 @@
 // Change Data Capture events, typed: the ChangeEventHeader and the record fields of a CDC
-// message with their JSON types kept (dialect reference §6.4).
+// message with their JSON types kept.
 //
 //   sfstream::error_info why;
 //   if (auto change = sfstream::parse_change_event(e, &why)) {

@@ -99,7 +99,7 @@ class event {
   /// empty event.
   const std::shared_ptr<const std::string>& buffer() const noexcept { return buffer_; }
 
-  /// Typed views following the dialect reference §6 shapes; each fails with
+  /// Typed views following Salesforce's event shapes; each fails with
   /// errc::protocol_error when the event is not of that shape, returning empty
   /// data and, when `why` is given, saying in its diagnostics what is missing
   /// or wrong (on success `*why` is cleared). They never throw on malformed

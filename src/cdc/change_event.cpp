@@ -1,4 +1,4 @@
-// Parsing of CDC messages into sfstream::change_event (dialect reference §6.4).
+// Parsing of CDC messages into sfstream::change_event.
 #include "sfstream/change_event.hpp"
 
 #include <array>

@@ -253,10 +253,10 @@ std::string list(const std::array<std::string_view, N>& allowed) {
   return out;
 }
 
-// Dialect reference §6.1.
+// PushTopic notifications: data.event {type, createdDate, replayId} and data.sobject.
 constexpr std::array<std::string_view, 4> pushtopic_types{"created", "updated", "deleted",
                                                           "undeleted"};
-// Dialect reference §6.4.
+// Change events: data.payload with its ChangeEventHeader, data.schema and data.event.replayId.
 constexpr std::array<std::string_view, 9> change_types{
     "CREATE",     "UPDATE",     "DELETE",       "UNDELETE",    "GAP_CREATE",
     "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE", "GAP_OVERFLOW"};

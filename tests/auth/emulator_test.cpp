@@ -1,5 +1,5 @@
 // Credentials providers against the org emulator's SOAP login and OAuth token endpoint, which
-// are written from the dialect reference independently of the client.
+// are written from Salesforce's documented behaviour, independently of the client.
 #include <doctest/doctest.h>
 
 #include <ostream>

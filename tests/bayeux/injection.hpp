@@ -11,7 +11,7 @@
 
 namespace sfstream::bayeux::test {
 
-/// Answers the session's requests as Salesforce would (dialect reference §3): handshakes,
+/// Answers the session's requests as Salesforce would: handshakes,
 /// connects (the first at once with advice, later ones with events), subscribes,
 /// unsubscribes and disconnects. A request with a stale clientId gets 403::Unknown client.
 class fake_salesforce {

@@ -33,7 +33,7 @@ inline std::vector<message> messages_of(const std::string& body) {
   return parsed.value();
 }
 
-/// Reply builders in Salesforce's shapes (dialect reference §3).
+/// Reply builders in Salesforce's shapes.
 inline std::string handshake_ok(const std::string& id, const std::string& client = "cl1") {
   return R"([{"ext":{"replay":true,"payload.format":true},"minimumVersion":"1.0","clientId":")" +
          client +

@@ -340,7 +340,7 @@ TEST_CASE(
                               "400::The channel you requested to subscribe to does not exist "
                               "{/topic/Nope}");
     } else if (m.subscription == "/u/Missing") {
-      // Salesforce omits `subscription` on some failures (cometd #1229).
+      // Salesforce omits `subscription` on some failures.
       body += R"({"clientId":"cl1","channel":"/meta/subscribe","id":")" + *m.id +
               R"(","error":"404::Unknown channel","successful":false})";
     } else if (m.subscription == "/data/ChangeEvents") {

@@ -11,7 +11,7 @@
 
 namespace {
 
-// The dialect reference §6.4 sample, verbatim.
+// A captured Salesforce change event, verbatim.
 const std::string doc_create =
     R"({"data":{"schema":"V2MGwDA2aIP0yQS98S2L6Q","payload":{"LastModifiedDate":"2024-04-09T20:26:27.000Z","Description":"Sample account record.","CleanStatus":"Pending","OwnerId":"0055f000005mc66AAA","CreatedById":"0055f000005mc66AAA","ChangeEventHeader":{"commitNumber":1082990428293,"commitUser":"0055f000005mc66AAA","sequenceNumber":1,"entityName":"Account","changeType":"CREATE","changedFields":[],"changeOrigin":"com/salesforce/api/soap/60.0;client=SfdcInternalAPI/","transactionKey":"0001ae4b-7024-a64a-87f0-f2c8cebdca76","commitTimestamp":1712694387000,"recordIds":["0015f00002J9YaUAAV"]},"CreatedDate":"2024-04-09T20:26:27.000Z","LastModifiedById":"0055f000005mc66AAA","Name":"Acme"},"event":{"replayId":37904280}},"channel":"/data/AccountChangeEvent"})";
 

@@ -445,7 +445,7 @@ TEST_CASE("replies that are not JSON are retried and deliver exactly the publish
   run_fault_case([](org_emulator& o) { o.fail_next_cometd_requests(2, sfstream::emulator::cometd_fault::not_json); });
 }
 
-// Salesforce's rarer Bayeux failures (dialect reference §4, §9 item 8), each forced by the
+// Salesforce's rarer Bayeux failures, each forced by the
 // emulator's fault control: the client rides through every one without losing an event.
 using sfstream::emulator::cometd::message_fault;
 

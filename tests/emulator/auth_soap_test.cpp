@@ -1,4 +1,4 @@
-// Conformance of the emulator's SOAP login() server against the dialect reference §1.
+// Conformance of the emulator's SOAP login() server against Salesforce's documented login() behaviour.
 #include <doctest/doctest.h>
 
 #include <regex>

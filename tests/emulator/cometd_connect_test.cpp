@@ -1,5 +1,5 @@
 // Conformance of /meta/connect, /meta/subscribe, /meta/unsubscribe and /meta/disconnect:
-// dialect reference §2.1, §3.2–§3.4, §4 and §5.
+// request shapes, replies, advice, errors and timeouts as Salesforce answers them.
 #include <doctest/doctest.h>
 
 #include "emulator/event_bus.hpp"

@@ -1,5 +1,5 @@
 // Conformance of the emulator's CometD endpoint at the HTTP level and for /meta/handshake,
-// against the dialect reference §2 and §3.1.
+// against Salesforce's documented handshake behaviour.
 #include <doctest/doctest.h>
 
 #include "tests/emulator/cometd_harness.hpp"

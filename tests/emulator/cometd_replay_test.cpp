@@ -1,5 +1,5 @@
 // Conformance of replay on /meta/subscribe: -1, -2 and N, retention on the emulator clock, and
-// the exact error texts of the dialect reference §3.3 and §4.
+// Salesforce's exact error texts.
 #include <doctest/doctest.h>
 
 #include "emulator/event_bus.hpp"

@@ -1,4 +1,4 @@
-// Change Data Capture events of the emulator: exact shapes of dialect reference §6.4, changed and
+// Change Data Capture events of the emulator: Salesforce's exact shapes, changed and
 // nulled fields, transactions, merged ids, gap and overflow events.
 #include "data_fixture.hpp"
 

@@ -1,5 +1,5 @@
 // PushTopic evaluation: which record changes reach /topic/<Name>, with which fields, under the
-// NotifyForOperation* and NotifyForFields rules (dialect reference §6.1).
+// NotifyForOperation* and NotifyForFields rules.
 #include "data_fixture.hpp"
 
 using namespace data_test;

@@ -1,5 +1,5 @@
 // Generic streaming (StreamingChannel push) and platform event publish: REST replies and the
-// exact event shapes of dialect reference §6.2 and §6.3.
+// Salesforce's exact event shapes.
 #include "data_fixture.hpp"
 
 #include <regex>

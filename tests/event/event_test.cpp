@@ -7,7 +7,7 @@
 
 namespace {
 
-// The exact sample messages of the dialect reference §6.
+// Captured Salesforce messages, exactly.
 const std::string pushtopic_sample =
     R"({"channel":"/topic/InvoiceStatementUpdates","data":{"event":{"createdDate":"2016-03-29T16:40:08.208Z","replayId":13,"type":"created"},"sobject":{"Name":"INV-0001","Id":"a00D0000008o6y8IAA","Status__c":"Open"}}})";
 const std::string generic_sample =

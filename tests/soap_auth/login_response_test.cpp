@@ -13,7 +13,7 @@ namespace {
 
 const std::string session_id = "00D30ACACA00RnR!AQQAQHLrSECRETxyzSECRETxyz.SECRET_tail";
 
-// The real-shaped partner response of the dialect reference §1.3, pretty-printed.
+// A real-shaped partner response, pretty-printed.
 const std::string pretty_response = R"(<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
     xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
