@@ -50,7 +50,9 @@ std::string_view limit_name(const reply_error& e) noexcept {
 }
 
 bool is_auth_error(const reply_error& e) noexcept {
-  return e.code_is("401::");
+  // A connect whose session belongs to another user than the handshake's: Salesforce expects
+  // the client to authenticate again (as one user) and handshake anew.
+  return e.code_is("401::") || e.has("does not match the session's user id");
 }
 
 bool is_unknown_client(const reply_error& e) noexcept {
@@ -792,6 +794,17 @@ void session::handle_long_poll_reply(std::vector<message>& messages, time_point 
       }
     } else if (m.channel == "/meta/disconnect") {
       disconnect = true;
+    }
+  }
+  if (!reply) {
+    // Salesforce's error page answers a connect with a bare failure that names neither the
+    // channel nor the id ({"error":"403::Unknown client","successful":false,...}): it is the
+    // answer to the outstanding connect all the same.
+    for (const auto& m : messages) {
+      if (m.channel.empty() && !m.id && !m.error.empty() && !m.successful.value_or(true)) {
+        reply = &m;
+        break;
+      }
     }
   }
 

@@ -422,3 +422,37 @@ TEST_CASE("an unsupported API version and a certificate that fails verification 
     CHECK(r.t.finished_with->code == errc::tls_error);
   }
 }
+
+TEST_CASE("a bare 403 unknown client error page with neither channel nor id re-handshakes") {
+  recorder r;
+  REQUIRE_FALSE(r.t.s.subscribe("/topic/A", -2, r.t.now));
+  r.start();
+  r.connect_ok({ev("/topic/A", 1)}, "cl1");
+  r.take();
+  r.t.reply(lane::long_poll,
+            R"({"error":"403::Unknown client","successful":false,"advice":{"interval":0,"reconnect":"handshake"}})",
+            403);
+  CHECK(r.take() == lines{"info", "send control /meta/handshake"});
+  CHECK(r.t.s.counters().rehandshakes_by_cause.at("unknown_client") == 1);
+  r.handshake_ok("cl2");
+  CHECK(r.take() == lines{"send long_poll /meta/connect(t=0)",
+                          "send control /meta/subscribe /topic/A@1"});
+}
+
+TEST_CASE("a connect refused because the session's user differs from the handshake's re-authenticates") {
+  recorder r;
+  REQUIRE_FALSE(r.t.s.subscribe("/topic/A", -2, r.t.now));
+  r.start();
+  r.connect_ok({ev("/topic/A", 4)}, "cl1");
+  r.take();
+  r.t.reply(lane::long_poll,
+            connect_error(r.id_of(lane::long_poll),
+                          "400::Authenticated user id does not match the session's user id",
+                          R"({"reconnect":"none","interval":0})"));
+  CHECK(r.take() == lines{"warning", "authenticate refresh"});
+  r.t.authenticated();
+  r.handshake_ok("cl2");
+  CHECK(r.take() == lines{"send control /meta/handshake", "send long_poll /meta/connect(t=0)",
+                          "send control /meta/subscribe /topic/A@4"});
+  CHECK_FALSE(r.t.finished_with.has_value());
+}
