@@ -171,7 +171,8 @@ error_info client_runtime::subscribe(const std::string& channel, std::int64_t re
       stored = bayeux::stored_position{it->second.replay_id, it->second.event_time,
                                        std::chrono::system_clock::now()};
     }
-    subscriptions_[channel] = subscription{key, std::move(callbacks)};
+    subscriptions_[channel] = subscription{
+        key, std::make_shared<const subscription_callbacks>(std::move(callbacks))};
   }
   asio::dispatch(strand_, [self = shared_from_this(), channel, replay_from, policy, stored] {
     if (auto e = self->session_.subscribe(channel, replay_from, steady::now(), policy, stored)) {
@@ -791,7 +792,7 @@ bool client_runtime::commit_pending() {
 error_info client_runtime::run_callbacks(const queue_item& item, handler_failure_policy& policy) {
   // Find the subscription: the exact channel first, else one with the same replay key (a
   // filtered PushTopic subscription may see events named by the topic alone).
-  subscription_callbacks cbs;
+  std::shared_ptr<const subscription_callbacks> held;
   {
     std::lock_guard lock{mutex_};
     auto it = subscriptions_.find(item.what == queue_item::kind::event ? item.ev.channel()
@@ -807,22 +808,27 @@ error_info client_runtime::run_callbacks(const queue_item& item, handler_failure
       }
     }
     if (it == subscriptions_.end()) return {};
-    cbs = it->second.callbacks;
+    held = it->second.callbacks;
     if (item.what == queue_item::kind::rejected) subscriptions_.erase(it);
   }
+  if (!held) return {};
+  const subscription_callbacks& cbs = *held;
   if (cbs.on_failure) policy = *cbs.on_failure;
-  const std::string doing =
-      item.what == queue_item::kind::event
-          ? "handling " + item.ev.channel() +
-                (item.ev.replay_id() ? " replay id " + std::to_string(*item.ev.replay_id()) : "")
-          : "reporting to the subscription of " + item.channel;
+  // Built only when a handler failed: the hot path allocates nothing here.
+  auto doing = [&item] {
+    return item.what == queue_item::kind::event
+               ? "handling " + item.ev.channel() +
+                     (item.ev.replay_id() ? " replay id " + std::to_string(*item.ev.replay_id())
+                                          : std::string())
+               : "reporting to the subscription of " + item.channel;
+  };
   error_info failure;
   try {
     switch (item.what) {
       case queue_item::kind::event:
         if (cbs.on_event_status) {
           if (auto reported = cbs.on_event_status(item.ev)) {
-            failure = {errc::handler_failed, {"", reported.to_string(), doing}, reported.code};
+            failure = {errc::handler_failed, {"", reported.to_string(), doing()}, reported.code};
           }
         } else if (cbs.on_event) {
           cbs.on_event(item.ev);
@@ -841,9 +847,9 @@ error_info client_runtime::run_callbacks(const queue_item& item, handler_failure
         break;
     }
   } catch (const std::exception& e) {
-    failure = {errc::handler_failed, {"", std::string("threw: ") + e.what(), doing}};
+    failure = {errc::handler_failed, {"", std::string("threw: ") + e.what(), doing()}};
   } catch (...) {
-    failure = {errc::handler_failed, {"", "threw a non-standard exception", doing}};
+    failure = {errc::handler_failed, {"", "threw a non-standard exception", doing()}};
   }
   if (failure && item.what != queue_item::kind::event) {
     // Only an event has a position to hold back; a failed gap, rejection or subscription

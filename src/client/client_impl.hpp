@@ -59,7 +59,8 @@ class client_runtime : public std::enable_shared_from_this<client_runtime> {
  private:
   struct subscription {
     std::string replay_key;
-    subscription_callbacks callbacks;
+    /// Shared, so handing them to the handler side per event copies no std::function.
+    std::shared_ptr<const subscription_callbacks> callbacks;
   };
 
   void log(log_level level, std::string_view text) const;
