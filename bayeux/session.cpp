@@ -408,6 +408,7 @@ void session::send_connect(time_point now) {
           ? config_.control_timeout
           : milliseconds{advice_.timeout.value_or(salesforce_hold_ms)} + config_.network_slack;
   long_poll_busy_ = true;
+  connect_sent_at_ = now;
   emit(send{lane::long_poll, "[" + encode_connect(client_id_, connect_id_, first_connect_) + "]",
             std::max(deadline, milliseconds{1})});
 }
@@ -450,6 +451,7 @@ void session::flush_control(time_point now) {
   }
   if (parts.empty()) return;
   control_busy_ = true;
+  control_sent_at_ = now;
   emit(send{lane::control, encode_batch(parts), config_.control_timeout});
 }
 
@@ -833,7 +835,10 @@ void session::handle_long_poll_reply(std::vector<message>& messages, time_point 
       auth_retried_ = false;
       first_connect_ = false;
       for (auto& [name, entry] : subscriptions_) {
-        if (entry.confirmed) entry.live_at = now;
+        // The server wrote this reply after the connect was sent: a channel with nothing in it
+        // had nothing published since then. The send time is the safe start of a later gap.
+        if (entry.confirmed) entry.live_at = std::max(entry.live_at.value_or(connect_sent_at_),
+                                                      connect_sent_at_);
       }
       state_ = session_state::connected;
       if (advice_.reconnect == reconnect_advice::handshake) {
@@ -1006,7 +1011,8 @@ void session::handle_subscribe_reply(const pending_message& p, const message& m,
     last_reply_ = now;
     auto& entry = it->second;
     entry.confirmed = true;
-    entry.live_at = now;
+    // Live on the server from when it handled the subscribe, which is after it was sent.
+    entry.live_at = control_sent_at_;
     if (entry.gap_since) {
       ++counters_.gaps;
       emit(gap{p.channel, gap_cause::resubscribed_at_tip, std::nullopt, policy_for(p.channel), -1,

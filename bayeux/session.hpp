@@ -187,8 +187,9 @@ class session {
     std::int64_t start = -1;  ///< replay_from given to subscribe (or a policy fallback).
     std::optional<replay_policy> policy;
     bool confirmed = false;
-    /// When the server-side subscription was last known to be live (confirmed, or a connect
-    /// answered while confirmed); unset before the first confirmation.
+    /// From when the server-side subscription is known to have been live with nothing lost:
+    /// the send time of its subscribe, then of each connect answered while it was confirmed
+    /// (the server wrote the reply after that). Unset before the first confirmation.
     std::optional<time_point> live_at;
     /// Set when the channel is re-subscribed at -1 with nothing received: the gap it opens
     /// starts here and is reported once the new subscription is confirmed.
@@ -263,6 +264,8 @@ class session {
   bool first_connect_ = false;
   std::uint64_t next_id_ = 1;
   std::optional<time_point> last_reply_;
+  time_point connect_sent_at_{};  ///< When the outstanding (or last) connect was sent.
+  time_point control_sent_at_{};  ///< When the outstanding (or last) control batch was sent.
   /// The body of the reply being handled, shared with the events it carries; null otherwise.
   std::shared_ptr<const std::string> reply_body_;
   step step_ = step::none;

@@ -241,8 +241,12 @@ TEST_CASE("a channel subscribed at -1 that received nothing reports a gap when i
   recorder again;
   REQUIRE_FALSE(again.t.s.subscribe("/u/Quiet", -1, again.t.now));
   again.start();
-  again.connect_ok({}, "cl1");
+  // The held connect goes out now and is answered 2 s later with nothing on the channel: no
+  // event was published on it since the connect was sent, so that is where a gap would start
+  // (an event published between the send and the reply would have been in the reply).
   const auto live = again.t.now;
+  again.t.advance(2s);
+  again.connect_ok({}, "cl1");
   again.take();
   again.t.advance(3s);
   again.t.fail(lane::long_poll, errc::timeout);
