@@ -134,7 +134,7 @@ client_runtime::client_runtime(asio::any_io_executor io, asio::any_io_executor h
       config_(std::move(config)),
       session_(make_session_config(config_)),
       timer_(strand_),
-      retry_timer_(handlers_),
+      retry_timer_(strand_),
       queue_(delivery_limits{config_.queue_capacity, config_.queue_max_bytes}) {
   if (!config_.store) config_.store = make_memory_replay_store();
   // Stored positions become each subscription's starting point in subscribe(), where their
@@ -677,9 +677,12 @@ bool client_runtime::on_handler_failed(const queue_item& item, error_info failur
 void client_runtime::retry_later(std::chrono::milliseconds delay) {
   std::lock_guard lock{retry_mutex_};
   retry_timer_.expires_after(delay);
+  // The timer lives on the I/O strand, like every other I/O object of the runtime: the handler
+  // executor's context may be gone before the runtime is (the runtime's last owner can be a
+  // strand job), and an I/O object must not outlive its context.
   retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->run_ == run_state::closed) return;
-    self->dispatch_queue();
+    asio::post(self->handlers_, [self] { self->dispatch_queue(); });
   });
 }
 
