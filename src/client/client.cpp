@@ -369,10 +369,13 @@ void client_runtime::carry_out(bayeux::authenticate& a) {
   log(log_level::info,
       std::string(a.force_refresh ? "refreshing credentials: " : "authenticating: ") +
           config_.credentials->describe());
+  // The provider keeps this callback until its login completes, and the runtime keeps the
+  // provider: a weak reference, so a runtime abandoned mid-login is freed, not kept in a cycle.
   config_.credentials->async_token(
-      a.force_refresh, asio::bind_executor(strand_, [self = shared_from_this()](
+      a.force_refresh, asio::bind_executor(strand_, [weak = weak_from_this()](
                                                         error_info error, access_token token) {
-        if (self->run_ == run_state::closed) return;
+        const auto self = weak.lock();
+        if (!self || self->run_ == run_state::closed) return;
         const auto now = steady::now();
         if (error) {
           self->log(log_level::error, "authentication failed: " + error.to_string());

@@ -556,9 +556,13 @@ void async_http_request(asio::any_io_executor executor, std::shared_ptr<ssl::con
                         std::chrono::milliseconds deadline, http_lane::handler done) {
   auto lane = http_lane::create(executor, target, std::move(tls), options, nullptr);
   request.target = target.target;
+  // The exchange's own pending operations keep the lane alive; the completion holds it only
+  // weakly, so an exchange abandoned with its io_context (a process that exits early) leaves
+  // no reference cycle behind.
   lane->async_exchange(std::move(request), deadline,
-                       [lane, done = std::move(done)](error_info info, http_response response) {
-                         lane->cancel();
+                       [weak = std::weak_ptr<http_lane>(lane), done = std::move(done)](
+                           error_info info, http_response response) {
+                         if (auto held = weak.lock()) held->cancel();
                          done(std::move(info), std::move(response));
                        });
 }
