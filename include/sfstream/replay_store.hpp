@@ -13,11 +13,16 @@
 
 namespace sfstream {
 
-/// A channel's last handled event.
+/// A channel's (or a polled object's) last handled event.
 struct replay_position {
+  /// The stream position; unused (0) when `cursor` holds the position.
   std::int64_t replay_id = 0;
   /// When the event was created (or received).
   std::chrono::system_clock::time_point event_time{};
+  /// A position that is not a replay id, as opaque text: the polling source's cursor
+  /// (SystemModstamp, Id and the changes already emitted inside its overlap window). Empty for
+  /// stream positions. Stores keep it byte for byte.
+  std::string cursor{};
 };
 
 /// Where committed replay positions live. Keys are replay keys (the channel without a filter).
@@ -41,7 +46,9 @@ std::shared_ptr<replay_store> make_memory_replay_store();
 /// Throws sfstream::error when the file cannot be locked, read or parsed.
 ///
 /// The file is a small JSON document (replay ids exact over the whole int64 range, event times
-/// as ISO-8601 UTC kept to the millisecond). The path is resolved first (realpath of the
+/// as ISO-8601 UTC kept to the millisecond, cursors as strings: an entry holds either a
+/// "replayId" or a "cursor"). A store without cursors is written exactly as before cursors
+/// existed, so older files read back unchanged. The path is resolved first (realpath of the
 /// directory, symbolic links at the name followed to their target), and every file lives beside
 /// the real path: a store reached through a symlink is written through it and stays a symlink.
 /// The store holds flocks on "<real path>.lock" (left in place) and on the document's current

@@ -1,10 +1,13 @@
 // The file replay store. One small JSON document per store:
 //
 //   {"format":"sfstream-replay-store","version":1,
-//    "positions":{"/topic/X":{"replayId":13,"eventTime":"2016-03-29T16:40:08.208Z"}}}
+//    "positions":{"/topic/X":{"replayId":13,"eventTime":"2016-03-29T16:40:08.208Z"},
+//                 "/poll/Account":{"cursor":"…","eventTime":"2016-03-29T16:40:09.000Z"}}}
 //
 // replayId is a JSON integer kept exact over the whole int64 range (RapidJSON parses integers
-// without going through double).
+// without going through double). An entry with a non-empty replay_position::cursor holds it as
+// the string "cursor" instead of a replayId: the one format reads both kinds of position, and a
+// store without cursors is byte for byte what it was before they existed.
 //
 // Where the store lives. The path as given is resolved to the store's real path first: the
 // directory through realpath(), then the file name, following a symbolic link (and a chain of
@@ -275,7 +278,15 @@ error_info parse_replay_store(std::string_view text, const std::filesystem::path
     const std::string key(member.name.GetString(), member.name.GetStringLength());
     if (!member.value.IsObject()) return corrupt("the entry of \"" + key + "\" is not an object");
     const auto id = member.value.FindMember("replayId");
-    if (id == member.value.MemberEnd() || !id->value.IsInt64()) {
+    const auto cursor = member.value.FindMember("cursor");
+    const bool has_cursor = cursor != member.value.MemberEnd();
+    if (has_cursor && (!cursor->value.IsString() || cursor->value.GetStringLength() == 0)) {
+      return corrupt("the entry of \"" + key + "\" has a \"cursor\" that is not a non-empty string");
+    }
+    if (has_cursor && id != member.value.MemberEnd()) {
+      return corrupt("the entry of \"" + key + "\" has both a \"replayId\" and a \"cursor\"");
+    }
+    if (!has_cursor && (id == member.value.MemberEnd() || !id->value.IsInt64())) {
       return corrupt("the entry of \"" + key + "\" has no 64-bit integer \"replayId\"");
     }
     const auto time = member.value.FindMember("eventTime");
@@ -288,7 +299,13 @@ error_info parse_replay_store(std::string_view text, const std::filesystem::path
       return corrupt("the entry of \"" + key +
                      "\" has an \"eventTime\" that is not YYYY-MM-DDTHH:MM:SS.mmmZ");
     }
-    positions[key] = replay_position{id->value.GetInt64(), *parsed_time};
+    replay_position position;
+    position.event_time = *parsed_time;
+    if (has_cursor)
+      position.cursor.assign(cursor->value.GetString(), cursor->value.GetStringLength());
+    else
+      position.replay_id = id->value.GetInt64();
+    positions[key] = std::move(position);
   }
   return {};
 }
@@ -307,8 +324,14 @@ std::string serialize_replay_store(const std::map<std::string, replay_position>&
   for (const auto& [key, position] : positions) {
     writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
     writer.StartObject();
-    writer.Key("replayId");
-    writer.Int64(position.replay_id);
+    if (position.cursor.empty()) {
+      writer.Key("replayId");
+      writer.Int64(position.replay_id);
+    } else {
+      writer.Key("cursor");
+      writer.String(position.cursor.data(),
+                    static_cast<rapidjson::SizeType>(position.cursor.size()));
+    }
     writer.Key("eventTime");
     const std::string time = detail::format_event_time(position.event_time);
     writer.String(time.data(), static_cast<rapidjson::SizeType>(time.size()));
