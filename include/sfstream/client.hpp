@@ -12,11 +12,13 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -46,6 +48,14 @@ enum class client_state {
 };
 std::string_view to_string(client_state state) noexcept;
 
+/// How an asynchronous batch handler (subscription_callbacks::on_batch) ends a batch: the first
+/// `handled` events are done and may be committed; an `error` fails the event right after them
+/// (the one at index `handled`) and the handler failure policy decides what follows: `retry`
+/// hands the batch again from that event on, `dead_letter` writes that event to the dead-letter
+/// file and hands the rest, `stop` ends the run with it uncommitted. Without an error, the whole
+/// batch is done whatever `handled` says.
+using batch_done = std::function<void(std::size_t handled, error_info error)>;
+
 /// What happens to one subscription, besides its events.
 struct subscription_callbacks {
   /// Each event, in order, after the previous call returned. Throwing fails the event: it is
@@ -55,6 +65,12 @@ struct subscription_callbacks {
   /// error (any code; its diagnostics travel into the run's error). An empty error_info is
   /// success. Throwing fails the event as well.
   std::function<error_info(const event&)> on_event_status;
+  /// Instead of on_event and on_event_status (used when set): an asynchronous handler that
+  /// takes this subscription's events a batch at a time (consecutive events of one reply, in
+  /// order) and reports when it is done with them, from any thread, by calling `done` exactly
+  /// once (later calls are ignored). The events stay valid until then, and the subscription's
+  /// next batch comes only after it; other work (network, other clients) goes on meanwhile.
+  std::function<void(std::span<const event> events, batch_done done)> on_batch;
   /// This subscription's handler failure policy; the client's (client_config::
   /// on_handler_failure) when empty.
   std::optional<handler_failure_policy> on_failure;

@@ -602,6 +602,14 @@ void client_runtime::dispatch_queue() {
     }
     while (!stopped_ && !failure_ && next_ < batch_.items.size()) {
       const auto& item = batch_.items[next_];
+      if (item.what == queue_item::kind::event) {
+        if (auto cbs = callbacks_for(item); cbs && cbs->on_batch) {
+          // Asynchronous: the dispatch goes on in on_batch_done (dispatch_scheduled_ stays
+          // set meanwhile, so nothing else of this client is handled before).
+          start_batch(std::move(cbs));
+          return;
+        }
+      }
       handler_failure_policy policy = config_.on_handler_failure;
       if (auto failure = run_callbacks(item, policy)) {
         if (!on_handler_failed(item, std::move(failure), policy)) {
@@ -795,28 +803,92 @@ bool client_runtime::commit_pending() {
   return true;
 }
 
-error_info client_runtime::run_callbacks(const queue_item& item, handler_failure_policy& policy) {
-  // Find the subscription: the exact channel first, else one with the same replay key (a
-  // filtered PushTopic subscription may see events named by the topic alone).
-  std::shared_ptr<const subscription_callbacks> held;
-  {
-    std::lock_guard lock{mutex_};
-    auto it = subscriptions_.find(item.what == queue_item::kind::event ? item.ev.channel()
-                                                                       : item.channel);
-    if (it == subscriptions_.end()) {
-      const auto key = bayeux::replay_key_of(
-          item.what == queue_item::kind::event ? item.ev.channel() : item.channel);
-      for (auto s = subscriptions_.begin(); s != subscriptions_.end(); ++s) {
-        if (s->second.replay_key == key) {
-          it = s;
-          break;
-        }
+std::shared_ptr<const subscription_callbacks> client_runtime::callbacks_for(
+    const queue_item& item) {
+  // The exact channel first, else a subscription with the same replay key (a filtered
+  // PushTopic subscription may see events named by the topic alone).
+  std::lock_guard lock{mutex_};
+  auto it = subscriptions_.find(item.what == queue_item::kind::event ? item.ev.channel()
+                                                                     : item.channel);
+  if (it == subscriptions_.end()) {
+    const auto key = bayeux::replay_key_of(
+        item.what == queue_item::kind::event ? item.ev.channel() : item.channel);
+    for (auto s = subscriptions_.begin(); s != subscriptions_.end(); ++s) {
+      if (s->second.replay_key == key) {
+        it = s;
+        break;
       }
     }
-    if (it == subscriptions_.end()) return {};
-    held = it->second.callbacks;
-    if (item.what == queue_item::kind::rejected) subscriptions_.erase(it);
   }
+  if (it == subscriptions_.end()) return nullptr;
+  auto held = it->second.callbacks;
+  if (item.what == queue_item::kind::rejected) subscriptions_.erase(it);
+  return held;
+}
+
+void client_runtime::start_batch(std::shared_ptr<const subscription_callbacks> cbs) {
+  batch_events_.clear();
+  for (std::size_t i = next_; i < batch_.items.size(); ++i) {
+    const auto& item = batch_.items[i];
+    if (item.what != queue_item::kind::event) break;
+    if (i != next_ && callbacks_for(item) != cbs) break;
+    batch_events_.push_back(item.ev);
+  }
+  batch_callbacks_ = cbs;
+  const std::uint64_t call = ++batch_call_;
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  batch_done done = [weak = weak_from_this(), call, once](std::size_t handled, error_info error) {
+    if (once->exchange(true)) return;
+    auto self = weak.lock();
+    if (!self || self->run_ == run_state::closed) return;
+    asio::post(self->handlers_, [self, call, handled, error = std::move(error)]() mutable {
+      self->on_batch_done(call, handled, std::move(error));
+    });
+  };
+  try {
+    cbs->on_batch(std::span<const event>(batch_events_), done);
+  } catch (const std::exception& e) {
+    done(0, error_info{errc::handler_failed, {"", std::string("threw: ") + e.what(), ""}});
+  } catch (...) {
+    done(0, error_info{errc::handler_failed, {"", "threw a non-standard exception", ""}});
+  }
+}
+
+void client_runtime::on_batch_done(std::uint64_t call, std::size_t handled, error_info error) {
+  if (run_ == run_state::closed || call != batch_call_ || !batch_callbacks_) return;
+  const std::size_t count = batch_events_.size();
+  if (!error || handled > count) handled = count;
+  for (std::size_t i = 0; i < handled; ++i) {
+    const auto& item = batch_.items[next_ + i];
+    if (item.ev.replay_id() && config_.commit == commit_mode::after_handler) {
+      pending_[item.channel] =
+          replay_position{*item.ev.replay_id(), std::chrono::system_clock::now()};
+    }
+  }
+  next_ += handled;
+  if (handled > 0) attempts_ = 0;
+  auto cbs = std::move(batch_callbacks_);
+  batch_callbacks_.reset();
+  batch_events_.clear();
+  if (error && handled < count) {
+    const auto& item = batch_.items[next_];
+    handler_failure_policy policy = cbs->on_failure ? *cbs->on_failure : config_.on_handler_failure;
+    const std::string doing =
+        "handling " + item.ev.channel() +
+        (item.ev.replay_id() ? " replay id " + std::to_string(*item.ev.replay_id()) : std::string());
+    error_info failure{errc::handler_failed, {"", error.to_string(), doing}, error.code};
+    if (on_handler_failed(item, std::move(failure), policy)) {
+      ++next_;
+      attempts_ = 0;
+    } else if (!failure_) {
+      return;  // a retry is scheduled: it hands the batch again from this event
+    }
+  }
+  dispatch_queue();
+}
+
+error_info client_runtime::run_callbacks(const queue_item& item, handler_failure_policy& policy) {
+  std::shared_ptr<const subscription_callbacks> held = callbacks_for(item);
   if (!held) return {};
   const subscription_callbacks& cbs = *held;
   if (cbs.on_failure) policy = *cbs.on_failure;

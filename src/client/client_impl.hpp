@@ -94,8 +94,15 @@ class client_runtime : public std::enable_shared_from_this<client_runtime> {
   void enqueue(queue_item item);
   void schedule_dispatch();
   void dispatch_queue();
+  /// The callbacks an item goes to: its channel's subscription, else one with its replay key.
+  /// A rejection removes the subscription.
+  std::shared_ptr<const subscription_callbacks> callbacks_for(const queue_item& item);
   /// Runs the callbacks of one item; an event's handler failure comes back (empty: handled).
   error_info run_callbacks(const queue_item& item, handler_failure_policy& policy);
+  /// Hands the events from next_ on that go to `cbs` (consecutive, same subscription) to its
+  /// asynchronous batch handler; the dispatch resumes in on_batch_done.
+  void start_batch(std::shared_ptr<const subscription_callbacks> cbs);
+  void on_batch_done(std::uint64_t call, std::size_t handled, error_info error);
   /// Applies `policy` to the failed current event. Returns true when the batch goes on with
   /// the next item, false when the dispatcher must wait (retry) or the run ended.
   bool on_handler_failed(const queue_item& item, error_info failure,
@@ -140,6 +147,11 @@ class client_runtime : public std::enable_shared_from_this<client_runtime> {
   bool presaved_ = true;   ///< With commit-on-receive: the batch's positions are saved.
   std::optional<error_info> failure_;  ///< The current batch ends the run with it.
   std::map<std::string, replay_position> pending_;
+  /// The asynchronous batch handed out (on_batch): its events, its subscription, and the number
+  /// of the call, so that a late or repeated completion is recognised.
+  std::vector<event> batch_events_;
+  std::shared_ptr<const subscription_callbacks> batch_callbacks_;
+  std::uint64_t batch_call_ = 0;
   std::mutex retry_mutex_;  ///< Guards retry_timer_ against shutdown's cancel.
   boost::asio::steady_timer retry_timer_;
 
