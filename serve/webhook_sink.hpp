@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -53,6 +54,11 @@ struct webhook_options {
   /// Where retries and refusals are reported (warnings); never with the key.
   logger log;
 };
+
+/// The wait a Retry-After value asks for: delay-seconds ("120") or an HTTP-date (the three
+/// forms of RFC 9110; a date in the past is no wait). Empty for anything else.
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view value, std::chrono::system_clock::time_point now);
 
 /// Checks `options` (URL, key present, bounds > 0) without connecting.
 error_info validate(const webhook_options& options);
