@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev rapidjson-dev libtinyxml2-dev doctest-dev libssl-dev
   clang libclang-rt-14-dev ca-certificates openssl ccache
+  libtomlplusplus-dev
 
 )
 
