@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev rapidjson-dev libtinyxml2-dev doctest-dev libssl-dev
   clang libclang-rt-14-dev ca-certificates openssl ccache
   libtomlplusplus-dev
+  prometheus
 
 )
 
