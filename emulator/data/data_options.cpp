@@ -90,6 +90,10 @@ std::optional<data_options> data_options::parse_json(const std::string& json, er
     (std::string(key) == "overflowThreshold" ? out.overflow_threshold : out.query_batch_size) =
         static_cast<std::size_t>(doc[key].GetUint64());
   }
+  if (doc.HasMember("dailyApiRequests")) {
+    if (!doc["dailyApiRequests"].IsUint64()) return fail("dailyApiRequests must be a whole number (0: unlimited)");
+    out.daily_api_requests = doc["dailyApiRequests"].GetUint64();
+  }
   std::vector<std::string> problems;
   schema check(out, &problems);
   if (!problems.empty()) return fail(problems.front());

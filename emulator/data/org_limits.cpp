@@ -24,10 +24,11 @@ transport::http_response rest_api_impl::limits() const {
   for (const auto& [name, max] : values) {
     w.Key(name);
     w.StartObject();
+    const bool api = std::string_view(name) == "DailyApiRequests";
     w.Key("Max");
-    w.Int(max);
+    w.Uint64(api ? api_requests_.max() : static_cast<std::uint64_t>(max));
     w.Key("Remaining");
-    w.Int(max);
+    w.Uint64(api ? api_requests_.remaining(clock_.now()) : static_cast<std::uint64_t>(max));
     w.EndObject();
   }
   w.EndObject();

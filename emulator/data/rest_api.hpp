@@ -7,6 +7,7 @@
 // Everything runs on the emulator's single executor: no locks.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -70,12 +71,16 @@ struct data_options {
   std::size_t overflow_threshold = 100000;
   /// Records per query page (Salesforce: 2,000); `Sforce-Query-Options: batchSize=N` may lower it.
   std::size_t query_batch_size = 2000;
+  /// DailyApiRequests: REST calls per rolling 24 h of emulator time (Developer Edition:
+  /// 15,000); every call under /services/data takes one, and once none is left REST answers
+  /// 403 REQUEST_LIMIT_EXCEEDED. 0 = unlimited.
+  std::uint64_t daily_api_requests = 15000;
   /// Seed for UUIDs and ids' random parts; 0 = from std::random_device.
   std::uint64_t seed = 0;
 
   /// Reads the config file's JSON: {"orgId", "customObjects":[{"name","keyPrefix",
   /// "fields":[{"name","type","referenceTo","required"}]}], "platformEvents":[{"name",
-  /// "fields":[…]}], "cdcEntities":[…], "overflowThreshold", "queryBatchSize"}. All keys are
+  /// "fields":[…]}], "cdcEntities":[…], "overflowThreshold", "queryBatchSize", "dailyApiRequests"}. All keys are
   /// optional. Returns nullopt with the reason in `why` for malformed input.
   static std::optional<data_options> parse_json(const std::string& json, error_info* why = nullptr);
 };
@@ -177,6 +182,17 @@ class rest_api {
   std::size_t record_count(const std::string& object) const;
   /// Replaces the overflow threshold (tests set it small).
   void set_overflow_threshold(std::size_t threshold);
+
+  /// Creates (empty `id`) or updates a record in a transaction stamped `stamp`, earlier than
+  /// the clock: a long transaction that commits now with the SystemModstamp, LastModifiedDate
+  /// (and CreatedDate) of when it wrote. PushTopic and CDC events follow as for any write. A
+  /// stamp later than the clock is refused (INVALID_ARGUMENT).
+  op_result commit_late(const std::string& object, const std::string& id, const std::string& fields_json,
+                        std::chrono::system_clock::time_point stamp, const caller& who = {});
+  /// Replaces the DailyApiRequests allocation: `max` per 24 h with `remaining` left now.
+  void set_api_allocation(std::uint64_t max, std::uint64_t remaining);
+  /// DailyApiRequests left now.
+  std::uint64_t api_requests_remaining() const;
 
  private:
   std::unique_ptr<rest_api_impl> impl_;

@@ -10,6 +10,8 @@
 //   rest_router.cpp        the /services/data routes, versions and resources
 //   query_cursors.cpp      SOQL query/queryAll and paging (query locators)
 //   org_limits.cpp         the /limits resource
+//   deleted_records.cpp    the "get deleted" resource (sobjects/<Obj>/deleted/)
+//   late_commit.cpp        the late-commit control (a write stamped in the past)
 // Internal to the emulator: not installed.
 #pragma once
 
@@ -26,6 +28,7 @@
 #include <rapidjson/document.h>
 
 #include "emulator/clock.hpp"
+#include "emulator/data/api_allocation.hpp"
 #include "emulator/data/record_store.hpp"
 #include "emulator/data/rest_api.hpp"
 #include "emulator/data/rest_support.hpp"
@@ -144,6 +147,7 @@ class rest_api_impl {
   transport::http_response versions() const;
   transport::http_response resources(int version) const;
   transport::http_response limits() const;
+  transport::http_response get_deleted(const object_def& object, const std::map<std::string, std::string>& params);
   transport::http_response run_query(int version, const std::string& text, bool all, std::size_t batch);
   transport::http_response page(const std::string& locator, std::size_t start);
   transport::http_response next_page(int, const std::string& token);
@@ -165,6 +169,7 @@ class rest_api_impl {
   std::map<std::string, std::size_t> cursor_batch_;
   std::deque<std::string> cursor_order_;
   std::string last_event_uuid_;
+  api_allocation api_requests_{options_.daily_api_requests};
 };
 
 }  // namespace sfstream::emulator::data

@@ -50,6 +50,7 @@ transport::http_response rest_api_impl::handle(const transport::http_request& re
                                                      : parse_query_string(std::string_view(target).substr(question + 1));
   const auto parts = split_path(path);
   if (parts.size() < 2 || parts[0] != "services" || parts[1] != "data") return error_response(404, not_found());
+  if (auto spent = api_requests_.charge(clock_.now())) return error_response(403, *spent);
   if (parts.size() == 2) {
     if (req.method != "GET") return method_not_allowed(req.method, "GET");
     return versions();
@@ -111,6 +112,13 @@ transport::http_response rest_api_impl::handle_sobjects(const transport::http_re
     op_result r = undelete(object->name, id, who, txn);
     if (!r) return error_response(status_for(*r.error), *r.error);
     return json_response(204, {});
+  }
+  if (rest.size() == 3 && rest[2] == "deleted" && object->kind != object_kind::platform_event) {
+    if (req.method != "GET") return method_not_allowed(req.method, "GET");
+    const auto question = req.target.find('?');
+    return get_deleted(*object, question == std::string::npos
+                                    ? std::map<std::string, std::string>{}
+                                    : parse_query_string(std::string_view(req.target).substr(question + 1)));
   }
   if (rest.size() != 3 || object->kind == object_kind::platform_event) return error_response(404, not_found());
   if (req.method == "GET") {
