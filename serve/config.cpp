@@ -1,5 +1,6 @@
 #include "serve/config.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -742,7 +743,12 @@ std::optional<service_config> parse_service_config(const std::string& text,
     }
   }
   out.secrets = std::move(c.secrets);
-  if (problems.size() != before) return std::nullopt;
+  if (problems.size() != before) {
+    // In the order of the file, as an editor walks it.
+    std::stable_sort(problems.begin() + static_cast<std::ptrdiff_t>(before), problems.end(),
+                     [](const config_problem& a, const config_problem& b) { return a.line < b.line; });
+    return std::nullopt;
+  }
   return out;
 }
 

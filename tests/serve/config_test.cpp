@@ -245,13 +245,16 @@ start = "abc"
             "serve.toml:24: connection[1].auth.password_file: cannot read the file "
             "'/nonexistent/sfstream/password'"));
   CHECK(has(lines,
-            "serve.toml:33: connection[2].auth.access_token_env: the environment variable "
+            "serve.toml:34: connection[2].auth.access_token_env: the environment variable "
             "NO_SUCH_VARIABLE is not set or empty"));
   CHECK(has(lines, "serve.toml:30: connection[2].sink: missing (required): where the events go"));
   CHECK(has(lines,
-            "serve.toml:37: connection[2].channel[0].start: bad replay id: use -1 (new events), "
+            "serve.toml:38: connection[2].channel[0].start: bad replay id: use -1 (new events), "
             "-2 (all retained) or a replay id"));
   CHECK(lines.size() == 12);
+  // In the order of the file.
+  CHECK(lines.front().starts_with("serve.toml:2: "));
+  CHECK(lines.back().starts_with("serve.toml:38: "));
   // The inline secret's value is never repeated.
   CHECK(joined(lines).find("hunter2-inline") == std::string::npos);
 }
@@ -339,7 +342,7 @@ name = "/u/x"
   const auto lines = problems_of(a + b);
   REQUIRE(lines.size() == 1);
   CHECK(lines[0] ==
-        "serve.toml:19: connection.two.sink.path: the file '/tmp/same.jsonl' is already the "
+        "serve.toml:18: connection.two.sink.path: the file '/tmp/same.jsonl' is already the "
         "sink of connection 'one'");
 }
 

@@ -1,0 +1,247 @@
+#include "serve/connection.hpp"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+
+#include "serve/connection_credentials.hpp"
+#include "serve/service_log.hpp"
+
+namespace sfstream::serve {
+
+namespace asio = boost::asio;
+
+/// Events handed to the sink and not confirmed yet, per configured channel (shared with the
+/// client's callbacks, which may outlive a run).
+struct connection::channel_counters {
+  std::mutex mutex;
+  std::map<std::string, std::size_t> backlog;
+};
+
+connection::connection(asio::any_io_executor executor, connection_config config,
+                       std::shared_ptr<replay_store> store, std::shared_ptr<sink> out,
+                       std::string sink_kind, const service_log& log)
+    : config_(std::move(config)),
+      strand_(asio::make_strand(executor)),
+      restart_timer_(strand_),
+      store_(std::move(store)),
+      sink_(std::move(out)),
+      sink_kind_(std::move(sink_kind)),
+      log_(log.for_connection(config_.name)),
+      redact_([log](std::string_view text) { return log.redact(text); }),
+      counters_(std::make_shared<channel_counters>()) {
+  credentials_ = make_credentials(executor, config_.auth, config_.network, log_);
+  for (const auto& ch : config_.channels) counters_->backlog[ch.name] = 0;
+}
+
+connection::~connection() = default;
+
+void connection::start() {
+  asio::dispatch(strand_, [self = shared_from_this()] { self->start_run(); });
+}
+
+void connection::start_run() {
+  if (stopping_) return;
+  client_config cc;
+  cc.credentials = credentials_;
+  cc.api_version = config_.api_version;
+  cc.network = config_.network;
+  cc.log = log_;
+  cc.store = store_;
+  cc.policy = config_.policy;
+  cc.on_handler_failure = config_.on_failure;
+  cc.queue_capacity = config_.queue_capacity;
+  cc.queue_max_bytes = config_.queue_max_bytes;
+  auto c = std::make_shared<client>(strand_.get_inner_executor(), cc);
+  streamed_ = false;
+  for (const auto& ch : config_.channels) {
+    subscription_callbacks cbs;
+    const std::string channel = ch.name;
+    cbs.on_batch = [out = sink_, counters = counters_, name = config_.name, channel](
+                       std::span<const event> events, batch_done done) {
+      {
+        std::lock_guard lock{counters->mutex};
+        counters->backlog[channel] += events.size();
+      }
+      out->deliver(name, channel, events,
+                   [counters, channel, n = events.size(), done = std::move(done)](
+                       std::size_t handled, error_info error) {
+                     {
+                       std::lock_guard lock{counters->mutex};
+                       auto& b = counters->backlog[channel];
+                       b -= std::min(b, n);
+                     }
+                     done(handled, std::move(error));
+                   });
+    };
+    // The client logs the subscription itself.
+    cbs.on_subscribed = [weak = weak_from_this()](std::int64_t) {
+      if (auto self = weak.lock()) self->streamed_ = true;  // a later failure backs off afresh
+    };
+    cbs.on_gap = [log = log_](const gap_record& gap) {
+      log.log(log_level::warning, "gap: " + gap.to_string());
+    };
+    // A rejected subscription is logged by the client itself (once).
+    if (auto why = c->subscribe(ch.name, ch.start, std::move(cbs), ch.policy)) {
+      // The configuration was checked; a channel the client still refuses is this
+      // connection's failure alone.
+      std::lock_guard lock{mutex_};
+      state_ = connection_state::failed;
+      last_error_ = redact_(why.to_string());
+      log_.log(log_level::error, "cannot subscribe to " + ch.name + ": " + *last_error_);
+      return;
+    }
+  }
+  {
+    std::lock_guard lock{mutex_};
+    client_ = c;
+    if (state_ == connection_state::failed) state_ = connection_state::recovering;
+  }
+  running_ = true;
+  c->async_run(asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec) {
+    self->on_run_finished(ec);
+  }));
+}
+
+bool connection::restartable(const error_info& why) const {
+  if (is_retryable(why)) return true;
+  // A sink that kept failing under `retry`, an unwritable dead letter or replay store: the
+  // destination may come back (a receiver restarted, space freed). A restart resumes from
+  // the committed positions, losing nothing.
+  return why.code == errc::handler_failed || why.code == errc::output_failed ||
+         why.code == errc::replay_store_io;
+}
+
+void connection::on_run_finished(std::error_code ec) {
+  running_ = false;
+  std::shared_ptr<client> finished;
+  error_info why;
+  {
+    std::lock_guard lock{mutex_};
+    finished = std::move(client_);
+  }
+  if (finished) {
+    why = finished->last_error();
+    if (!why.code) why.code = ec;
+  }
+  // The client is destroyed later, outside its own completion.
+  asio::post(strand_, [finished] {});
+  if (stopping_) {
+    {
+      std::lock_guard lock{mutex_};
+      state_ = connection_state::stopped;
+    }
+    if (why.code && why.code != errc::cancelled)
+      log_.log(log_level::error, "stopped with an error: " + redact_(why.to_string()));
+    if (auto done = std::move(stopped_)) done();
+    return;
+  }
+  const std::string text = redact_(why.code ? why.to_string() : std::string("the run ended"));
+  const bool again = why.code && restartable(why);
+  {
+    std::lock_guard lock{mutex_};
+    state_ = connection_state::failed;
+    last_error_ = text;
+  }
+  if (!again) {
+    log_.log(log_level::error, "failed: " + text +
+                                   "; not retried (no retry can fix this: correct the "
+                                   "configuration and restart the service)");
+    return;
+  }
+  if (streamed_) backoff_ = std::chrono::milliseconds(0);
+  backoff_ = backoff_.count() == 0 ? config_.restart_backoff
+                                   : std::min(backoff_ * 2, config_.restart_backoff_max);
+  log_.log(log_level::error, "failed: " + text + "; starting again in " +
+                                 std::to_string(backoff_.count() / 1000) + " s");
+  restart_timer_.expires_after(backoff_);
+  restart_timer_.async_wait([self = shared_from_this()](boost::system::error_code wait) {
+    if (!wait) self->start_run();
+  });
+}
+
+void connection::stop(std::function<void()> stopped) {
+  asio::dispatch(strand_, [self = shared_from_this(), stopped = std::move(stopped)]() mutable {
+    if (self->stopping_) return;
+    self->stopping_ = true;
+    self->restart_timer_.cancel();
+    self->sink_->stop();
+    std::shared_ptr<client> c;
+    {
+      std::lock_guard lock{self->mutex_};
+      c = self->client_;
+    }
+    if (!self->running_ || !c) {
+      {
+        std::lock_guard lock{self->mutex_};
+        if (self->state_ != connection_state::failed) self->state_ = connection_state::stopped;
+      }
+      stopped();
+      return;
+    }
+    self->stopped_ = std::move(stopped);
+    c->cancel();
+  });
+}
+
+connection_status connection::status() const {
+  connection_status s;
+  s.name = config_.name;
+  s.sink_kind = sink_kind_;
+  std::shared_ptr<client> c;
+  {
+    std::lock_guard lock{mutex_};
+    c = client_;
+    s.state = state_;
+    s.last_error = last_error_;
+  }
+  if (c) {
+    const client_state cs = c->state();
+    s.client_state = std::string(to_string(cs));
+    s.client = c->metrics();
+    if (s.state != connection_state::stopped) {
+      switch (cs) {
+        case client_state::connected:
+        case client_state::paused:
+          s.state = streamed_ ? connection_state::streaming : connection_state::starting;
+          break;
+        case client_state::disconnecting:
+        case client_state::closed:
+          break;
+        default:
+          s.state = s.client.handshakes > 0 || streamed_ ? connection_state::recovering
+                                                         : s.state == connection_state::failed
+                                                               ? connection_state::recovering
+                                                               : connection_state::starting;
+          break;
+      }
+    }
+  } else {
+    s.client_state = "closed";
+  }
+  std::map<std::string, std::size_t> backlog;
+  {
+    std::lock_guard lock{counters_->mutex};
+    backlog = counters_->backlog;
+  }
+  for (const auto& ch : config_.channels) {
+    channel_status cs;
+    cs.channel = ch.name;
+    const std::string key = ch.name.substr(0, ch.name.find('?'));
+    if (auto it = s.client.channels.find(key); it != s.client.channels.end()) {
+      cs.events = it->second.events;
+      cs.last_replay_id = it->second.last_replay_id;
+      cs.last_event_age = it->second.last_event_age;
+    } else if (auto it2 = s.client.channels.find(ch.name); it2 != s.client.channels.end()) {
+      cs.events = it2->second.events;
+      cs.last_replay_id = it2->second.last_replay_id;
+      cs.last_event_age = it2->second.last_event_age;
+    }
+    if (c) cs.committed_replay_id = c->committed_replay_id(ch.name);
+    cs.sink_backlog = backlog[ch.name];
+    s.channels.push_back(std::move(cs));
+  }
+  s.sink = sink_->figures();
+  return s;
+}
+
+}  // namespace sfstream::serve

@@ -1,0 +1,81 @@
+// One connection of `sfstream serve`: one org, one sfstream::client, its sink. The connection
+// keeps its client running: a run that ends with an error a later try can fix (an outage past
+// the client's own retries, a sink that kept failing, a store that could not be written) is
+// started again after a long, doubling backoff; one no retry can fix (refused credentials, an
+// unsupported API version) leaves the connection failed with its error, and the rest of the
+// service goes on. Everything runs on the service's thread pool, on the connection's strand.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "serve/config.hpp"
+#include "serve/sink.hpp"
+#include "serve/status.hpp"
+#include "sfstream/client.hpp"
+#include "sfstream/credentials.hpp"
+
+namespace sfstream::serve {
+
+class service_log;
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(boost::asio::any_io_executor executor, connection_config config,
+             std::shared_ptr<replay_store> store, std::shared_ptr<sink> out,
+             std::string sink_kind, const service_log& log);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Starts the first run.
+  void start();
+  /// Graceful stop: ends a restart wait, lets the sink end its retry waits, cancels the client
+  /// (which drains what it holds and commits) and calls `stopped` once the run has completed.
+  void stop(std::function<void()> stopped);
+
+  const std::string& name() const noexcept { return config_.name; }
+  /// A snapshot for /status and /metrics; safe from any thread.
+  connection_status status() const;
+
+ private:
+  struct channel_counters;
+  void start_run();
+  void on_run_finished(std::error_code ec);
+  bool restartable(const error_info& why) const;
+
+  connection_config config_;
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  boost::asio::steady_timer restart_timer_;
+  std::shared_ptr<replay_store> store_;
+  std::shared_ptr<sink> sink_;
+  std::string sink_kind_;
+  logger log_;
+  std::function<std::string(std::string_view)> redact_;
+  std::shared_ptr<credentials_provider> credentials_;
+  std::shared_ptr<channel_counters> counters_;
+
+  mutable std::mutex mutex_;  // guards what status() reads
+  std::shared_ptr<client> client_;
+  connection_state state_ = connection_state::starting;
+  std::optional<std::string> last_error_;
+  std::atomic<bool> streamed_{false};  // the current run has had a subscription confirmed
+
+  // strand only
+  bool stopping_ = false;
+  bool running_ = false;
+  std::chrono::milliseconds backoff_{0};
+  std::function<void()> stopped_;
+};
+
+}  // namespace sfstream::serve

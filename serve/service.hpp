@@ -1,0 +1,65 @@
+// The service of `sfstream serve`: every configured connection on one shared thread pool, one
+// replay store, the admin listener, and the orderly stop.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "serve/admin_server.hpp"
+#include "serve/config.hpp"
+#include "serve/connection.hpp"
+#include "serve/service_log.hpp"
+#include "serve/shared_store.hpp"
+#include "serve/status.hpp"
+
+namespace sfstream::serve {
+
+class service {
+ public:
+  /// Opens the store (throws sfstream::error when it cannot be locked or read), makes every
+  /// connection and sink; starts nothing yet.
+  explicit service(service_config config);
+  ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
+
+  /// Starts the admin listener (when configured) and every connection. A listener that cannot
+  /// be bound is returned as an error and nothing is started.
+  error_info start();
+  /// Begins the graceful stop (idempotent, any thread): every connection drains, commits and
+  /// disconnects; then the admin listener closes.
+  void stop();
+  /// Blocks until the stop has completed, then joins the pool.
+  void wait();
+
+  service_status snapshot() const;
+  boost::asio::any_io_executor executor() { return pool_.get_executor(); }
+  const service_log& log() const noexcept { return log_; }
+  /// The admin listener's port (0 when there is none).
+  std::uint16_t admin_port() const noexcept;
+
+ private:
+  void connection_stopped();
+
+  service_config config_;
+  service_log log_;
+  boost::asio::thread_pool pool_;
+  std::unique_ptr<shared_store> store_;
+  std::vector<std::shared_ptr<sink>> sinks_;
+  std::vector<std::shared_ptr<connection>> connections_;
+  std::unique_ptr<admin_server> admin_;
+  std::chrono::system_clock::time_point started_at_;
+  std::chrono::steady_clock::time_point started_steady_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::size_t running_ = 0;
+};
+
+}  // namespace sfstream::serve

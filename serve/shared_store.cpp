@@ -1,0 +1,54 @@
+#include "serve/shared_store.hpp"
+
+namespace sfstream::serve {
+
+namespace {
+
+class prefixed_store final : public replay_store {
+ public:
+  prefixed_store(shared_store& shared, std::string prefix)
+      : shared_(shared), prefix_(std::move(prefix)) {}
+
+  std::optional<replay_position> load(const std::string& key) const override {
+    return shared_.load(prefix_ + key);
+  }
+  std::map<std::string, replay_position> load_all() const override {
+    std::map<std::string, replay_position> out;
+    for (auto& [key, position] : shared_.load_all()) {
+      if (key.starts_with(prefix_)) out.emplace(key.substr(prefix_.size()), std::move(position));
+    }
+    return out;
+  }
+  error_info save(const std::map<std::string, replay_position>& positions) override {
+    std::map<std::string, replay_position> prefixed;
+    for (const auto& [key, position] : positions) prefixed.emplace(prefix_ + key, position);
+    return shared_.save(prefixed);
+  }
+
+ private:
+  shared_store& shared_;
+  std::string prefix_;
+};
+
+}  // namespace
+
+std::shared_ptr<replay_store> shared_store::view(const std::string& name) {
+  return std::make_shared<prefixed_store>(*this, name + "/");
+}
+
+std::optional<replay_position> shared_store::load(const std::string& key) const {
+  std::lock_guard lock{mutex_};
+  return inner_->load(key);
+}
+
+std::map<std::string, replay_position> shared_store::load_all() const {
+  std::lock_guard lock{mutex_};
+  return inner_->load_all();
+}
+
+error_info shared_store::save(const std::map<std::string, replay_position>& positions) {
+  std::lock_guard lock{mutex_};
+  return inner_->save(positions);
+}
+
+}  // namespace sfstream::serve
