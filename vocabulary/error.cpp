@@ -70,7 +70,11 @@ const std::error_category& category() noexcept {
 std::string diagnostics::to_string() const {
   std::string out;
   append_part(out, context);
-  append_part(out, server_code);
+  // Salesforce texts often start with their own code ("INVALID_LOGIN: Invalid username…",
+  // "400::The channel…"): the code is said once.
+  const bool text_has_code =
+      !server_code.empty() && server_text.compare(0, server_code.size(), server_code) == 0;
+  if (!text_has_code) append_part(out, server_code);
   append_part(out, server_text);
   return out;
 }

@@ -141,7 +141,8 @@ class provider_base : public credentials_provider,
       error.diag.context = redact(error.diag.context);
       error.diag.server_code = redact(error.diag.server_code);
       error.diag.server_text = redact(error.diag.server_text);
-      log(log_level::warning, "login failed (" + description_ + "): " + error.to_string());
+      // The client reports it (a warning when it retries, the run's error when it cannot).
+      log(log_level::debug, "login failed (" + description_ + "): " + error.to_string());
       token = {};
     } else {
       add_secret(token.token);

@@ -378,7 +378,10 @@ void client_runtime::carry_out(bayeux::authenticate& a) {
         if (!self || self->run_ == run_state::closed) return;
         const auto now = steady::now();
         if (error) {
-          self->log(log_level::error, "authentication failed: " + error.to_string());
+          // A failure the session retries is worth a warning; one that ends the run is
+          // reported once, by whoever receives the run's error.
+          self->log(is_retryable(error) ? log_level::warning : log_level::debug,
+                    "authentication failed: " + error.to_string());
           self->session_.on_authentication_failed(std::move(error), now);
         } else if (auto bad = self->use_token(std::move(token))) {
           self->session_.on_authentication_failed(std::move(bad), now);
@@ -519,7 +522,9 @@ void client_runtime::finish_run(error_info error) {
   // A failure reported by the handler side (handler, dead letter, store) stays the run's
   // error: the disconnect it asked for finishes the session without one.
   if (!final_error_) final_error_ = std::move(error);
-  if (final_error_) log(log_level::error, "client finished: " + final_error_.to_string());
+  // The run's error goes to async_run's completion (and last_error()), whose receiver reports
+  // it: logging it here as well would report one failure twice.
+  if (final_error_) log(log_level::debug, "client finished: " + final_error_.to_string());
   {
     std::lock_guard lock{mutex_};
     last_error_ = final_error_;

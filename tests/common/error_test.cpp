@@ -67,3 +67,17 @@ TEST_CASE("is_retryable says whether trying again can help") {
   }
   CHECK(sfstream::make_http_status_code(429).message() == "HTTP status 429");
 }
+
+TEST_CASE("a server text that starts with its code names the code once") {
+  sfstream::error_info e{sfstream::make_error_code(sfstream::errc::auth_invalid_login),
+                         {"INVALID_LOGIN", "INVALID_LOGIN: Invalid username, password, security token; or user locked out.", "SOAP login"}};
+  CHECK(e.diag.to_string() ==
+        "SOAP login: INVALID_LOGIN: Invalid username, password, security token; or user locked "
+        "out.");
+  CHECK(e.to_string().find("INVALID_LOGIN: INVALID_LOGIN") == std::string::npos);
+  sfstream::diagnostics bayeux{"400", "400::The channel you requested to subscribe to does not exist", ""};
+  CHECK(bayeux.to_string() == "400::The channel you requested to subscribe to does not exist");
+  // A text that does not start with the code keeps both.
+  sfstream::diagnostics other{"invalid_grant", "authentication failure", "OAuth"};
+  CHECK(other.to_string() == "OAuth: invalid_grant: authentication failure");
+}
