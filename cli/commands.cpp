@@ -16,6 +16,7 @@ const char* const usage_text =
     "  emulator [options]                       run the local org emulator\n"
     "  topic create|list|delete [options] ...   manage PushTopics\n"
     "  publish [options] CHANNEL PAYLOAD        publish a platform event or push a generic event\n"
+    "  poll [options] OBJECT...                 print record changes found by polling REST\n"
     "  serve --config FILE                      run many connections as a service (TOML config)\n"
     "\n"
     "Run 'sfstream <command> --help' for the options of a command.\n"
@@ -49,6 +50,7 @@ int run_command(std::string_view command, int argc, char** argv) {
   if (command == "emulator") return run_emulator(args);
   if (command == "topic") return run_topic(args);
   if (command == "publish") return run_publish(args);
+  if (command == "poll") return run_poll(args);
   if (command == "serve") return run_serve(args);
   std::fprintf(stderr, "sfstream: unknown command '%.*s'\n%s", static_cast<int>(command.size()),
                command.data(), usage_text);

@@ -33,6 +33,7 @@ int run_demo(std::span<char* const> args);
 int run_emulator(std::span<char* const> args);
 int run_topic(std::span<char* const> args);
 int run_publish(std::span<char* const> args);
+int run_poll(std::span<char* const> args);
 int run_serve(std::span<char* const> args);
 
 /// Prints "sfstream <command>: <message>" and a pointer to --help on stderr; returns exit_usage.

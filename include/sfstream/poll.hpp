@@ -190,7 +190,8 @@ class poller {
   }
 
   /// Stops: no further poll or handler call; a REST call in flight is abandoned, its records
-  /// neither emitted nor committed. async_run completes soon after.
+  /// neither emitted nor committed. Called from a handler, no record after the current one is
+  /// handed over, and those handled are committed. async_run completes soon after.
   void cancel();
 
   poll_metrics metrics() const;

@@ -121,7 +121,13 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
     });
   }
 
+  // From a handler (on the strand) the stop takes effect before the next record: what the
+  // handler saw last is the last thing committed.
   void cancel() {
+    if (strand_.running_in_this_thread()) {
+      finish({});
+      return;
+    }
     asio::post(strand_, [self = shared_from_this()] { self->finish({}); });
   }
 
@@ -200,7 +206,7 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
 
   void fail(error_info error) {
     if (state_ == run_state::closed) return;
-    config_.log.log(log_level::error, "polling stopped: " + describe_error(error));
+    config_.log.log(log_level::debug, "polling stopped: " + describe_error(error));
     finish(std::move(error));
   }
 
@@ -439,8 +445,9 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
       o.handler_tries = 0;
       ++o.next;
     }
-    if (closed()) return;
+    // Handled records are committed even when the run was cancelled meanwhile.
     if (emitted && !commit(o)) return;
+    if (closed()) return;
     o.records.clear();
     if (!o.next_url.empty()) {
       fetch_page(o, std::exchange(o.next_url, {}));
@@ -567,6 +574,11 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
     }
     if (failed) {
       if (failed.code != errc::replay_store_locked) failed.code = make_error_code(errc::replay_store_io);
+      // A cancelled run still reports it: the store is behind what the handler saw.
+      if (closed()) {
+        const std::lock_guard lock(mutex_);
+        last_error_ = failed;
+      }
       fail(std::move(failed));
       return false;
     }
