@@ -354,3 +354,30 @@ TEST_CASE("an unreadable configuration file is one problem without a line") {
   CHECK(problems[0].to_string() ==
         "/nonexistent/sfstream/serve.toml: cannot read the configuration file");
 }
+
+TEST_CASE("the emulator sample configuration is good apart from the emulator's CA file") {
+  std::vector<config_problem> problems;
+  auto config = load_service_config(SFSTREAM_SOURCE_DIR "/samples/serve-emulator.toml", problems);
+  (void)config;
+  std::map<std::string, std::string> env{{"SF_PASSWORD", "demo-pass"},
+                                         {"SF_SECURITY_TOKEN", "DEMOTOKEN0000000000000"}};
+  std::ifstream in(SFSTREAM_SOURCE_DIR "/samples/serve-emulator.toml");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  problems.clear();
+  auto parsed = parse_service_config(text, "serve-emulator.toml", problems,
+                                     [&](const std::string& name) -> std::optional<std::string> {
+                                       auto it = env.find(name);
+                                       if (it == env.end()) return std::nullopt;
+                                       return it->second;
+                                     });
+  for (const auto& p : problems) {
+    INFO(p.to_string());
+    // Only present while the emulator runs with --state-dir /tmp/sfstream-demo.
+    CHECK(p.key == "connection[0].network.ca_file");
+  }
+  if (problems.empty()) {
+    REQUIRE(parsed.has_value());
+    CHECK(parsed->connections.size() == 1);
+    CHECK(parsed->admin_port == 9464);
+  }
+}

@@ -1,0 +1,385 @@
+// sfstream serve end to end: a real `sfstream serve` process, three real emulated orgs (one
+// with a wrong password, one whose sessions expire mid-stream, one whose webhook receiver fails
+// for a while), the four channel kinds, kill -9 and SIGTERM.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "admin_support.hpp"
+#include "emulator/cometd/cometd_server.hpp"
+#include "support/emulator_fixture.hpp"
+#include "support/webhook_receiver.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using sfstream::testing::emulator_fixture;
+using sfstream::testing::wait_until;
+using sfstream::testing::webhook_receiver;
+
+namespace {
+
+const std::vector<std::string> channels{"/topic/Orders", "/u/Notices", "/event/Order__e",
+                                        "/data/AccountChangeEvent"};
+constexpr const char* hook_key = "whsec-e2e-0123456789-abcdefghijklmnop";
+
+/// `sfstream serve --config FILE` as a child process, stderr (the logs) to a file.
+class serve_process {
+ public:
+  serve_process(const fs::path& config, const fs::path& log, const fs::path& out) : log_(log) {
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      const int e = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (o < 0 || e < 0) ::_exit(127);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      std::string path = SFSTREAM_CLI_PATH;
+      std::string a0 = "serve", a1 = "--config", a2 = config.string();
+      char* argv[] = {path.data(), a0.data(), a1.data(), a2.data(), nullptr};
+      ::execv(argv[0], argv);
+      ::_exit(127);
+    }
+  }
+  ~serve_process() {
+    if (!exited_) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+  /// The exit code (or -signal), -1000 when it had to be killed after `limit`.
+  int wait(std::chrono::milliseconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!exited_) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= end) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        exited_ = true;
+        code_ = -1000;
+        break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return code_;
+  }
+
+ private:
+  fs::path log_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int code_ = 0;
+};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::vector<std::string> lines_of(const fs::path& p) {
+  std::vector<std::string> out;
+  std::istringstream in(read_file(p));
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+/// (channel, replay id) of each line of a file sink, in file order.
+std::vector<std::pair<std::string, std::int64_t>> file_events(const fs::path& p,
+                                                              std::size_t from_line = 0) {
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  const auto lines = lines_of(p);
+  for (std::size_t i = from_line; i < lines.size(); ++i) {
+    rapidjson::Document d;
+    d.Parse(lines[i].c_str(), lines[i].size());
+    REQUIRE_FALSE(d.HasParseError());
+    REQUIRE(std::string(d["connection"].GetString()) == "expiring");
+    out.emplace_back(d["channel"].GetString(), d["replayId"].GetInt64());
+  }
+  return out;
+}
+
+/// (channel, replay id) of every event the receiver accepted, in arrival order, from request
+/// `from` on.
+std::vector<std::pair<std::string, std::int64_t>> hook_events(const webhook_receiver& r,
+                                                              std::size_t from = 0) {
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  const auto accepted = r.accepted();
+  for (std::size_t i = from; i < accepted.size(); ++i) {
+    const auto& req = accepted[i];
+    CHECK(req.signature_valid);
+    rapidjson::Document d;
+    d.Parse(req.body.c_str(), req.body.size());
+    REQUIRE_FALSE(d.HasParseError());
+    CHECK(std::string(d["connection"].GetString()) == "hooked");
+    const std::string channel = d["channel"].GetString();
+    for (const auto& e : d["events"].GetArray())
+      out.emplace_back(channel, e["data"]["event"]["replayId"].GetInt64());
+  }
+  return out;
+}
+
+/// Publishes `n` events on each channel of `org`; returns the ids per channel.
+std::map<std::string, std::vector<std::int64_t>> publish(emulator_fixture& org, int n) {
+  std::map<std::string, std::vector<std::int64_t>> ids;
+  for (const auto& ch : channels) {
+    for (int i = 0; i < n; ++i) {
+      ids[ch].push_back(org.call([&](auto& o) {
+        return o.cometd().publish_raw(
+            ch, "{\"event\":{\"replayId\":{{replayId}}},\"payload\":{\"n\":" + std::to_string(i) +
+                    "}}");
+      }));
+    }
+  }
+  return ids;
+}
+
+void merge(std::map<std::string, std::vector<std::int64_t>>& into,
+           const std::map<std::string, std::vector<std::int64_t>>& more) {
+  for (const auto& [ch, ids] : more) into[ch].insert(into[ch].end(), ids.begin(), ids.end());
+}
+
+/// The events per channel, in order.
+std::map<std::string, std::vector<std::int64_t>> by_channel(
+    const std::vector<std::pair<std::string, std::int64_t>>& events) {
+  std::map<std::string, std::vector<std::int64_t>> out;
+  for (const auto& [ch, id] : events) out[ch].push_back(id);
+  return out;
+}
+
+bool has_all(const std::vector<std::pair<std::string, std::int64_t>>& got,
+             const std::map<std::string, std::vector<std::int64_t>>& wanted) {
+  std::multiset<std::pair<std::string, std::int64_t>> have(got.begin(), got.end());
+  for (const auto& [ch, ids] : wanted) {
+    for (const auto id : ids) {
+      if (have.count({ch, id}) == 0) return false;
+    }
+  }
+  return true;
+}
+
+/// Every wanted event exactly once, in order per channel.
+void check_exactly_once(const std::vector<std::pair<std::string, std::int64_t>>& got,
+                        const std::map<std::string, std::vector<std::int64_t>>& wanted,
+                        const char* what) {
+  INFO(what);
+  const auto per = by_channel(got);
+  for (const auto& [ch, ids] : wanted) {
+    INFO(ch);
+    auto it = per.find(ch);
+    REQUIRE(it != per.end());
+    CHECK(it->second == ids);
+  }
+  CHECK(per.size() == wanted.size());
+}
+
+std::uint16_t admin_port_of(const fs::path& log) {
+  for (const auto& line : lines_of(log)) {
+    const auto at = line.find("admin listener on 127.0.0.1:");
+    if (at == std::string::npos) continue;
+    return static_cast<std::uint16_t>(std::stoi(line.substr(at + 28)));
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("serve runs three orgs: a wrong password, expiring sessions and a failing webhook, "
+          "exactly once apart from a kill -9" *
+          doctest::test_suite("heavy")) {
+  admin_test::temp_dir dir;
+  emulator_fixture wrong, expiring, hooked;
+  webhook_receiver receiver(hook_key);
+  // The webhook fails for a while: every channel's first requests get 503.
+  receiver.fail_next(24, 503);
+
+  const auto pw = dir.write("pw", "demo-pass\n");
+  const auto bad = dir.write("bad", "not-the-password\n");
+  const auto token = dir.write("token", "DEMOTOKEN0000000000000");
+  const auto key = dir.write("hook.key", hook_key);
+  auto connection = [&](const std::string& name, emulator_fixture& org, const fs::path& password,
+                        const std::string& sink) {
+    std::string s = "\n[[connection]]\nname = \"" + name + "\"\n[connection.auth]\nlogin_url = \"" +
+                    org.org().base_url() + "\"\nusername = \"demo@sfstream.local\"\n" +
+                    "password_file = \"" + password.string() + "\"\nsecurity_token_file = \"" +
+                    token.string() + "\"\n[connection.network]\nca_file = \"" +
+                    org.org().ca_file() + "\"\n[connection.on_failure]\naction = \"retry\"\n" +
+                    "max_retries = 1000\nbackoff_initial = 0.1\nbackoff_max = 0.5\n" + sink;
+    for (const auto& ch : channels)
+      s += "[[connection.channel]]\nname = \"" + ch + "\"\nstart = -2\n";
+    return s;
+  };
+  const fs::path out_file = dir.path / "expiring.jsonl";
+  const std::string config =
+      "[service]\nstore = \"" + (dir.path / "positions.json").string() +
+      "\"\nthreads = 2\nlog_format = \"json\"\nlog_level = \"info\"\n[admin]\nport = 0\n" +
+      connection("wrong", wrong, bad, "[connection.sink]\ntype = \"file\"\npath = \"" +
+                                          (dir.path / "wrong.jsonl").string() + "\"\n") +
+      connection("expiring", expiring, pw,
+                 "[connection.sink]\ntype = \"file\"\npath = \"" + out_file.string() + "\"\n") +
+      connection("hooked", hooked, pw,
+                 "[connection.sink]\ntype = \"webhook\"\nurl = \"" + receiver.url() +
+                     "\"\nsigning_key_file = \"" + key.string() +
+                     "\"\nbackoff_initial = 0.3\nbackoff_max = 1\n");
+  const auto config_file = dir.write("serve.toml", config);
+  const fs::path log = dir.path / "serve.log";
+  const fs::path stdout_file = dir.path / "serve.out";
+
+  // Round 1, before the service starts (the channels start at -2: all retained).
+  std::map<std::string, std::vector<std::int64_t>> want_b = publish(expiring, 5);
+  std::map<std::string, std::vector<std::int64_t>> want_c = publish(hooked, 5);
+  publish(wrong, 1);
+
+  auto svc = std::make_unique<serve_process>(config_file, log, stdout_file);
+  // The org whose webhook fails and the org that cannot log in do not delay this one.
+  REQUIRE(wait_until([&] { return has_all(file_events(out_file), want_b); }, 20s));
+  CHECK(receiver.accepted().empty());
+  REQUIRE(wait_until([&] { return has_all(hook_events(receiver), want_c); }, 60s));
+
+  // Round 2: the sessions of one org expire mid-stream.
+  expiring.call([](auto& o) {
+    o.expire_all_sessions();
+    return 0;
+  });
+  merge(want_b, publish(expiring, 5));
+  merge(want_c, publish(hooked, 5));
+  REQUIRE(wait_until([&] { return has_all(file_events(out_file), want_b); }, 30s));
+  REQUIRE(wait_until([&] { return has_all(hook_events(receiver), want_c); }, 30s));
+  check_exactly_once(file_events(out_file), want_b, "file sink before the kill");
+  check_exactly_once(hook_events(receiver), want_c, "webhook before the kill");
+
+  // /status: the wrong password is a failed connection with its error; the others stream.
+  const std::uint16_t port = admin_port_of(log);
+  REQUIRE(port != 0);
+  {
+    admin_test::http_client http(port);
+    const auto r = http.get("/status");
+    CHECK(r.result_int() == 200);
+    rapidjson::Document d;
+    d.Parse(r.body().c_str(), r.body().size());
+    REQUIRE_FALSE(d.HasParseError());
+    std::map<std::string, std::string> states;
+    for (const auto& c : d["connections"].GetArray()) {
+      states[c["name"].GetString()] = c["state"].GetString();
+      if (std::string(c["name"].GetString()) == "wrong") {
+        REQUIRE(c["last_error"].IsString());
+        CHECK(std::string(c["last_error"].GetString()).find("INVALID_LOGIN") != std::string::npos);
+      }
+      if (std::string(c["name"].GetString()) == "expiring") {
+        CHECK(c["client"]["authentications"].GetUint64() >= 2);  // logged in again
+      }
+    }
+    CHECK(states["wrong"] == "failed");
+    CHECK(states["expiring"] == "streaming");
+    CHECK(states["hooked"] == "streaming");
+    CHECK(http.get("/readyz").result_int() == 503);
+  }
+
+  // Round 3 and a kill -9 while it is being delivered; the restart gets the rest.
+  const std::size_t b_before_kill = file_events(out_file).size();
+  const std::size_t c_before_kill = hook_events(receiver).size();
+  const auto round3_b = publish(expiring, 5);
+  const auto round3_c = publish(hooked, 5);
+  merge(want_b, round3_b);
+  merge(want_c, round3_c);
+  std::this_thread::sleep_for(300ms);
+  svc->signal(SIGKILL);
+  CHECK(svc->wait(10s) == -SIGKILL);
+  svc = std::make_unique<serve_process>(config_file, log, stdout_file);
+  merge(want_b, publish(expiring, 5));
+  merge(want_c, publish(hooked, 5));
+  REQUIRE(wait_until([&] { return has_all(file_events(out_file), want_b); }, 30s));
+  REQUIRE(wait_until([&] { return has_all(hook_events(receiver), want_c); }, 30s));
+  // Every event at least once; a repeat only of round 3 (the batch uncommitted at the kill),
+  // and in order per channel within each run.
+  auto check_repeats = [](const std::vector<std::pair<std::string, std::int64_t>>& got,
+                          const std::map<std::string, std::vector<std::int64_t>>& round3,
+                          std::size_t before, const char* what) {
+    INFO(what);
+    std::multiset<std::pair<std::string, std::int64_t>> seen(got.begin(), got.end());
+    for (const auto& [ch, id] : std::set<std::pair<std::string, std::int64_t>>(got.begin(),
+                                                                               got.end())) {
+      const auto n = seen.count({ch, id});
+      CHECK(n <= 2);
+      if (n == 2) {
+        const auto& r3 = round3.at(ch);
+        CHECK(std::find(r3.begin(), r3.end(), id) != r3.end());
+      }
+    }
+    (void)before;
+  };
+  check_repeats(file_events(out_file), round3_b, b_before_kill, "file sink after the kill");
+  check_repeats(hook_events(receiver), round3_c, c_before_kill, "webhook after the kill");
+
+  // SIGTERM: drains, commits, exits 0.
+  svc->signal(SIGTERM);
+  CHECK(svc->wait(20s) == 0);
+  const std::size_t b_after_term = file_events(out_file).size();
+  const std::size_t c_after_term = hook_events(receiver).size();
+  // A restart delivers nothing twice: only what is new, exactly once.
+  svc = std::make_unique<serve_process>(config_file, log, stdout_file);
+  const auto round5_b = publish(expiring, 2);
+  const auto round5_c = publish(hooked, 2);
+  REQUIRE(wait_until([&] { return has_all(file_events(out_file, b_after_term), round5_b); }, 30s));
+  REQUIRE(wait_until([&] { return has_all(hook_events(receiver, 0), round5_c); }, 30s));
+  std::this_thread::sleep_for(2s);  // time for anything repeated to show up
+  check_exactly_once(file_events(out_file, b_after_term), round5_b, "file sink after SIGTERM");
+  {
+    // The webhook's requests after the stop: count the events of requests not seen before.
+    const auto all = hook_events(receiver);
+    std::vector<std::pair<std::string, std::int64_t>> after(all.begin() +
+                                                                 static_cast<long>(c_after_term),
+                                                             all.end());
+    check_exactly_once(after, round5_c, "webhook after SIGTERM");
+  }
+  svc->signal(SIGTERM);
+  CHECK(svc->wait(20s) == 0);
+
+  // The logs: JSON lines; the wrong password reported once per run, no secret anywhere.
+  const std::string logs = read_file(log);
+  CHECK(logs.find("demo-pass") == std::string::npos);
+  CHECK(logs.find("not-the-password") == std::string::npos);
+  CHECK(logs.find(hook_key) == std::string::npos);
+  std::size_t invalid_login = 0;
+  std::size_t starts = 0;
+  for (const auto& line : lines_of(log)) {
+    rapidjson::Document d;
+    d.Parse(line.c_str(), line.size());
+    INFO(line);
+    REQUIRE_FALSE(d.HasParseError());
+    REQUIRE(d.IsObject());
+    CHECK(d.HasMember("time"));
+    CHECK(d.HasMember("level"));
+    CHECK(d.HasMember("connection"));
+    REQUIRE(d.HasMember("message"));
+    const std::string message = d["message"].GetString();
+    if (message.find("INVALID_LOGIN") != std::string::npos) {
+      ++invalid_login;
+      CHECK(message.find("INVALID_LOGIN: INVALID_LOGIN") == std::string::npos);
+      CHECK(std::string(d["connection"].GetString()) == "wrong");
+    }
+    if (message.starts_with("starting ")) ++starts;
+  }
+  CHECK(starts == 3);
+  CHECK(invalid_login == starts);
+}
