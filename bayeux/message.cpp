@@ -533,9 +533,9 @@ class reply_reader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, repl
   std::string field_error_;
 };
 
-result<std::vector<message>> parse(std::string_view body, bool copy_text) {
+error_info parse_into(std::string_view body, bool copy_text, std::vector<message>& out) {
+  out.clear();
   if (body.empty()) return protocol_error("the reply body is empty");
-  std::vector<message> out;
   reply_stream stream(body.data(), body.size());
   reply_reader handler(body, stream, out);
   // One reader per thread: its stack is kept between replies, so a reply costs no allocation
@@ -555,6 +555,12 @@ result<std::vector<message>> parse(std::string_view body, bool copy_text) {
   if (copy_text) {
     for (auto& m : out) m.json.assign(m.object.of(body));
   }
+  return {};
+}
+
+result<std::vector<message>> parse(std::string_view body, bool copy_text) {
+  std::vector<message> out;
+  if (auto bad = parse_into(body, copy_text, out)) return bad;
   return out;
 }
 
@@ -570,6 +576,10 @@ result<std::vector<message>> parse_reply(std::string_view body) {
 
 result<std::vector<message>> parse_reply_spans(std::string_view body) {
   return parse(body, false);
+}
+
+error_info parse_reply_spans(std::string_view body, std::vector<message>& out) {
+  return parse_into(body, false, out);
 }
 
 namespace {

@@ -81,6 +81,9 @@ result<std::vector<message>> parse_reply(std::string_view body);
 /// As parse_reply, without copying any message text: `json` stays empty and `object`/`data`
 /// say where the text lies in `body`. For callers that keep the body alive (the session).
 result<std::vector<message>> parse_reply_spans(std::string_view body);
+/// The same into `out` (emptied first), whose capacity is reused from reply to reply; on error
+/// `out` holds nothing usable.
+error_info parse_reply_spans(std::string_view body, std::vector<message>& out);
 
 /// Request encoders. Each returns one compact JSON object; encode_batch joins objects into
 /// the JSON array a POST body must be (Salesforce accepts only arrays).

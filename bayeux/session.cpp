@@ -693,11 +693,14 @@ void session::on_reply(lane on, unsigned http_status, std::shared_ptr<const std:
     return;
   }
   if (!body) body = std::make_shared<const std::string>();
-  auto parsed = parse_reply_spans(*body);
-  if (!parsed || http_status >= 500) {
+  // Parsed into a vector kept between replies: a reply costs no allocation of messages once
+  // the first ones have sized it.
+  std::vector<message>& messages = reply_messages_;
+  const error_info unparsed = parse_reply_spans(*body, messages);
+  if (unparsed || http_status >= 500) {
     const auto kind = http_status >= 500 ? failure_kind::http_status : failure_kind::protocol;
     std::string text = "HTTP " + std::to_string(http_status) +
-                       (parsed ? std::string{} : ": " + parsed.error().diag.server_text);
+                       (!unparsed ? std::string{} : ": " + unparsed.diag.server_text);
     if (on == lane::control) {
       control_lane_failed(std::move(text), kind, now);
     } else {
@@ -708,9 +711,9 @@ void session::on_reply(lane on, unsigned http_status, std::shared_ptr<const std:
   // The events of this reply refer to its body; the session keeps it only while handling.
   reply_body_ = std::move(body);
   if (on == lane::control) {
-    handle_control_reply(parsed.value(), now);
+    handle_control_reply(messages, now);
   } else {
-    handle_long_poll_reply(parsed.value(), now);
+    handle_long_poll_reply(messages, now);
   }
   reply_body_.reset();
 }

@@ -268,6 +268,7 @@ class session {
   time_point control_sent_at_{};  ///< When the outstanding (or last) control batch was sent.
   /// The body of the reply being handled, shared with the events it carries; null otherwise.
   std::shared_ptr<const std::string> reply_body_;
+  std::vector<message> reply_messages_;  ///< The last reply's messages: their capacity is reused.
   step step_ = step::none;
   std::optional<time_point> step_due_;
   std::optional<time_point> control_due_;

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -98,18 +100,44 @@ inline std::string valid_utf8(std::string_view text) {
 /// whitespace outside strings is dropped, a raw control character inside a string becomes its
 /// \u00XX escape and invalid UTF-8 becomes U+FFFD; strings, escapes and numbers are otherwise
 /// copied as they are, never re-encoded.
+/// What a scan of `text` found: a byte below 0x20 (a control character or a newline) and a
+/// byte of 0x80 or above (not ASCII). Eight bytes at a time: this runs over every byte of every
+/// event the command prints.
+struct byte_classes {
+  bool control = false;
+  bool non_ascii = false;
+};
+inline byte_classes classify_bytes(std::string_view text) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  std::uint64_t high = 0;
+  std::uint64_t low = 0;
+  const char* p = text.data();
+  std::size_t n = text.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    high |= w;
+    // The high bit of a byte of (w - 0x20…) & ~w is set only when that byte, or one below it
+    // in the word (whose borrow runs up), is below 0x20: exact for "is there one".
+    low |= (w - 0x20 * ones) & ~w;
+  }
+  byte_classes found;
+  found.non_ascii = (high & highs) != 0;
+  found.control = (low & highs) != 0;
+  for (; n > 0; ++p, --n) {
+    const auto u = static_cast<unsigned char>(*p);
+    found.non_ascii |= u >= 0x80;
+    found.control |= u < 0x20;
+  }
+  return found;
+}
+
 inline json_line_fix append_json_line(std::string& out, std::string_view json) {
   json_line_fix fix;
-  bool plain = true;
-  bool ascii = true;
-  for (const char c : json) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20) {
-      plain = false;
-      break;
-    }
-    if (u >= 0x80) ascii = false;
-  }
+  const byte_classes found = classify_bytes(json);
+  bool plain = !found.control;
+  const bool ascii = !found.non_ascii;
   if (plain && !ascii) {
     for (std::size_t i = 0; i < json.size() && plain;) {
       if (static_cast<unsigned char>(json[i]) < 0x80) {

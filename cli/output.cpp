@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -82,14 +83,23 @@ std::string json_string(std::string_view text) {
   return out;
 }
 
-std::string event_line(const event& e, json_line_fix* fix) {
+void append_event_line(std::string& out, const event& e, json_line_fix* fix) {
   const std::string_view data = e.data_json();
-  std::string out;
-  out.reserve(data.size() + e.channel().size() + 48);
+  const std::string& channel = e.channel();
   out += "{\"channel\":";
-  out += json_string(valid_utf8(e.channel()));
+  if (classify_bytes(channel).non_ascii) {
+    detail::append_json_string(out, valid_utf8(channel));
+  } else {
+    detail::append_json_string(out, channel);
+  }
   out += ",\"replayId\":";
-  out += e.replay_id() ? std::to_string(*e.replay_id()) : std::string("null");
+  if (e.replay_id()) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, *e.replay_id()).ptr;
+    out.append(digits, end);
+  } else {
+    out += "null";
+  }
   out += ",\"data\":";
   if (data.empty()) {
     out += "null";
@@ -98,6 +108,12 @@ std::string event_line(const event& e, json_line_fix* fix) {
     if (fix != nullptr) *fix = made;
   }
   out += '}';
+}
+
+std::string event_line(const event& e, json_line_fix* fix) {
+  std::string out;
+  out.reserve(e.data_json().size() + e.channel().size() + 48);
+  append_event_line(out, e, fix);
   return out;
 }
 
@@ -143,6 +159,12 @@ std::string rejected_json(std::string_view channel, const error_info& why) {
 void line_writer::append(std::string_view line) {
   if (error_ != 0) return;
   buffer_.append(line);
+  buffer_.push_back('\n');
+}
+
+void line_writer::append_event(const event& e, json_line_fix* fix) {
+  if (error_ != 0) return;
+  append_event_line(buffer_, e, fix);
   buffer_.push_back('\n');
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -403,21 +404,56 @@ int run_subscribe(std::span<char* const> args) {
   // A store that cannot be saved ends the run through the client (errc::replay_store_io after
   // its bounded tries), with exit code 10.
   store->before_save(flush_output);
+  auto warn_repaired = [](const event& e, const json_line_fix& fix) {
+    if (!fix.replaced_utf8 && !fix.escaped_control) return;
+    print_error("warning: the event on " + e.channel() +
+                (e.replay_id() ? " (replay id " + std::to_string(*e.replay_id()) + ")" : "") +
+                " is not valid JSON text: it is printed with " +
+                (fix.replaced_utf8 ? "U+FFFD for its invalid UTF-8" : "") +
+                (fix.replaced_utf8 && fix.escaped_control ? " and " : "") +
+                (fix.escaped_control ? "its raw control characters escaped" : ""));
+  };
   // Every event's line, unless the command is stopping (then it is not committed either).
   auto print_event = [&](const event& e) {
     if (halted || (count && printed.load() >= *count)) return false;
     json_line_fix fix;
     std::string line = event_line(e, &fix);
-    if (fix.replaced_utf8 || fix.escaped_control) {
-      print_error("warning: the event on " + e.channel() +
-                  (e.replay_id() ? " (replay id " + std::to_string(*e.replay_id()) + ")" : "") +
-                  " is not valid JSON text: it is printed with " +
-                  (fix.replaced_utf8 ? "U+FFFD for its invalid UTF-8" : "") +
-                  (fix.replaced_utf8 && fix.escaped_control ? " and " : "") +
-                  (fix.escaped_control ? "its raw control characters escaped" : ""));
-    }
+    warn_repaired(e, fix);
     append_line(line);
     return true;
+  };
+  // A batch of one subscription's events: their lines go into the output buffer under one
+  // lock, the batch's last position is marked once, and the batch is done at once (its
+  // positions are saved only after the lines before them are written: the store flushes
+  // first). Events past --count, or after the command halted, are neither printed nor
+  // committed (the store keeps nothing beyond the last printed mark).
+  auto print_batch = [&](std::span<const event> events) {
+    std::size_t n = 0;
+    bool full = false;
+    {
+      std::lock_guard lock{out_mutex};
+      const long long room =
+          count ? std::max<long long>(0, *count - printed.load()) : static_cast<long long>(events.size());
+      const std::size_t take = halted ? 0 : std::min(events.size(), static_cast<std::size_t>(room));
+      const event* last_with_id = nullptr;
+      for (; n < take; ++n) {
+        json_line_fix fix;
+        out.append_event(events[n], &fix);
+        warn_repaired(events[n], fix);
+        if (events[n].replay_id()) last_with_id = &events[n];
+      }
+      if (last_with_id != nullptr) {
+        out.mark({replay_key(last_with_id->channel()), *last_with_id->replay_id()});
+      }
+      full = out.pending() >= flush_threshold;
+    }
+    if (n == 0) return;
+    if (count && (printed += static_cast<long long>(n)) >= *count) {
+      flush_output();
+      stop_from_handler(exit_ok);
+    } else if (full) {
+      flush_output();
+    }
   };
   // Marks the event for commit once its lines are written, and counts it for --count.
   auto counted = [&](const event& e) {
@@ -492,8 +528,9 @@ int run_subscribe(std::span<char* const> args) {
         counted(e);
       };
     } else {
-      cbs.on_event = [&](const event& e) {
-        if (print_event(e)) counted(e);
+      cbs.on_batch = [&](std::span<const event> events, batch_done done) {
+        print_batch(events);
+        done(events.size(), {});
       };
     }
     if (auto why = c.subscribe(w.channel, w.replay, std::move(cbs))) {

@@ -121,7 +121,7 @@ class provider_base : public credentials_provider,
     }
     transport::transport_options options = transport::make_transport_options(network_, &why);
     if (why) return done(std::move(why), {});
-    if (!tls_) {
+    if (!tls_ && target->is_https()) {
       tls_ = transport::make_client_tls_context(options, &why);
       if (!tls_) {
         if (!why) why = make_error(errc::tls_error, "creating the TLS context");

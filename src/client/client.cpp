@@ -179,7 +179,8 @@ error_info client_runtime::subscribe(const std::string& channel, std::int64_t re
       self->log(log_level::error, "subscribe " + channel + ": " + e.to_string());
       // The session refused it (e.g. a stored position that is negative): say so to the
       // subscription rather than leave it waiting.
-      self->enqueue(queue_item{queue_item::kind::rejected, channel, {}, {}, e, 0});
+      self->enqueue(queue_item{queue_item::kind::rejected, channel, {}, nullptr,
+                               std::make_shared<const error_info>(e), 0});
     }
     self->pump();
   });
@@ -279,7 +280,18 @@ error_info client_runtime::last_error() const {
 // --- the pump: carry out what the session asks, on the strand ------------------------------
 
 void client_runtime::pump() {
-  while (auto next = session_.next_action()) {
+  for (;;) {
+    auto next = session_.next_action();
+    if (!next) {
+      if (staged_.empty()) break;
+      deliver_staged();  // may pause the stream: its actions are carried out next
+      continue;
+    }
+    if (auto* d = std::get_if<bayeux::deliver>(&*next)) {
+      carry_out(*d);
+      continue;
+    }
+    deliver_staged();  // events before any other action, in order
     std::visit([this](auto& a) { carry_out(a); }, *next);
   }
   state_ = to_client_state(session_.state());
@@ -425,6 +437,8 @@ error_info client_runtime::use_token(access_token token) {
 }
 
 void client_runtime::carry_out(bayeux::deliver& a) {
+  // Staged: the events of one reply reach the queue together (deliver_staged), with one lock
+  // for the figures, one for the queue and one wake-up of the handler side.
   std::optional<std::int64_t> id = a.event.replay_id;
   std::string key = std::move(a.event.replay_key);
   const std::string_view json = a.event.json();
@@ -433,16 +447,29 @@ void client_runtime::carry_out(bayeux::deliver& a) {
   if (config_.commit == commit_mode::on_receive && id) {
     session_.commit(key, *id);
   }
+  staged_.push_back(
+      queue_item{queue_item::kind::event, std::move(key), std::move(ev), nullptr, nullptr, 0});
+}
+
+void client_runtime::deliver_staged() {
+  if (staged_.empty()) return;
   {
     std::lock_guard lock{mutex_};
-    ++metrics_.events;
-    auto& c = metrics_.channels[key];
-    ++c.events;
-    c.last_replay_id = id;
-    last_event_time_[key] = std::chrono::system_clock::now();
+    const auto now = std::chrono::system_clock::now();
+    metrics_.events += staged_.size();
+    const std::string* last_key = nullptr;
+    channel_metrics* c = nullptr;
+    for (const auto& item : staged_) {
+      if (last_key == nullptr || *last_key != item.channel) {
+        last_key = &item.channel;
+        c = &metrics_.channels[item.channel];
+        last_event_time_[item.channel] = now;
+      }
+      ++c->events;
+      c->last_replay_id = item.ev.replay_id();
+    }
   }
-  const bool full =
-      queue_.push(queue_item{queue_item::kind::event, std::move(key), std::move(ev), {}, {}, 0});
+  const bool full = queue_.push_all(staged_);
   schedule_dispatch();
   if (full) pause_stream();
 }
@@ -467,12 +494,13 @@ void client_runtime::pause_stream() {
 void client_runtime::carry_out(bayeux::subscribed& a) {
   log(log_level::info,
       "subscribed to " + a.channel + " from replay id " + std::to_string(a.replay_from));
-  enqueue(queue_item{queue_item::kind::subscribed, a.channel, {}, {}, {}, a.replay_from});
+  enqueue(queue_item{queue_item::kind::subscribed, a.channel, {}, nullptr, nullptr, a.replay_from});
 }
 
 void client_runtime::carry_out(bayeux::subscription_failed& a) {
   log(log_level::error, "subscription to " + a.channel + " rejected: " + a.error.to_string());
-  enqueue(queue_item{queue_item::kind::rejected, a.channel, {}, {}, a.error, 0});
+  enqueue(queue_item{queue_item::kind::rejected, a.channel, {}, nullptr,
+                     std::make_shared<const error_info>(a.error), 0});
 }
 
 void client_runtime::carry_out(bayeux::unsubscribed& a) {
@@ -506,7 +534,8 @@ void client_runtime::carry_out(bayeux::gap& a) {
     ++metrics_.gaps;
   }
   log(log_level::warning, "replay gap: " + g.to_string());
-  enqueue(queue_item{queue_item::kind::gap, a.channel, {}, std::move(g), {}, 0});
+  enqueue(queue_item{queue_item::kind::gap, a.channel, {},
+                     std::make_shared<const gap_record>(std::move(g)), nullptr, 0});
 }
 
 void client_runtime::carry_out(bayeux::diagnostic& a) {
@@ -532,7 +561,7 @@ void client_runtime::finish_run(error_info error) {
   if (run_ != run_state::closed) run_ = run_state::finished;
   // The run completes once the handlers have drained what is queued and the positions are
   // committed: a graceful stop hands nothing back unhandled.
-  enqueue(queue_item{queue_item::kind::finished, {}, {}, {}, {}, 0});
+  enqueue(queue_item{queue_item::kind::finished, {}, {}, nullptr, nullptr, 0});
 }
 
 void client_runtime::fail_run(error_info error) {
@@ -918,10 +947,10 @@ error_info client_runtime::run_callbacks(const queue_item& item, handler_failure
         }
         break;
       case queue_item::kind::gap:
-        if (cbs.on_gap) cbs.on_gap(item.gap);
+        if (cbs.on_gap && item.gap) cbs.on_gap(*item.gap);
         break;
       case queue_item::kind::rejected:
-        if (cbs.on_rejected) cbs.on_rejected(item.error);
+        if (cbs.on_rejected && item.error) cbs.on_rejected(*item.error);
         break;
       case queue_item::kind::subscribed:
         if (cbs.on_subscribed) cbs.on_subscribed(item.replay_from);

@@ -72,6 +72,8 @@ class client_runtime : public std::enable_shared_from_this<client_runtime> {
   void carry_out(bayeux::wait& a);
   void carry_out(bayeux::authenticate& a);
   void carry_out(bayeux::deliver& a);
+  /// Hands the events staged by carry_out(deliver) to the queue, in one go.
+  void deliver_staged();
   void carry_out(bayeux::subscribed& a);
   void carry_out(bayeux::subscription_failed& a);
   void carry_out(bayeux::unsubscribed& a);
@@ -125,6 +127,7 @@ class client_runtime : public std::enable_shared_from_this<client_runtime> {
   std::array<std::uint64_t, 2> generation_{};  ///< Bumped by abort: stale completions are dropped.
   std::shared_ptr<boost::asio::ssl::context> tls_;
   std::shared_ptr<transport::cookie_jar> cookies_;
+  std::vector<queue_item> staged_;  ///< Events of the actions being carried out.
   std::optional<transport::url> instance_;
   transport::transport_options transport_options_;
   std::string cometd_path_;

@@ -14,6 +14,20 @@ bool delivery_queue::over_bounds() const noexcept {
 
 bool delivery_queue::push(queue_item item) {
   std::lock_guard lock{mutex_};
+  return push_locked(item);
+}
+
+bool delivery_queue::push_all(std::vector<queue_item>& items) {
+  bool full = false;
+  {
+    std::lock_guard lock{mutex_};
+    for (auto& item : items) full = push_locked(item) || full;
+  }
+  items.clear();
+  return full;
+}
+
+bool delivery_queue::push_locked(queue_item& item) {
   if (halted_ && item.what != queue_item::kind::finished) {
     ++figures_.discarded;
     return false;

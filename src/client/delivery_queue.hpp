@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -24,8 +25,10 @@ struct queue_item {
   kind what = kind::event;
   std::string channel;  ///< Replay key for events; the subscribed channel otherwise.
   sfstream::event ev;
-  gap_record gap;
-  error_info error;
+  /// What a gap or a rejection says; null for other items. Out of line, so that an event's
+  /// item (the one moved in and out of the queue for every event) stays small.
+  std::shared_ptr<const gap_record> gap;
+  std::shared_ptr<const error_info> error;
   std::int64_t replay_from = 0;
 
   /// What the item costs against the byte bound: its event's raw JSON.
@@ -68,6 +71,9 @@ class delivery_queue {
   /// (an edge: once until done() says resume). After halt(), every item but `finished` is
   /// dropped.
   bool push(queue_item item);
+  /// Appends every item of `items` in order under one lock (and empties it): as push, for the
+  /// events of one reply.
+  bool push_all(std::vector<queue_item>& items);
 
   /// Takes up to `max_items` from the front in order. A `finished` marker is taken only when
   /// nothing else is held (every earlier batch is done), alone: the run may then complete.
@@ -89,6 +95,7 @@ class delivery_queue {
 
  private:
   bool over_bounds() const noexcept;
+  bool push_locked(queue_item& item);
 
   const delivery_limits limits_;
   mutable std::mutex mutex_;

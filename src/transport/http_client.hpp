@@ -41,6 +41,10 @@ struct transport_options {
 
 /// Makes a client TLS context: TLS >= 1.2, peer verification against the system store plus
 /// `ca_file` when given. Host-name verification and SNI are set per connection.
+/// The system's certificate directory (or SSL_CERT_DIR's list) when it holds certificates by
+/// subject hash, so that it can be searched issuer by issuer; none when SSL_CERT_FILE is set or
+/// no such directory exists (the bundle file is loaded whole then).
+std::optional<std::string> hashed_system_certificate_dir();
 std::shared_ptr<boost::asio::ssl::context> make_client_tls_context(const transport_options& options,
                                                                    error_info* why = nullptr);
 

@@ -1072,6 +1072,30 @@ TEST_CASE("pretty-printed events and invalid UTF-8 still make one valid JSON lin
   CHECK(count_of(r.err, "U+FFFD") == 1);  // one warning, for the one event
 }
 
+TEST_CASE("the word-at-a-time byte scan finds control and non-ASCII bytes at every position") {
+  // Every byte value at every position of texts of 1 to 19 bytes, against what it must find.
+  int scanned = 0;
+  for (std::size_t length = 1; length < 20; ++length) {
+    for (std::size_t at = 0; at < length; ++at) {
+      for (int value = 0; value < 256; ++value) {
+        std::string text(length, 'a');
+        text[at] = static_cast<char>(value);
+        const auto found = sfstream::cli::classify_bytes(text);
+        ++scanned;
+        if (found.control != (value < 0x20) || found.non_ascii != (value >= 0x80)) {
+          FAIL("length " << length << " position " << at << " byte " << value);
+        }
+      }
+    }
+  }
+  CHECK(scanned == 190 * 256);
+  // A byte of 0x80 or above next to a control byte, in one word: both found.
+  const auto both = sfstream::cli::classify_bytes(std::string("ab\x80\x1f" "cdefgh"));
+  CHECK(both.control);
+  CHECK(both.non_ascii);
+  CHECK_FALSE(sfstream::cli::classify_bytes("").control);
+}
+
 TEST_CASE("the line writer keeps valid compact JSON as is and repairs the rest") {
   using sfstream::cli::append_json_line;
   auto line = [](std::string_view json, sfstream::cli::json_line_fix* fix = nullptr) {
