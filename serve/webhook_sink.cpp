@@ -15,6 +15,9 @@
 #include <mutex>
 #include <random>
 
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -51,7 +54,12 @@ constexpr double latency_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 /// (the signing key, anything shaped like a token) masked.
 std::string excerpt(std::string_view body, const std::string& key) {
   constexpr std::size_t limit = 200;
-  std::string text(body.substr(0, limit));
+  std::size_t cut = std::min(limit, body.size());
+  // Never end inside a UTF-8 sequence: back up to the start of the character cut through.
+  if (cut < body.size()) {
+    while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xc0) == 0x80) --cut;
+  }
+  std::string text(body.substr(0, cut));
   for (auto& c : text) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
   }
@@ -124,6 +132,14 @@ error_info append_durably(const std::filesystem::path& path, const std::string& 
     }
   }
   return {};
+}
+
+/// True when `text` is one well-formed JSON value.
+bool is_json(std::string_view text) {
+  rapidjson::Reader reader;
+  rapidjson::BaseReaderHandler<> ignore;
+  rapidjson::MemoryStream bytes(text.data(), text.size());
+  return !reader.Parse(bytes, ignore).IsError();
 }
 
 int month_index(std::string_view name) {
@@ -468,9 +484,15 @@ struct webhook_sink::impl::worker : std::enable_shared_from_this<worker> {
       lines += ",\"error\":";
       detail::append_json_string(lines, text);
       // The event's JSON as received, on one line: a pretty-printed message keeps its
-      // meaning with line breaks turned into spaces (JSON allows no raw line break in a string).
+      // meaning with line breaks turned into spaces (JSON allows no raw line break in a
+      // string). Text that is not JSON is kept as a JSON string, so the line still parses.
       lines += ",\"event\":";
-      for (const char c : events[i].json()) lines += (c == '\n' || c == '\r') ? ' ' : c;
+      const auto json = events[i].json();
+      if (is_json(json)) {
+        for (const char c : json) lines += (c == '\n' || c == '\r') ? ' ' : c;
+      } else {
+        detail::append_json_string(lines, json);
+      }
       lines += "}\n";
     }
     error_info wrote;

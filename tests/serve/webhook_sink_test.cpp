@@ -564,3 +564,28 @@ TEST_CASE("an empty delivery is done at once with nothing sent") {
   CHECK_FALSE(result.error);
   CHECK(f.receiver.requests().empty());
 }
+
+TEST_CASE("a dead letter is one parseable line for a pretty-printed event and for text that is not JSON") {
+  fixture f;
+  f.options.dead_letter_path = f.dir / "dead.jsonl";
+  f.start();
+  f.receiver.fail_next(1, 400, std::nullopt, std::string(199, 'x') + "\xc3\xa9 and more");
+  std::vector<event> events;
+  events.emplace_back("/topic/Orders", 1,
+                      "{\n  \"channel\": \"/topic/Orders\",\n  \"data\": {\"event\": {\"replayId\": 1}}\n}");
+  events.emplace_back("/topic/Orders", 2, "not json {");
+  CHECK(f.deliver("/topic/Orders", events).handled == 2);
+  const auto lines = read_lines(f.options.dead_letter_path);
+  REQUIRE(lines.size() == 2);
+  rapidjson::Document first;
+  first.Parse(lines[0].data(), lines[0].size());
+  REQUIRE_FALSE(first.HasParseError());
+  CHECK(first["event"]["data"]["event"]["replayId"].GetInt64() == 1);
+  // The excerpt stops before a character it would cut in two.
+  const std::string response = first["response"].GetString();
+  CHECK(response == std::string(199, 'x') + "...");
+  rapidjson::Document second;
+  second.Parse(lines[1].data(), lines[1].size());
+  REQUIRE_FALSE(second.HasParseError());
+  CHECK(std::string(second["event"].GetString()) == "not json {");
+}
