@@ -1,5 +1,7 @@
 #include "serve/connection.hpp"
 
+#include <cstdio>
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 
@@ -151,8 +153,9 @@ void connection::on_run_finished(std::error_code ec) {
   if (streamed_) backoff_ = std::chrono::milliseconds(0);
   backoff_ = backoff_.count() == 0 ? config_.restart_backoff
                                    : std::min(backoff_ * 2, config_.restart_backoff_max);
-  log_.log(log_level::error, "failed: " + text + "; starting again in " +
-                                 std::to_string(backoff_.count() / 1000) + " s");
+  char delay[32];
+  std::snprintf(delay, sizeof delay, "%.1f", static_cast<double>(backoff_.count()) / 1000.0);
+  log_.log(log_level::error, "failed: " + text + "; starting again in " + delay + " s");
   restart_timer_.expires_after(backoff_);
   restart_timer_.async_wait([self = shared_from_this()](boost::system::error_code wait) {
     if (!wait) self->start_run();

@@ -574,7 +574,8 @@ void client_runtime::fail_run(error_info error) {
     const auto r = self->run_.load();
     if (r != run_state::running && r != run_state::paused) return;  // finishing already
     self->run_ = run_state::stopping;
-    self->log(log_level::error, "stopping: " + self->final_error_.to_string());
+    // The run's error: async_run's receiver reports it.
+    self->log(log_level::debug, "stopping: " + self->final_error_.to_string());
     self->session_.stop(steady::now());
     self->pump();
   });
@@ -714,7 +715,8 @@ bool client_runtime::on_handler_failed(const queue_item& item, error_info failur
     case handler_failure::stop:
       break;
   }
-  log(log_level::error, what + ": stopping, the event stays uncommitted: " + failure.to_string());
+  // It ends the run: the run's error, which async_run's receiver reports.
+  log(log_level::debug, what + ": stopping, the event stays uncommitted: " + failure.to_string());
   failure_ = std::move(failure);
   return false;
 }
