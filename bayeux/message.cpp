@@ -1,4 +1,5 @@
 #include "bayeux/message.hpp"
+#include "bayeux/json_scan.hpp"
 #include "sfstream/detail/json_text.hpp"
 
 #include <algorithm>
@@ -7,9 +8,6 @@
 #include <cstddef>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -26,31 +24,6 @@ namespace {
 struct reply_stream : rapidjson::MemoryStream {
   using MemoryStream::MemoryStream;
 };
-
-// The end of the run of plain string characters at `p`: no quote, backslash or control
-// character, which the reader would copy one by one. Sixteen bytes at a time where SSE2 is
-// available; never reads past `end`.
-const char* plain_run_end(const char* p, const char* end) noexcept {
-#if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i control = _mm_set1_epi8(0x1f);
-  while (end - p >= 16) {
-    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i special =
-        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(s, quote), _mm_cmpeq_epi8(s, backslash)),
-                     _mm_cmpeq_epi8(_mm_max_epu8(s, control), control));
-    const int mask = _mm_movemask_epi8(special);
-    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
-    p += 16;
-  }
-#endif
-  for (; p != end; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (c == '"' || c == '\\' || c < 0x20) break;
-  }
-  return p;
-}
 
 }  // namespace
 }  // namespace sfstream::bayeux
@@ -140,13 +113,24 @@ std::string number_text(std::string_view raw) {
 // Field rules, as a DOM reader walking members in order would apply them: later duplicates
 // of a message member override earlier ones; inside data, ext and their children only the
 // first member of a looked-up name counts; keys compare after unescaping.
-class reply_reader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, reply_reader> {
+//
+// `Position` is where the reader is: RapidJSON's stream, or the scanner of json_scan.hpp, which
+// reports the same offsets.
+template <class Position>
+class reply_reader {
  public:
-  reply_reader(std::string_view body, const reply_stream& stream, std::vector<message>& out)
+  reply_reader(std::string_view body, const Position& stream, std::vector<message>& out)
       : body_(body), stream_(stream), out_(out) {}
 
   bool Null() { return scalar(value_kind::null, {}); }
   bool Bool(bool b) { return scalar(b ? value_kind::true_value : value_kind::false_value, {}); }
+  // Numbers arrive as RawNumber (numbers as strings); these complete RapidJSON's handler
+  // interface and are never called.
+  bool Int(int) { return true; }
+  bool Uint(unsigned) { return true; }
+  bool Int64(std::int64_t) { return true; }
+  bool Uint64(std::uint64_t) { return true; }
+  bool Double(double) { return true; }
   bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
     return scalar(value_kind::number, std::string_view(text, length));
   }
@@ -517,7 +501,7 @@ class reply_reader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, repl
   }
 
   std::string_view body_;
-  const reply_stream& stream_;
+  const Position& stream_;
   std::vector<message>& out_;
   std::array<frame, tracked> frames_{};
   std::size_t depth_ = 0;
@@ -533,11 +517,26 @@ class reply_reader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, repl
   std::string field_error_;
 };
 
-error_info parse_into(std::string_view body, bool copy_text, std::vector<message>& out) {
+error_info parse_into(std::string_view body, bool copy_text, std::vector<message>& out,
+                      bool fast = true) {
   out.clear();
   if (body.empty()) return protocol_error("the reply body is empty");
+  if (fast) {
+    // The fast path; what it is unsure of (an error above all) RapidJSON reads again, so that
+    // its diagnostics name the problem.
+    json_scanner scanner(body);
+    reply_reader<json_scanner> handler(body, scanner, out);
+    if (scanner.scan(handler) == scan_result::ok) {
+      if (auto what = handler.problem(); !what.empty()) return protocol_error(std::move(what));
+      if (copy_text) {
+        for (auto& m : out) m.json.assign(m.object.of(body));
+      }
+      return {};
+    }
+    out.clear();
+  }
   reply_stream stream(body.data(), body.size());
-  reply_reader handler(body, stream, out);
+  reply_reader<reply_stream> handler(body, stream, out);
   // One reader per thread: its stack is kept between replies, so a reply costs no allocation
   // of parser state once the first ones have sized it. A huge body (whose strings could grow
   // that stack for good) gets a reader of its own.
@@ -580,6 +579,12 @@ result<std::vector<message>> parse_reply_spans(std::string_view body) {
 
 error_info parse_reply_spans(std::string_view body, std::vector<message>& out) {
   return parse_into(body, false, out);
+}
+
+result<std::vector<message>> parse_reply_with_rapidjson(std::string_view body) {
+  std::vector<message> out;
+  if (auto bad = parse_into(body, true, out, false)) return bad;
+  return out;
 }
 
 namespace {

@@ -84,6 +84,9 @@ result<std::vector<message>> parse_reply_spans(std::string_view body);
 /// The same into `out` (emptied first), whose capacity is reused from reply to reply; on error
 /// `out` holds nothing usable.
 error_info parse_reply_spans(std::string_view body, std::vector<message>& out);
+/// parse_reply through RapidJSON's reader alone, without the scanner of json_scan.hpp that
+/// reads replies first: the yardstick the tests and the fuzzer hold that scanner to.
+result<std::vector<message>> parse_reply_with_rapidjson(std::string_view body);
 
 /// Request encoders. Each returns one compact JSON object; encode_batch joins objects into
 /// the JSON array a POST body must be (Salesforce accepts only arrays).

@@ -171,6 +171,7 @@ error_info client_runtime::subscribe(const std::string& channel, std::int64_t re
       stored = bayeux::stored_position{it->second.replay_id, it->second.event_time,
                                        std::chrono::system_clock::now()};
     }
+    ++subscriptions_version_;
     subscriptions_[channel] = subscription{
         key, std::make_shared<const subscription_callbacks>(std::move(callbacks))};
   }
@@ -506,6 +507,7 @@ void client_runtime::carry_out(bayeux::subscription_failed& a) {
 void client_runtime::carry_out(bayeux::unsubscribed& a) {
   log(log_level::info, "unsubscribed from " + a.channel);
   std::lock_guard lock{mutex_};
+  ++subscriptions_version_;
   subscriptions_.erase(a.channel);
 }
 
@@ -842,7 +844,14 @@ bool client_runtime::commit_pending() {
 std::shared_ptr<const subscription_callbacks> client_runtime::callbacks_for(
     const queue_item& item) {
   // The exact channel first, else a subscription with the same replay key (a filtered
-  // PushTopic subscription may see events named by the topic alone).
+  // PushTopic subscription may see events named by the topic alone). The last answer for an
+  // event's channel is kept while no subscription changed: consecutive events of one channel
+  // take no lock and no lookup.
+  const bool is_event = item.what == queue_item::kind::event;
+  if (is_event && lookup_.callbacks && lookup_.version == subscriptions_version_.load() &&
+      lookup_.channel == item.ev.channel()) {
+    return lookup_.callbacks;
+  }
   std::lock_guard lock{mutex_};
   auto it = subscriptions_.find(item.what == queue_item::kind::event ? item.ev.channel()
                                                                      : item.channel);
@@ -858,7 +867,11 @@ std::shared_ptr<const subscription_callbacks> client_runtime::callbacks_for(
   }
   if (it == subscriptions_.end()) return nullptr;
   auto held = it->second.callbacks;
-  if (item.what == queue_item::kind::rejected) subscriptions_.erase(it);
+  if (item.what == queue_item::kind::rejected) {
+    ++subscriptions_version_;
+    subscriptions_.erase(it);
+  }
+  if (is_event) lookup_ = {item.ev.channel(), subscriptions_version_.load(), held};
   return held;
 }
 

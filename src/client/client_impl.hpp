@@ -152,6 +152,13 @@ class client_runtime : public std::enable_shared_from_this<client_runtime> {
   std::map<std::string, replay_position> pending_;
   /// The asynchronous batch handed out (on_batch): its events, its subscription, and the number
   /// of the call, so that a late or repeated completion is recognised.
+  /// The last lookup of an event channel's callbacks (callbacks_for), valid while
+  /// subscriptions_version_ is unchanged.
+  struct callbacks_lookup {
+    std::string channel;
+    std::uint64_t version = 0;
+    std::shared_ptr<const subscription_callbacks> callbacks;
+  } lookup_;
   std::vector<event> batch_events_;
   std::shared_ptr<const subscription_callbacks> batch_callbacks_;
   std::uint64_t batch_call_ = 0;
@@ -162,6 +169,8 @@ class client_runtime : public std::enable_shared_from_this<client_runtime> {
   delivery_queue queue_;
   mutable std::mutex mutex_;
   std::map<std::string, subscription> subscriptions_;
+  /// Bumped (under mutex_) whenever subscriptions_ changes.
+  std::atomic<std::uint64_t> subscriptions_version_{0};
   std::map<std::string, replay_position> positions_;
   std::map<std::string, std::chrono::system_clock::time_point> last_event_time_;
   client_metrics metrics_;
