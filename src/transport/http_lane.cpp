@@ -554,10 +554,16 @@ class lane_impl final : public http_lane {
 
 std::optional<std::string> hashed_system_certificate_dir() {
   // OpenSSL's own order: SSL_CERT_FILE names a bundle to load whole; SSL_CERT_DIR, else the
-  // built-in directory, is searched by subject hash. A directory without hashed names (no
+  // built-in directory, is searched by subject hash. A bundle of the user's own is loaded as
+  // OpenSSL would; SSL_CERT_FILE naming the system's bundle (as many environments set it)
+  // holds the certificates the system directory holds. A directory without hashed names (no
   // c_rehash run) cannot be searched: the bundle file is loaded then.
   if (const char* file = std::getenv(X509_get_default_cert_file_env()); file && *file) {
-    return std::nullopt;
+    std::error_code ec;
+    const auto given = std::filesystem::canonical(file, ec);
+    if (ec) return std::nullopt;
+    const auto system = std::filesystem::canonical(X509_get_default_cert_file(), ec);
+    if (ec || given != system) return std::nullopt;
   }
   const char* from_env = std::getenv(X509_get_default_cert_dir_env());
   const std::string dirs = from_env && *from_env ? from_env : X509_get_default_cert_dir();

@@ -3,6 +3,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
 
 #include "loopback.hpp"
 
@@ -390,4 +396,82 @@ TEST_CASE("a refused connection fails with connection_failed") {
                                            nullptr, plain_options(), nullptr);
   auto result = exchange(io, *lane, post("/"));
   CHECK(result.error.code == errc::connection_failed);
+}
+
+namespace {
+
+/// Sets an environment variable for the scope of the object (empty: unset), then restores it.
+struct scoped_env {
+  std::string name;
+  std::optional<std::string> saved;
+  scoped_env(std::string n, const std::string& value) : name(std::move(n)) {
+    if (const char* v = std::getenv(name.c_str())) saved = v;
+    if (value.empty()) {
+      ::unsetenv(name.c_str());
+    } else {
+      ::setenv(name.c_str(), value.c_str(), 1);
+    }
+  }
+  ~scoped_env() {
+    if (saved) {
+      ::setenv(name.c_str(), saved->c_str(), 1);
+    } else {
+      ::unsetenv(name.c_str());
+    }
+  }
+};
+
+/// The file name OpenSSL looks a CA up by in a hashed directory: its subject hash, ".0".
+std::string hashed_name(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  REQUIRE(cert != nullptr);
+  char name[32];
+  std::snprintf(name, sizeof name, "%08lx.0", X509_subject_name_hash(cert));
+  X509_free(cert);
+  return name;
+}
+
+}  // namespace
+
+TEST_CASE("a CA in a directory searched by subject hash verifies a server without a CA file") {
+  boost::asio::io_context io;
+  tls_fixture fx;
+  temp_dir store;
+  store.write(hashed_name(fx.certs.ca_certificate_pem), fx.certs.ca_certificate_pem);
+  scoped_env file{"SSL_CERT_FILE", ""};
+  scoped_env dir{"SSL_CERT_DIR", store.path().string()};
+  REQUIRE(transport::hashed_system_certificate_dir() == store.path().string());
+  net::http_server server(io.get_executor(), fx.server_options(),
+                          [](std::shared_ptr<net::exchange> ex) { ex->respond(ok()); });
+  auto options = fx.options;
+  options.ca_file.clear();  // only the "system" directory can vouch for the server
+  auto lane = make_lane(io, server.base_url(), options);
+  auto result = exchange(io, *lane, post("/"));
+  CHECK_MESSAGE(!result.error, result.error.to_string());
+  CHECK(result.response.status == 200);
+  server.stop();
+}
+
+TEST_CASE("a directory without hashed names or a bundle of the user's own is loaded whole") {
+  tls_fixture fx;
+  temp_dir store;
+  store.write("ca.pem", fx.certs.ca_certificate_pem);  // not a hashed name
+  {
+    scoped_env file{"SSL_CERT_FILE", ""};
+    scoped_env dir{"SSL_CERT_DIR", store.path().string()};
+    CHECK_FALSE(transport::hashed_system_certificate_dir().has_value());
+  }
+  store.write(hashed_name(fx.certs.ca_certificate_pem), fx.certs.ca_certificate_pem);
+  {
+    // SSL_CERT_FILE naming a bundle other than the system's: OpenSSL loads it, so do we.
+    scoped_env file{"SSL_CERT_FILE", fx.ca_file};
+    scoped_env dir{"SSL_CERT_DIR", store.path().string()};
+    CHECK_FALSE(transport::hashed_system_certificate_dir().has_value());
+    sfstream::error_info why;
+    auto options = fx.options;
+    options.ca_file.clear();
+    CHECK(transport::make_client_tls_context(options, &why) != nullptr);
+  }
 }
