@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -23,11 +24,14 @@ namespace asio = boost::asio;
 const char* const emulator_help =
     "usage: sfstream emulator [--port N] [--http] [--long-poll-timeout S] [--client-expiry S]\n"
     "                         [--config FILE] [--state-dir DIR] [--daily-event-limit N]\n"
+    "                         [--orgs NAME[,NAME...]]\n"
     "\n"
     "Runs the local org emulator on 127.0.0.1 until SIGINT or SIGTERM (then exits 0). The first\n"
     "line on stdout is one JSON object with its URLs and test credentials:\n"
     "  {\"base_url\":...,\"login_url\":...,\"cometd_path\":...,\"ca_file\":...,\"username\":...,\n"
-    "   \"password\":...,\"security_token\":...,\"client_id\":...,\"client_secret\":...}\n"
+    "   \"password\":...,\"security_token\":...,\"client_id\":...,\"client_secret\":...,\n"
+    "   \"orgs\":[{\"name\":...,\"org_id\":...,\"base_url\":...,\"login_url\":...,\"username\":...,\n"
+    "            \"password\":...,\"security_token\":...},...]}\n"
     "Point the other commands at it, e.g.\n"
     "  sfstream subscribe --login-url BASE_URL --ca-file CA_FILE --username U --password P \\\n"
     "      --security-token T /topic/AccountUpdates\n"
@@ -41,10 +45,16 @@ const char* const emulator_help =
     "\"cdcEntities\":[...],\"overflowThreshold\":N,\"queryBatchSize\":N}\n"
     "  --state-dir DIR          where the CA file is written (default: a fresh temporary dir)\n"
     "  --daily-event-limit N    deliveries per rolling 24 h (default 10000; 0 = unlimited)\n"
+    "  --orgs NAME,...          more orgs in the same process, each on its own port with the user\n"
+    "                           demo@NAME.sfstream.local (password demo-pass, the demo token);\n"
+    "                           any org's login URL logs every org's users in to their own org.\n"
+    "                           The config file's \"orgs\" array describes orgs in full:\n"
+    "                           [{\"name\",\"orgId\",\"users\":[{\"username\",\"password\",\n"
+    "                           \"securityToken\",\"userId\"}],\"dailyEventLimit\",...}]\n"
     "\n"
     "exit codes: 0 stopped by a signal; 1 could not start; 2 usage.\n";
 
-constexpr std::array<option_spec, 8> emulator_specs{{
+constexpr std::array<option_spec, 9> emulator_specs{{
     {"port", true, ""},
     {"http", false, ""},
     {"long-poll-timeout", true, ""},
@@ -52,6 +62,7 @@ constexpr std::array<option_spec, 8> emulator_specs{{
     {"config", true, ""},
     {"state-dir", true, ""},
     {"daily-event-limit", true, ""},
+    {"orgs", true, ""},
     {"help", false, "", 'h'},
 }};
 
@@ -101,6 +112,25 @@ int run_emulator(std::span<char* const> args) {
     if (!data)
       return usage_error("emulator", "bad --config file '" + *file + "': " + describe(why));
     options.data = std::move(*data);
+    auto orgs = emulator::org_options::parse_json_list(text, &why);
+    if (!orgs)
+      return usage_error("emulator", "bad --config file '" + *file + "': " + describe(why));
+    options.more_orgs = std::move(*orgs);
+  }
+  if (auto names = parsed->value("orgs")) {
+    std::string_view list = *names;
+    while (!list.empty()) {
+      const auto comma = list.find(',');
+      const std::string name(list.substr(0, comma));
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+      const bool valid = !name.empty() && name.find_first_not_of(
+                                              "abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
+      if (!valid)
+        return usage_error("emulator", "--orgs needs names of lower-case letters, digits and '-'");
+      if (options.more_orgs.size() >= 90) return usage_error("emulator", "--orgs: at most 90 orgs");
+      options.more_orgs.push_back(
+          emulator::org_options::demo(name, static_cast<int>(options.more_orgs.size()) + 2));
+    }
   }
 
   asio::io_context io;

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
+#include <cstdio>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -159,7 +161,63 @@ std::string make_state_dir(const std::string& requested) {
   return pattern;
 }
 
+[[noreturn]] void bad_orgs(const std::string& why) {
+  throw error(error_info{make_error_code(errc::invalid_config), {"", "", why}});
+}
+
+/// Every org needs a unique name and org id, and a username belongs to one org only.
+void check_orgs(const emulator_options& o) {
+  std::set<std::string> names{o.org_name}, ids{o.org_id.substr(0, 15)}, users;
+  for (const auto& u : o.users) users.insert(u.username);
+  for (const auto& more : o.more_orgs) {
+    if (more.name.empty()) bad_orgs("every org of the emulator needs a name");
+    if (!names.insert(more.name).second) bad_orgs("two orgs are named '" + more.name + "'");
+    if (more.org_id.size() != 15 && more.org_id.size() != 18)
+      bad_orgs("org '" + more.name + "': the org id must have 15 or 18 characters");
+    if (!ids.insert(more.org_id.substr(0, 15)).second)
+      bad_orgs("org '" + more.name + "': org id " + more.org_id + " is another org's");
+    for (const auto& u : more.users) {
+      if (!users.insert(u.username).second)
+        bad_orgs("org '" + more.name + "': user " + u.username + " belongs to another org");
+    }
+  }
+}
+
+/// The whole options of one more org: the primary's timings, TLS and state directory.
+emulator_options options_for(const emulator_options& primary, const org_options& more) {
+  emulator_options o = primary;
+  o.more_orgs.clear();
+  o.org_name = more.name;
+  o.org_id = more.org_id;
+  o.users = more.users;
+  if (!more.oauth_clients.empty()) o.oauth_clients = more.oauth_clients;
+  o.concurrent_client_limit = more.concurrent_client_limit;
+  o.daily_event_limit = more.daily_event_limit;
+  o.data = more.data;
+  o.port = more.port;
+  return o;
+}
+
 }  // namespace
+
+org_options org_options::demo(const std::string& name, int number) {
+  const int n = ((number % 100) + 100) % 100;
+  const std::string digits{static_cast<char>('0' + n / 10), static_cast<char>('0' + n % 10)};
+  org_options o;
+  o.name = name;
+  o.org_id = std::string("00DDM00000000") + digits + "AAA";
+  o.users = {{"demo@" + name + ".sfstream.local", "demo-pass", "DEMOTOKEN0000000000000",
+              std::string("005DM00000000") + digits + "AAA", false}};
+  return o;
+}
+
+/// What the orgs of one emulator process share: the directory of orgs (the primary first) and
+/// the TLS certificate they all serve with.
+struct org_emulator::shared_orgs {
+  std::vector<org_emulator*> orgs;
+  std::optional<net::certificate_set> certs;
+  std::string ca_file;
+};
 
 struct org_emulator::impl {
   asio::any_io_executor executor;
@@ -177,6 +235,8 @@ struct org_emulator::impl {
   std::chrono::milliseconds delay{0};
   bool stopped = false;
   std::unique_ptr<control::bench_api> bench;  ///< Made on the first /_emulator/bench/ request.
+  std::shared_ptr<shared_orgs> shared;        ///< Every org of the process, this one included.
+  std::vector<std::unique_ptr<org_emulator>> more;  ///< The primary org owns the others.
 
   impl(asio::any_io_executor ex, emulator_options opts)
       : executor(std::move(ex)),
@@ -213,8 +273,18 @@ struct org_emulator::impl {
 };
 
 org_emulator::org_emulator(boost::asio::any_io_executor executor, emulator_options options)
+    : org_emulator(std::move(executor), std::move(options), nullptr) {}
+
+org_emulator::org_emulator(boost::asio::any_io_executor executor, emulator_options options,
+                           std::shared_ptr<shared_orgs> shared)
     : impl_(std::make_unique<impl>(executor, std::move(options))) {
   auto& s = *impl_;
+  const bool primary = shared == nullptr;
+  if (primary) {
+    check_orgs(s.options);
+    shared = std::make_shared<shared_orgs>();
+  }
+  s.shared = shared;
   s.rest = std::make_unique<data::rest_api>(s.clk, s.bus, s.options.data);
   cometd::cometd_settings cs;
   cs.long_poll_timeout = s.options.long_poll_timeout;
@@ -233,19 +303,27 @@ org_emulator::org_emulator(boost::asio::any_io_executor executor, emulator_optio
   so.port = s.options.port;
   so.body_limit = 4 * 1024 * 1024;
   if (s.options.tls) {
-    auto certs = net::make_certificates();
-    so.tls = net::server_tls{certs.certificate_pem, certs.private_key_pem};
-    const std::string dir = make_state_dir(s.options.state_dir);
-    s.ca_file = (std::filesystem::path(dir) / "emulator-ca.pem").string();
-    std::ofstream out(s.ca_file, std::ios::binary | std::ios::trunc);
-    out << certs.ca_certificate_pem;
-    if (!out.flush()) {
-      throw error(error_info{make_error_code(errc::invalid_config),
-                             {"", "", "writing the emulator CA file " + s.ca_file}});
+    if (!shared->certs) {
+      shared->certs = net::make_certificates();
+      const std::string dir = make_state_dir(s.options.state_dir);
+      shared->ca_file = (std::filesystem::path(dir) / "emulator-ca.pem").string();
+      std::ofstream out(shared->ca_file, std::ios::binary | std::ios::trunc);
+      out << shared->certs->ca_certificate_pem;
+      if (!out.flush()) {
+        throw error(error_info{make_error_code(errc::invalid_config),
+                               {"", "", "writing the emulator CA file " + shared->ca_file}});
+      }
     }
+    so.tls = net::server_tls{shared->certs->certificate_pem, shared->certs->private_key_pem};
+    s.ca_file = shared->ca_file;
   }
   s.server = std::make_unique<net::http_server>(
       executor, so, [this](std::shared_ptr<net::exchange> ex) { route(std::move(ex)); });
+  shared->orgs.push_back(this);
+  if (!primary) return;
+  for (const auto& more : s.options.more_orgs) {
+    s.more.emplace_back(new org_emulator(executor, options_for(s.options, more), shared));
+  }
 }
 
 org_emulator::~org_emulator() {
@@ -255,6 +333,7 @@ org_emulator::~org_emulator() {
 void org_emulator::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
+  for (auto& more : impl_->more) more->stop();
   if (impl_->bench) impl_->bench->stop();
   impl_->cometd->stop();
   impl_->server->stop();
@@ -291,9 +370,11 @@ void org_emulator::route(std::shared_ptr<net::exchange> raw) {
   if (cometd::is_cometd_path(target)) {
     s.cometd->handle(ex);
   } else if (starts_with(path, "/services/Soap/")) {
-    ex->respond(s.soap.handle(req, base_url()));
+    org_emulator& owner = login_owner(req);
+    ex->respond(owner.impl_->soap.handle(req, owner.base_url()));
   } else if (path == "/services/oauth2/token") {
-    ex->respond(s.oauth.handle(req, base_url()));
+    org_emulator& owner = login_owner(req);
+    ex->respond(owner.impl_->oauth.handle(req, owner.base_url(), base_url()));
   } else if (path == "/services/oauth2/userinfo") {
     // OpenID Connect userinfo: who a token belongs to. Salesforce answers a bad token with
     // 403 and the text Bad_OAuth_Token.
@@ -320,6 +401,49 @@ void org_emulator::route(std::shared_ptr<net::exchange> raw) {
     ex->respond(json_reply(
         404, R"([{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}])"));
   }
+}
+
+org_emulator& org_emulator::login_owner(const transport::http_request& request) {
+  const auto& orgs = impl_->shared->orgs;
+  if (orgs.size() < 2) return *this;
+  std::string_view path = request.target;
+  path = path.substr(0, path.find('?'));
+  std::string username;
+  if (starts_with(path, "/services/Soap/")) {
+    username = auth::soap_login_username(request.body);
+  } else {
+    username = auth::oauth_login_username(request.body);
+    if (username.empty()) {
+      // A refresh token names no user: the org that issued it knows it.
+      auto form = auth::parse_form(request.body);
+      auto token = form ? form->find("refresh_token") : decltype(form->end()){};
+      if (form && token != form->end()) {
+        for (org_emulator* org : orgs) {
+          if (org->impl_->sessions.refresh_token_user(token->second)) return *org;
+        }
+      }
+    }
+  }
+  for (org_emulator* org : orgs) {
+    if (org->impl_->user_named(username) != nullptr) return *org;
+  }
+  return *this;
+}
+
+std::size_t org_emulator::org_count() const noexcept {
+  return impl_->shared->orgs.size();
+}
+org_emulator& org_emulator::org(std::size_t index) {
+  return *impl_->shared->orgs.at(index);
+}
+org_emulator* org_emulator::org_named(const std::string& name) {
+  for (org_emulator* org : impl_->shared->orgs) {
+    if (org->org_name() == name) return org;
+  }
+  return nullptr;
+}
+const std::string& org_emulator::org_name() const noexcept {
+  return impl_->options.org_name;
 }
 
 std::string org_emulator::base_url() const {
@@ -366,6 +490,22 @@ std::string org_emulator::startup_json() const {
   const oauth_client& c = o.oauth_clients.empty() ? empty_client : o.oauth_clients.front();
   field("client_id", c.client_id);
   field("client_secret", c.client_secret);
+  w.Key("orgs");
+  w.StartArray();
+  for (const org_emulator* org : impl_->shared->orgs) {
+    const auto& oo = org->impl_->options;
+    const emulator_user& ou = oo.users.empty() ? empty : oo.users.front();
+    w.StartObject();
+    field("name", oo.org_name);
+    field("org_id", oo.org_id);
+    field("base_url", org->base_url());
+    field("login_url", org->login_url());
+    field("username", ou.username);
+    field("password", ou.password);
+    field("security_token", ou.security_token);
+    w.EndObject();
+  }
+  w.EndArray();
   w.EndObject();
   return sb.GetString();
 }
@@ -390,10 +530,8 @@ void org_emulator::rotate_affinity_cookie() {
 void org_emulator::drop_next_connections(std::size_t count) {
   impl_->drop_count = count;
 }
-void org_emulator::fail_next_cometd_requests(std::size_t count, cometd_fault fault) {
-  impl_->cometd->fail_next_requests(count, fault == cometd_fault::http_503
-                                               ? cometd::injected_fault::http_503
-                                               : cometd::injected_fault::not_json);
+void org_emulator::fail_next_cometd_requests(std::size_t count, fault_kind kind) {
+  impl_->cometd->fail_next_requests(count, kind);
 }
 void org_emulator::set_reply_delay(std::chrono::milliseconds delay) {
   impl_->delay = delay;
@@ -404,9 +542,17 @@ void org_emulator::disconnect_all_clients() {
 void org_emulator::make_too_busy(std::size_t count) {
   impl_->cometd->make_too_busy(count);
 }
-void org_emulator::inject_bayeux_fault(cometd::message_fault fault, std::size_t count) {
-  impl_->cometd->inject(fault, count);
+void org_emulator::inject_bayeux_fault(fault_kind kind, std::size_t count) {
+  impl_->cometd->inject(kind, count);
 }
+void org_emulator::spoil_next_event_replies(fault f, std::size_t count) {
+  impl_->cometd->spoil_next_event_replies(std::move(f), count);
+}
+
+std::size_t org_emulator::pending_reply_faults() const {
+  return impl_->cometd->pending_reply_faults();
+}
+
 std::size_t org_emulator::client_count() const {
   return impl_->cometd->client_count();
 }

@@ -7,13 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 
 #include "emulator/clock.hpp"
-#include "emulator/cometd/faults.hpp"
+#include "emulator/faults.hpp"
 #include "emulator/data/rest_api.hpp"
 #include "emulator/event_bus.hpp"
 
@@ -47,6 +48,34 @@ struct oauth_client {
   std::string jwt_public_key_pem;
 };
 
+/// One more org served by the same emulator process: its own port (instance URL), org id, users,
+/// sessions, records, channels, Bayeux clients and limits. Timings, TLS and the state directory
+/// are the primary org's (emulator_options).
+struct org_options {
+  /// A label, unique among the orgs (e.g. "west"); startup_json and org_named() use it.
+  std::string name;
+  std::string org_id;  ///< 18-char org Id; must differ from the other orgs'.
+  /// Its users. A username belongs to one org: logging in anywhere reaches this org.
+  std::vector<emulator_user> users;
+  /// Its connected apps; empty = the primary org's.
+  std::vector<oauth_client> oauth_clients;
+  std::size_t concurrent_client_limit = 20;
+  std::uint64_t daily_event_limit = 10'000;  ///< 0 = unlimited.
+  data::data_options data;                    ///< Its schema, CDC entities, platform events.
+  std::uint16_t port = 0;                     ///< 0 picks a free port.
+
+  /// An org named `name` with one user "demo@<name>.sfstream.local" / "demo-pass" / token
+  /// "DEMOTOKEN0000000000000", and ids made from `number` (2…99): org "00DDM00000000NNAAA",
+  /// user "005DM00000000NNAAA".
+  static org_options demo(const std::string& name, int number);
+  /// Reads the "orgs" array of the emulator config file: [{"name", "orgId", "users":[{"username",
+  /// "password", "securityToken", "userId", "trustedIp"}], "dailyEventLimit",
+  /// "concurrentClientLimit", "port", and the data keys of data_options::parse_json}]. No
+  /// "orgs" key gives an empty list. Returns nullopt with the reason in `why` for malformed input.
+  static std::optional<std::vector<org_options>> parse_json_list(const std::string& json,
+                                                                 error_info* why = nullptr);
+};
+
 /// Everything configurable about the emulated org. Defaults give a ready demo org.
 struct emulator_options {
   std::string address = "127.0.0.1";  ///< Loopback only.
@@ -65,12 +94,17 @@ struct emulator_options {
   /// Directory where the CA certificate (PEM) is written when tls is on; empty = a fresh
   /// directory under the system temporary directory.
   std::string state_dir;
-};
-
-/// How a CometD request is spoiled by the fault-injection control.
-enum class cometd_fault {
-  http_503,  ///< HTTP 503 with a short text body.
-  not_json,  ///< HTTP 200 with a body that is not JSON.
+  /// The name of the org these options describe (the primary org) among several.
+  std::string org_name = "default";
+  /// More orgs served by the same process, each on a port of its own, all trusting the one CA
+  /// certificate. Any org's login endpoints (SOAP login, OAuth token) accept every org's users
+  /// and answer with the instance URL of the user's org, as login.salesforce.com does: a
+  /// client logs in at login_url() and is sent to its org. E.g. two orgs:
+  ///   emulator_options o;                                 // org "default", demo@sfstream.local
+  ///   o.more_orgs.push_back(org_options::demo("west", 2)); // demo@west.sfstream.local
+  ///   org_emulator emu(io.get_executor(), o);
+  ///   emu.org_named("west")->rest().publish_platform_event(…);  // only west's clients see it
+  std::vector<org_options> more_orgs;
 };
 
 /// The emulated org. Construct it on an executor (a single-threaded io_context); it serves at
@@ -95,8 +129,17 @@ class org_emulator {
   std::string ca_file() const;
   /// One JSON line: base_url, login_url, cometd path, ca_file, username, password,
   /// security_token, client_id, client_secret (emulator test credentials: printing them is
-  /// intended).
+  /// intended), and "orgs": for each org (this one first) its name, org_id, base_url,
+  /// login_url and its first user's username, password and security_token.
   std::string startup_json() const;
+  /// The orgs this emulator serves: 1 + options().more_orgs.size().
+  std::size_t org_count() const noexcept;
+  /// Org `index` (0 = this one, then more_orgs in order); each has this whole interface.
+  org_emulator& org(std::size_t index);
+  /// The org with this name, or nullptr.
+  org_emulator* org_named(const std::string& name);
+  /// This org's name (emulator_options::org_name or org_options::name).
+  const std::string& org_name() const noexcept;
   const emulator_options& options() const noexcept;
 
   emulator::clock& clock() noexcept;
@@ -119,8 +162,10 @@ class org_emulator {
   /// The next `count` requests (any path) get their head and part of their body, then the
   /// connection is closed.
   void drop_next_connections(std::size_t count);
-  /// The next `count` CometD requests are answered with `fault` instead of being processed.
-  void fail_next_cometd_requests(std::size_t count, cometd_fault fault);
+  /// The next `count` CometD requests are answered with `kind` (fault_kind::http_503 or
+  /// fault_kind::not_json) instead of being processed; another kind throws
+  /// std::invalid_argument.
+  void fail_next_cometd_requests(std::size_t count, fault_kind kind);
   /// Every reply is delayed by `delay` (0 turns it off).
   void set_reply_delay(std::chrono::milliseconds delay);
   /// Sends an unsolicited /meta/disconnect to every client (inside its held or next connect
@@ -129,15 +174,27 @@ class org_emulator {
   /// The next `count` handshakes/connects/subscribes are refused with failureReason
   /// "503::Server is too busy.  Please try your request again later." and advice none.
   void make_too_busy(std::size_t count);
-  /// The next `count` Bayeux messages that `fault` concerns get that Salesforce failure.
-  void inject_bayeux_fault(cometd::message_fault fault, std::size_t count);
+  /// The next `count` Bayeux messages that `kind` concerns get that Salesforce failure (a kind
+  /// that does not apply to messages throws std::invalid_argument).
+  void inject_bayeux_fault(fault_kind kind, std::size_t count);
+  /// The next `count` /meta/connect replies that carry events get `f` (a kind that does not
+  /// apply to event replies throws std::invalid_argument). Their events count as sent: a client
+  /// gets them back only by replay id, as on Salesforce.
+  void spoil_next_event_replies(fault f, std::size_t count = 1);
+  /// Event-reply faults armed and not yet given.
+  std::size_t pending_reply_faults() const;
   /// Number of Bayeux clients currently known.
   std::size_t client_count() const;
   /// The CometD endpoint, for the controls without a method here (reply faults, raw events).
   cometd::cometd_server& cometd() noexcept;
 
  private:
+  struct shared_orgs;
+  org_emulator(boost::asio::any_io_executor executor, emulator_options options,
+               std::shared_ptr<shared_orgs> shared);
   void route(std::shared_ptr<net::exchange> exchange);
+  /// The org a login request is for: the org of the user it names, else this one.
+  org_emulator& login_owner(const transport::http_request& request);
 
   struct impl;
   std::unique_ptr<impl> impl_;

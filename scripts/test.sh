@@ -41,4 +41,8 @@ if [ "${SFSTREAM_SANITIZE:-0}" != 1 ]; then
   cmake -S tests/consumer -B "$build/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$PWD/$build/install" >/dev/null
   cmake --build "$build/consumer" -j "$jobs" >/dev/null
   "$build/consumer/sfstream_consumer"
+  # The installed emulator library runs an org inside the consumer's process.
+  if [ -x "$build/consumer/sfstream_consumer_emulator" ]; then
+    "$build/consumer/sfstream_consumer_emulator"
+  fi
 fi

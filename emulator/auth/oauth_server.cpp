@@ -149,6 +149,23 @@ std::string get(const std::map<std::string, std::string>& form, const std::strin
 
 }  // namespace
 
+std::string oauth_login_username(const std::string& body) {
+  auto form = parse_form(body);
+  if (!form) return {};
+  const std::string grant = get(*form, "grant_type");
+  if (grant == "password") return get(*form, "username");
+  if (grant != "urn:ietf:params:oauth:grant-type:jwt-bearer") return {};
+  const std::string assertion = get(*form, "assertion");
+  const auto dot1 = assertion.find('.');
+  const auto dot2 = dot1 == std::string::npos ? std::string::npos : assertion.find('.', dot1 + 1);
+  if (dot2 == std::string::npos) return {};
+  auto claims = base64url_decode(std::string_view(assertion).substr(dot1 + 1, dot2 - dot1 - 1));
+  rapidjson::Document c;
+  if (!claims || c.Parse(claims->c_str()).HasParseError() || !c.IsObject()) return {};
+  auto sub = c.FindMember("sub");
+  return sub != c.MemberEnd() && sub->value.IsString() ? sub->value.GetString() : "";
+}
+
 std::optional<std::map<std::string, std::string>> parse_form(std::string_view body) {
   std::map<std::string, std::string> out;
   while (!body.empty()) {
@@ -168,7 +185,8 @@ std::optional<std::map<std::string, std::string>> parse_form(std::string_view bo
 oauth_server::oauth_server(const emulator_options& options, const clock& clk, session_registry& sessions)
     : options_(options), clock_(clk), sessions_(sessions) {}
 
-transport::http_response oauth_server::handle(const transport::http_request& request, const std::string& base_url) {
+transport::http_response oauth_server::handle(const transport::http_request& request, const std::string& base_url,
+                                              const std::string& audience) {
   if (request.method != "POST") {
     return oauth_error(400, "invalid_request", "must use HTTP POST");
   }
@@ -237,7 +255,7 @@ transport::http_response oauth_server::handle(const transport::http_request& req
     }
     std::string aud = claim("aud");
     while (!aud.empty() && aud.back() == '/') aud.pop_back();
-    if (aud != base_url) {
+    if (aud != (audience.empty() ? base_url : audience)) {
       return oauth_error(400, "invalid_grant", "audience is invalid");
     }
     auto exp = c.FindMember("exp");

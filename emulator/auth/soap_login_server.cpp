@@ -143,6 +143,16 @@ transport::http_response client_fault(std::string_view text) {
 
 }  // namespace
 
+std::string soap_login_username(const std::string& body) {
+  tinyxml2::XMLDocument doc;
+  if (doc.Parse(body.data(), body.size()) != tinyxml2::XML_SUCCESS) return {};
+  const auto* envelope = doc.RootElement();
+  if (envelope == nullptr || local_name(envelope->Name()) != "Envelope") return {};
+  const auto* login = child_named(child_named(envelope, "Body"), "login");
+  const auto* user = login != nullptr ? child_named(login, "username") : nullptr;
+  return user != nullptr && user->GetText() != nullptr ? user->GetText() : "";
+}
+
 const emulator_user* check_password(const std::vector<emulator_user>& users, const std::string& username,
                                     const std::string& password, bool* needs_token) {
   if (needs_token != nullptr) {

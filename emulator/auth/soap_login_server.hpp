@@ -17,6 +17,10 @@ namespace sfstream::emulator::auth {
 const emulator_user* check_password(const std::vector<emulator_user>& users, const std::string& username,
                                     const std::string& password, bool* needs_token = nullptr);
 
+/// The username a SOAP login() envelope names ("" when the body is not one); for routing a
+/// login to the user's org before it is checked.
+std::string soap_login_username(const std::string& body);
+
 /// The SOAP login endpoint.
 class soap_login_server {
  public:

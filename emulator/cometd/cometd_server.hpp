@@ -1,46 +1,23 @@
-// The emulated Salesforce CometD endpoint /cometd/<version>[/<suffix>]:
-// handshake, long-poll connect with held replies and batched events, subscribe with replay,
-// unsubscribe, disconnect, client expiry, limits, cookies and fault injection.
+// The emulated Salesforce CometD endpoint /cometd/<version>[/<suffix>] over HTTP: the request
+// checks Salesforce makes before reading a message (POST only, version, size), the request-level
+// faults, the held connects' connections and every timer. The Bayeux rules themselves are
+// cometd_session's; this layer drives it.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
 
 #include "emulator/clock.hpp"
-#include "emulator/cometd/faults.hpp"
+#include "emulator/cometd/cometd_session.hpp"
 #include "emulator/event_bus.hpp"
+#include "emulator/faults.hpp"
 #include "emulator/net/http_server.hpp"
 
 namespace sfstream::emulator::cometd {
-
-/// Limits and timings of the endpoint (defaults: Salesforce's, Developer Edition limits).
-struct cometd_settings {
-  std::chrono::milliseconds long_poll_timeout{110'000};
-  std::chrono::milliseconds client_expiry{40'000};
-  std::size_t concurrent_client_limit = 20;
-  std::uint64_t daily_event_limit = 10'000;  ///< 0 = unlimited.
-  std::size_t request_limit = 32'768;        ///< Larger POST bodies get HTTP 413.
-  /// Events carried by one /meta/connect reply at most; the rest wait for the next connect,
-  /// which is answered at once. Salesforce does not document its batch size.
-  std::size_t max_events_per_connect = 1'000;
-  /// Bytes of events one /meta/connect reply carries at most (it always carries at least one
-  /// event): with 1 MB events a reply stays under the 10 MiB body limit of CometD clients.
-  std::size_t max_event_bytes_per_connect = 4u << 20;
-  bool secure_cookies = true;  ///< Mark the affinity cookie Secure (HTTPS).
-};
-
-/// Who a token belongs to: the user id (005…), or nullopt for an invalid/expired token.
-using token_check = std::function<std::optional<std::string>(const std::string& token)>;
-
-/// How the next CometD requests are spoiled by the fault-injection control.
-enum class injected_fault { http_503, not_json };
 
 /// True when `target` is /cometd or starts with /cometd/ (the paths this server answers).
 bool is_cometd_path(const std::string& target);
@@ -62,17 +39,18 @@ class cometd_server {
   void forget_all_clients();
   /// New sfdc-stream cookie value; requests carrying the old value are re-pinned.
   void rotate_affinity_cookie();
-  /// The next `count` requests get `fault` instead of being processed.
-  void fail_next_requests(std::size_t count, injected_fault fault);
+  /// The next `count` requests get `kind` (http_503 or not_json) instead of being processed.
+  /// Throws std::invalid_argument for another kind.
+  void fail_next_requests(std::size_t count, fault_kind kind);
   /// Sends /meta/disconnect to every client in its held (or next) connect reply, then forgets it.
   void disconnect_all_clients();
   /// The next `count` handshake/connect/subscribe messages get the 503 too-busy failure.
   void make_too_busy(std::size_t count);
-  /// The next `count` messages that `fault` concerns get it (replaces an earlier count).
-  void inject(message_fault fault, std::size_t count);
-  /// The next `count` /meta/connect replies that carry events get `fault` (replaces an earlier
+  /// The next `count` messages that `kind` concerns get it (replaces an earlier count).
+  void inject(fault_kind kind, std::size_t count);
+  /// The next `count` /meta/connect replies that carry events get `f` (replaces an earlier
   /// arming). Their events count as sent: a client gets them back only by replay id.
-  void spoil_next_event_replies(reply_fault fault, std::size_t count = 1);
+  void spoil_next_event_replies(fault f, std::size_t count = 1);
   /// Reply faults armed and not yet given.
   std::size_t pending_reply_faults() const noexcept;
   /// Events that were in spoiled replies since the server started.

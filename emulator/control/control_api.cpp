@@ -110,21 +110,21 @@ std::string substitute(std::string text, std::string_view placeholder, std::stri
 }
 
 /// The reply fault a /_emulator/faults/event-reply body asks for, or the reason it is refused.
-std::variant<cometd::reply_fault, std::string> parse_reply_fault(const rapidjson::Value& body) {
-  static const std::pair<std::string_view, cometd::reply_fault_kind> kinds[] = {
-      {"cut", cometd::reply_fault_kind::cut},
-      {"reset", cometd::reply_fault_kind::reset},
-      {"hold", cometd::reply_fault_kind::hold},
-      {"oversize", cometd::reply_fault_kind::oversize},
-      {"malformed", cometd::reply_fault_kind::malformed},
-      {"unknown-client", cometd::reply_fault_kind::unknown_client},
-      {"401", cometd::reply_fault_kind::unauthorized},
-      {"503", cometd::reply_fault_kind::http_503},
-      {"too-busy", cometd::reply_fault_kind::too_busy},
-      {"disconnect", cometd::reply_fault_kind::disconnect},
-      {"rotate-affinity", cometd::reply_fault_kind::rotate_affinity}};
+std::variant<fault, std::string> parse_reply_fault(const rapidjson::Value& body) {
+  static const std::pair<std::string_view, fault_kind> kinds[] = {
+      {"cut", fault_kind::cut},
+      {"reset", fault_kind::reset},
+      {"hold", fault_kind::hold},
+      {"oversize", fault_kind::oversize},
+      {"malformed", fault_kind::malformed},
+      {"unknown-client", fault_kind::unknown_client},
+      {"401", fault_kind::unauthorized},
+      {"503", fault_kind::http_503},
+      {"too-busy", fault_kind::too_busy},
+      {"disconnect", fault_kind::disconnect},
+      {"rotate-affinity", fault_kind::rotate_affinity}};
   const std::string kind = string_field(body, "kind");
-  cometd::reply_fault fault;
+  fault fault;
   bool known = false;
   for (const auto& [name, k] : kinds) {
     if (kind == name) {
@@ -137,18 +137,18 @@ std::variant<cometd::reply_fault, std::string> parse_reply_fault(const rapidjson
         "kind must be cut, reset, hold, oversize, malformed, unknown-client, 401, 503, too-busy, "
         "disconnect or rotate-affinity");
   }
-  if (fault.kind == cometd::reply_fault_kind::cut ||
-      fault.kind == cometd::reply_fault_kind::oversize) {
+  if (fault.kind == fault_kind::cut ||
+      fault.kind == fault_kind::oversize) {
     auto bytes = int_field(body, "bytes");
     if (!bytes || *bytes < 0) return std::string("bytes must be a non-negative integer");
     fault.bytes = static_cast<std::size_t>(*bytes);
   }
-  if (fault.kind == cometd::reply_fault_kind::hold) {
+  if (fault.kind == fault_kind::hold) {
     auto ms = int_field(body, "milliseconds");
     if (!ms || *ms <= 0) return std::string("milliseconds must be a positive integer");
     fault.delay = std::chrono::milliseconds{*ms};
   }
-  if (fault.kind == cometd::reply_fault_kind::malformed)
+  if (fault.kind == fault_kind::malformed)
     fault.message = string_field(body, "message");
   return fault;
 }
@@ -225,9 +225,9 @@ transport::http_response handle_control(org_emulator& org, const transport::http
     if (!n) return bad("count must be a non-negative integer");
     const std::string kind = string_field(body, "kind");
     if (kind == "503") {
-      org.fail_next_cometd_requests(*n, cometd_fault::http_503);
+      org.fail_next_cometd_requests(*n, fault_kind::http_503);
     } else if (kind == "not-json") {
-      org.fail_next_cometd_requests(*n, cometd_fault::not_json);
+      org.fail_next_cometd_requests(*n, fault_kind::not_json);
     } else {
       return bad("kind must be \"503\" or \"not-json\"");
     }
@@ -246,13 +246,13 @@ transport::http_response handle_control(org_emulator& org, const transport::http
     return ok();
   }
   if (path == "/_emulator/faults/bayeux") {
-    static const std::pair<std::string_view, cometd::message_fault> kinds[] = {
-        {"too-busy", cometd::message_fault::too_busy},
-        {"connection-limit", cometd::message_fault::connection_limit},
-        {"multiple-clients", cometd::message_fault::multiple_clients},
-        {"unknown-client-final", cometd::message_fault::unknown_client_final},
-        {"bare-subscribe-failure", cometd::message_fault::bare_subscribe_failure},
-        {"invalid-replay-id", cometd::message_fault::invalid_replay_id}};
+    static const std::pair<std::string_view, fault_kind> kinds[] = {
+        {"too-busy", fault_kind::too_busy},
+        {"connection-limit", fault_kind::connection_limit},
+        {"multiple-clients", fault_kind::multiple_clients},
+        {"unknown-client-final", fault_kind::unknown_client_final},
+        {"bare-subscribe-failure", fault_kind::bare_subscribe_failure},
+        {"invalid-replay-id", fault_kind::invalid_replay_id}};
     auto n = count_field(body);
     if (!n) return bad("count must be a non-negative integer");
     const std::string kind = string_field(body, "kind");
@@ -269,9 +269,9 @@ transport::http_response handle_control(org_emulator& org, const transport::http
   if (path == "/_emulator/faults/event-reply") {
     auto n = count_field(body);
     if (!n) return bad("count must be a non-negative integer");
-    auto fault = parse_reply_fault(body);
-    if (auto* why = std::get_if<std::string>(&fault)) return bad(*why);
-    org.cometd().spoil_next_event_replies(std::get<cometd::reply_fault>(std::move(fault)), *n);
+    auto parsed = parse_reply_fault(body);
+    if (auto* why = std::get_if<std::string>(&parsed)) return bad(*why);
+    org.cometd().spoil_next_event_replies(std::get<fault>(std::move(parsed)), *n);
     return ok();
   }
   if (path == "/_emulator/cometd/publish-raw") {

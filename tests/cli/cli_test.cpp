@@ -1131,3 +1131,25 @@ TEST_CASE("the line writer keeps valid compact JSON as is and repairs the rest")
   CHECK(line("{ \"a b\" :\n \"c  d\" }") == "{\"a b\":\"c  d\"}");
   CHECK(sfstream::cli::valid_utf8("ok \xFF") == "ok " + fffd);
 }
+
+TEST_CASE("emulator --orgs serves more orgs, lists each in its startup line and refuses bad names") {
+  temp_dir dir;
+  child c({"emulator", "--http", "--orgs", "west,east"}, dir.path, "emulator");
+  REQUIRE(c.wait_for_output(
+      [](const std::string& out, const std::string&) { return out.find('\n') != std::string::npos; },
+      20s));
+  const std::string line = lines_of(c.out()).front();
+  CHECK(line.find(R"("orgs":[{"name":"default","org_id":"00DDM0000000001AAA")") != std::string::npos);
+  CHECK(line.find(R"({"name":"west","org_id":"00DDM0000000002AAA")") != std::string::npos);
+  CHECK(line.find(R"({"name":"east","org_id":"00DDM0000000003AAA")") != std::string::npos);
+  CHECK(line.find(R"("username":"demo@east.sfstream.local")") != std::string::npos);
+  c.signal(SIGTERM);
+  CHECK(c.wait(10s) == 0);
+
+  auto bad = run_cli({"emulator", "--orgs", "West!"});
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("--orgs needs names") != std::string::npos);
+  auto twice = run_cli({"emulator", "--http", "--orgs", "west,west"});
+  CHECK(twice.code == 1);
+  CHECK(twice.err.find("two orgs are named 'west'") != std::string::npos);
+}

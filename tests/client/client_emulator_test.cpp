@@ -356,7 +356,7 @@ TEST_CASE("dropped connections and 503 replies are retried without losing an eve
       [&] { return c.client->committed_replay_id("/topic/AccountUpdates").has_value(); }));
   org.call([](sfstream::emulator::org_emulator& o) {
     o.drop_next_connections(1);
-    o.fail_next_cometd_requests(2, sfstream::emulator::cometd_fault::http_503);
+    o.fail_next_cometd_requests(2, sfstream::emulator::fault_kind::http_503);
     return 0;
   });
   for (auto& name : numbered("F", 1, 6)) create_account(org, name);

@@ -442,12 +442,12 @@ TEST_CASE("a server too busy makes the client back off, and the committed store 
 }
 
 TEST_CASE("replies that are not JSON are retried and deliver exactly the published events") {
-  run_fault_case([](org_emulator& o) { o.fail_next_cometd_requests(2, sfstream::emulator::cometd_fault::not_json); });
+  run_fault_case([](org_emulator& o) { o.fail_next_cometd_requests(2, sfstream::emulator::fault_kind::not_json); });
 }
 
 // Salesforce's rarer Bayeux failures, each forced by the
 // emulator's fault control: the client rides through every one without losing an event.
-using sfstream::emulator::cometd::message_fault;
+using message_fault = sfstream::emulator::fault_kind;
 
 TEST_CASE("connects advised multiple-clients wait their interval and deliver exactly the published events") {
   run_fault_case([](org_emulator& o) { o.inject_bayeux_fault(message_fault::multiple_clients, 2); });

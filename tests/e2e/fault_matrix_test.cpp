@@ -35,8 +35,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using sfstream::emulator::org_emulator;
-using sfstream::emulator::cometd::reply_fault;
-using sfstream::emulator::cometd::reply_fault_kind;
+using reply_fault = sfstream::emulator::fault;
+using reply_fault_kind = sfstream::emulator::fault_kind;
 using sfstream::testing::emulator_fixture;
 using sfstream::testing::io_thread;
 using sfstream::testing::wait_until;
@@ -497,7 +497,7 @@ TEST_CASE(
   const auto reply = spec.arm;
   spec.arm = [reply](org_emulator& o) {
     reply(o);
-    o.inject_bayeux_fault(sfstream::emulator::cometd::message_fault::invalid_replay_id, 3);
+    o.inject_bayeux_fault(sfstream::emulator::fault_kind::invalid_replay_id, 3);
   };
   run_both(spec);
 }
