@@ -81,7 +81,14 @@ struct admin_server::impl : std::enable_shared_from_this<impl> {
     if (target == "/healthz") {
       return make_response(200, "text/plain; charset=utf-8", "ok\n", version, keep);
     }
-    const service_status status = snapshot ? snapshot() : service_status{};
+    service_status status;
+    try {
+      if (snapshot) status = snapshot();
+    } catch (const std::exception&) {
+      // A snapshot that fails must not take the listener (or the process) down with it.
+      return make_response(500, "text/plain; charset=utf-8", "status unavailable\n", version,
+                           keep);
+    }
     if (target == "/readyz") {
       std::vector<std::string> not_ready;
       if (is_ready(status, &not_ready)) {

@@ -68,13 +68,14 @@ std::string excerpt(std::string_view body, const std::string& key) {
   return detail::redact(text, secrets);
 }
 
-/// Header values carry only visible ASCII: anything else (and '%') is percent-encoded.
+/// A part of the idempotency key: header values carry only visible ASCII, so anything else is
+/// percent-encoded, and so are '%' and the key's separator ':'.
 std::string header_safe(std::string_view text) {
   static constexpr char digits[] = "0123456789ABCDEF";
   std::string out;
   for (const char c : text) {
     const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f || c == '%') {
+    if (u <= 0x20 || u >= 0x7f || c == '%' || c == ':') {
       out += '%';
       out += digits[u >> 4];
       out += digits[u & 0x0f];
@@ -577,7 +578,13 @@ std::shared_ptr<webhook_sink> webhook_sink::create(asio::any_io_executor executo
 
 webhook_sink::webhook_sink(std::shared_ptr<impl> state) : impl_(std::move(state)) {}
 
-webhook_sink::~webhook_sink() { stop(); }
+webhook_sink::~webhook_sink() {
+  stop();
+  // Workers hold the shared state; the state's map holds the workers: let go of them here, so
+  // each worker goes once its last operation has completed, and the state after the last one.
+  std::lock_guard lock(impl_->mutex);
+  impl_->workers.clear();
+}
 
 void webhook_sink::deliver(const std::string& connection, const std::string& channel,
                            std::span<const event> events, batch_done done) {

@@ -33,11 +33,13 @@ struct admin_fixture {
   std::mutex mutex;
   service_status status = sample_status();
   std::atomic<int> snapshots{0};
+  std::atomic<bool> fail{false};
   std::unique_ptr<admin_server> server;
 
   explicit admin_fixture(admin_options options = {}) {
     server = std::make_unique<admin_server>(pool.get_executor(), options, [this] {
       ++snapshots;
+      if (fail) throw std::runtime_error("snapshot failed");
       std::lock_guard lock(mutex);
       return status;
     });
@@ -104,6 +106,17 @@ TEST_CASE("admin: /healthz, /readyz, /status and /metrics on one kept-alive conn
   CHECK(post[http::field::allow] == "GET, HEAD");
   // Still the same connection after all of that.
   CHECK(c.get("/healthz").result_int() == 200);
+}
+
+TEST_CASE("admin: a snapshot that throws is a 500, and the listener goes on") {
+  admin_fixture f;
+  http_client c(f.server->port());
+  f.fail = true;
+  CHECK(c.get("/metrics").result_int() == 500);
+  CHECK(c.get("/readyz").result_int() == 500);
+  CHECK(c.get("/healthz").result_int() == 200);
+  f.fail = false;
+  CHECK(c.get("/status").result_int() == 200);
 }
 
 TEST_CASE("admin: an oversized request is refused with 431 or 413 and the connection closed") {

@@ -6,8 +6,12 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <ctime>
 #include <map>
+#include <random>
+#include <thread>
 #include <set>
 
 #include "serve/signature.hpp"
@@ -34,6 +38,13 @@ std::vector<std::int64_t> ids_in_order(const std::vector<sfstream::testing::webh
     for (const auto id : ids_in(r.body)) out.push_back(id);
   }
   return out;
+}
+
+std::size_t confirmed_count(
+    const std::map<std::string, std::vector<sfstream::testing::webhook_request>>& by_channel) {
+  std::size_t n = 0;
+  for (const auto& [channel, requests] : by_channel) n += requests.size();
+  return n;
 }
 
 std::vector<std::int64_t> range(std::int64_t first, std::int64_t count) {
@@ -168,6 +179,9 @@ TEST_CASE("the idempotency key names the connection, the channel and the first a
   REQUIRE(requests.size() == 2);
   CHECK(requests[0].idempotency_key == "west%20org:/data/AccountChangeEvent:41-44");
   CHECK(requests[1].idempotency_key == "west%20org:/data/AccountChangeEvent:45-46");
+  // The separator cannot occur inside a part.
+  CHECK(f.deliver("/topic/X?Name=a:b", make_events("/topic/X?Name=a:b", 7, 1), "n:1%").handled == 1);
+  CHECK(f.receiver.requests().back().idempotency_key == "n%3A1%25:/topic/X?Name=a%3Ab:7-7");
 }
 
 TEST_CASE("500 is retried with backoff until it succeeds and the batch is done once") {
@@ -588,4 +602,116 @@ TEST_CASE("a dead letter is one parseable line for a pretty-printed event and fo
   second.Parse(lines[1].data(), lines[1].size());
   REQUIRE_FALSE(second.HasParseError());
   CHECK(std::string(second["event"].GetString()) == "not json {");
+}
+
+TEST_CASE("a receiver that is not listening is a network failure, retried up to the bound") {
+  fixture f;
+  // A port that was free a moment ago: nothing listens there.
+  std::uint16_t port = 0;
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    port = a.local_endpoint().port();
+  }
+  f.options.url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
+  f.options.max_retries = 2;
+  f.start();
+  auto r = f.deliver("/topic/Orders", make_events("/topic/Orders", 1, 3));
+  CHECK(r.handled == 0);
+  CHECK(r.error.code == make_error_code(errc::retries_exhausted));
+  CHECK(r.error.cause == make_error_code(errc::connection_failed));
+  const auto figures = f.sink->figures();
+  CHECK(figures.failures == 3);
+  CHECK(figures.retries == 2);
+  CHECK(figures.events == 0);
+  CHECK(figures.backlog == 0);
+  CHECK(figures.latency_count == 0);
+}
+
+TEST_CASE("under random faults on many channels every event is confirmed once, in order, and repeats only follow unconfirmed requests") {
+  fixture f;
+  f.options.max_batch_events = 7;
+  f.options.backoff_initial = 1ms;
+  f.options.backoff_max = 5ms;
+  f.options.request_timeout = 2s;
+  f.start();
+  // A fixed pseudo-random plan: about a third of the requests fail in one of five ways.
+  std::mt19937 random(20261202);
+  for (int i = 0; i < 400; ++i) {
+    sfstream::testing::webhook_behaviour b;
+    switch (random() % 12) {
+      case 0:
+        b.status = 500;
+        break;
+      case 1:
+        b.status = 429;
+        b.retry_after = "0";
+        break;
+      case 2:
+        b.what = sfstream::testing::webhook_behaviour::kind::close;
+        break;
+      case 3:
+        b.what = sfstream::testing::webhook_behaviour::kind::partial;
+        b.body = "accepted but cut";
+        break;
+      default:
+        b.body = "ok";
+        b.delay = std::chrono::milliseconds(random() % 3);
+    }
+    f.receiver.plan(1, b);
+  }
+  const std::vector<std::string> channels = {"/topic/A", "/event/B__e", "/data/CChangeEvent",
+                                             "/u/d", "/topic/E"};
+  constexpr std::int64_t per_channel = 120;
+  std::vector<std::thread> producers;
+  std::atomic<int> failures{0};
+  for (const auto& channel : channels) {
+    producers.emplace_back([&, channel] {
+      std::int64_t next = 1;
+      std::mt19937 sizes(static_cast<unsigned>(std::hash<std::string>{}(channel)));
+      while (next <= per_channel) {
+        const auto n = std::min<std::int64_t>(1 + sizes() % 20, per_channel - next + 1);
+        delivery d(*f.sink, "acme", channel, make_events(channel, next, static_cast<std::size_t>(n)));
+        const auto r = d.wait(30s);
+        if (r.error || r.handled != static_cast<std::size_t>(n) || r.calls != 1) ++failures;
+        next += n;
+      }
+    });
+  }
+  for (auto& t : producers) t.join();
+  CHECK(failures == 0);
+  // Confirmed requests, per channel: every event exactly once and in order.
+  std::map<std::string, std::vector<sfstream::testing::webhook_request>> confirmed, unconfirmed;
+  const auto all = f.receiver.requests();
+  for (const auto& r : all) {
+    rapidjson::Document doc;
+    doc.Parse(r.body.data(), r.body.size());
+    REQUIRE_FALSE(doc.HasParseError());
+    CHECK(r.signature_valid);
+    (r.answered >= 200 && r.answered < 300 ? confirmed : unconfirmed)[doc["channel"].GetString()]
+        .push_back(r);
+  }
+  for (const auto& channel : channels) {
+    CAPTURE(channel);
+    CHECK(ids_in_order(confirmed[channel]) == range(1, per_channel));
+    // An event seen more than once was in that many unconfirmed requests, no more.
+    const auto seen = ids_received(confirmed[channel]);
+    const auto repeats = ids_received(unconfirmed[channel]);
+    const auto everything = [&] {
+      auto m = seen;
+      m.insert(repeats.begin(), repeats.end());
+      return m;
+    }();
+    for (std::int64_t id = 1; id <= per_channel; ++id) {
+      CHECK(everything.count(id) == 1 + repeats.count(id));
+    }
+  }
+  const auto figures = f.sink->figures();
+  CHECK(figures.events == channels.size() * per_channel);
+  CHECK(figures.backlog == 0);
+  CHECK(figures.retries > 0);
+  // Every request beyond the confirmed ones is a retry, or the transport's immediate resend
+  // of a request whose kept-alive connection the receiver closed before answering.
+  CHECK(figures.retries <= all.size() - figures.batches);
+  CHECK(figures.batches == confirmed_count(confirmed));
 }
