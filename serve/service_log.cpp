@@ -8,6 +8,7 @@
 #include <ctime>
 #include <mutex>
 
+#include "cli/json_line.hpp"
 #include "sfstream/detail/json_text.hpp"
 #include "sfstream/detail/redact.hpp"
 
@@ -66,7 +67,8 @@ void service_log::log(log_level level, const std::string& connection,
       detail::append_json_string(line, connection);
     }
     line += ",\"message\":";
-    detail::append_json_string(line, text);
+    // Server text may hold invalid UTF-8: the line stays valid JSON.
+    detail::append_json_string(line, cli::valid_utf8(text));
     line += "}\n";
   } else {
     line = now_text() + " " + std::string(to_string(level)) + " ";

@@ -47,8 +47,30 @@ std::map<std::string, replay_position> shared_store::load_all() const {
 }
 
 error_info shared_store::save(const std::map<std::string, replay_position>& positions) {
-  std::lock_guard lock{mutex_};
-  return inner_->save(positions);
+  std::unique_lock lock{mutex_};
+  for (const auto& [key, position] : positions) pending_[key] = position;
+  const std::uint64_t mine = ++requested_;
+  written_.wait(lock, [&] { return flushed_ >= mine || !writing_; });
+  if (flushed_ < mine) {
+    // This caller writes everything pending, its own positions and those that came meanwhile.
+    writing_ = true;
+    auto batch = std::move(pending_);
+    pending_.clear();
+    const std::uint64_t upto = requested_;
+    lock.unlock();
+    error_info why = inner_->save(batch);
+    lock.lock();
+    writing_ = false;
+    flushed_ = upto;
+    results_.emplace_back(upto, why);
+    while (results_.size() > 64) results_.pop_front();
+    written_.notify_all();
+    return why;
+  }
+  for (const auto& [upto, why] : results_) {
+    if (upto >= mine) return why;
+  }
+  return {};
 }
 
 }  // namespace sfstream::serve

@@ -383,3 +383,49 @@ TEST_CASE("serve runs three orgs: a wrong password, expiring sessions and a fail
   CHECK(starts == 3);
   CHECK(invalid_login == starts);
 }
+
+TEST_CASE("serve --check lists every problem of a bad file and starts nothing") {
+  admin_test::temp_dir dir;
+  const auto bad = dir.write("bad.toml", R"([service]
+threads = 0
+[[connection]]
+name = "acme"
+[connection.auth]
+username = "u"
+password = "inline-secret-value"
+[connection.sink]
+type = "stdout"
+[[connection.channel]]
+name = "/event/NoSuffix"
+)");
+  const auto r = admin_test::run_command(std::string(SFSTREAM_CLI_PATH) + " serve --check " +
+                                         bad.string());
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find(bad.string() + ":2: service.threads: must be from 1 to 256") !=
+        std::string::npos);
+  CHECK(r.output.find(bad.string() + ":7: connection[0].auth.password: secrets are not accepted "
+                                     "inline") != std::string::npos);
+  CHECK(r.output.find(bad.string() + ":11: connection[0].channel[0].name: bad channel") !=
+        std::string::npos);
+  CHECK(r.output.find("4 problems in " + bad.string() + ": nothing was started") !=
+        std::string::npos);
+  CHECK(r.output.find("inline-secret-value") == std::string::npos);
+
+  // --config refuses the same file the same way, before anything starts.
+  const auto run = admin_test::run_command(std::string(SFSTREAM_CLI_PATH) + " serve --config " +
+                                           bad.string());
+  CHECK(run.exit_code == 2);
+  CHECK(run.output == r.output);
+
+  const auto pw = dir.write("pw", "a-password-here");
+  const auto good = dir.write("good.toml", "[[connection]]\nname = \"acme\"\n[connection.auth]\n"
+                                           "username = \"u\"\npassword_file = \"" +
+                                               pw.string() +
+                                               "\"\n[connection.sink]\ntype = \"stdout\"\n"
+                                               "[[connection.channel]]\nname = \"/u/x\"\n");
+  const auto ok = admin_test::run_command(std::string(SFSTREAM_CLI_PATH) + " serve --check " +
+                                          good.string());
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.output == good.string() + ": good: 1 connection\n");
+}
