@@ -143,9 +143,18 @@ void session::finish(error_info error) {
 }
 
 std::optional<action> session::next_action() {
-  if (actions_.empty()) return std::nullopt;
-  action a = std::move(actions_.front());
-  actions_.pop_front();
+  // A vector drained from the front and emptied once drained: its capacity serves every
+  // reply, where a deque would allocate a node for every few actions (one per event).
+  if (next_action_ == actions_.size()) {
+    actions_.clear();
+    next_action_ = 0;
+    return std::nullopt;
+  }
+  action a = std::move(actions_[next_action_++]);
+  if (next_action_ == actions_.size()) {
+    actions_.clear();
+    next_action_ = 0;
+  }
   return a;
 }
 

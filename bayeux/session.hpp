@@ -247,7 +247,8 @@ class session {
 
   session_config config_;
   session_state state_ = session_state::unconnected;
-  std::deque<action> actions_;
+  std::vector<action> actions_;   ///< Emitted, from actions_[next_action_] on not yet taken.
+  std::size_t next_action_ = 0;
   std::string client_id_;
   bayeux::advice advice_;
   std::map<std::string, subscription_entry, std::less<>> subscriptions_;

@@ -606,7 +606,7 @@ void client_runtime::dispatch_queue() {
   if (run_ == run_state::closed) return;    // the client is gone: no handler runs any more
   for (int round = 0; round < batches_per_dispatch; ++round) {
     if (batch_.items.empty()) {
-      batch_ = queue_.pop_batch(batch_limit);
+      queue_.pop_batch(batch_limit, batch_);
       if (batch_.items.empty()) break;
       next_ = 0;
       attempts_ = 0;
@@ -664,7 +664,8 @@ void client_runtime::dispatch_queue() {
     if (!stopped_ && !commit_pending() && !stopped_) return;  // a retry of the save is scheduled
     if (failure_ && !stopped_) fail_run(*failure_);
     const bool resume = queue_.done(batch_);
-    batch_ = {};
+    batch_.items.clear();  // keeps the vector's capacity for the next batch
+    batch_.bytes = 0;
     if (resume && !stopped_) {
       asio::dispatch(strand_, [self = shared_from_this()] { self->maybe_resume(); });
     }

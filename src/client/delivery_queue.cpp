@@ -46,6 +46,14 @@ bool delivery_queue::push_locked(queue_item& item) {
 
 delivery_batch delivery_queue::pop_batch(std::size_t max_items) {
   delivery_batch batch;
+  pop_batch(max_items, batch);
+  return batch;
+}
+
+void delivery_queue::pop_batch(std::size_t max_items, delivery_batch& batch) {
+  batch.items.clear();
+  batch.bytes = 0;
+  batch.finished = false;
   std::lock_guard lock{mutex_};
   const bool nothing_in_flight = figures_.events == queue_.size();
   while (!queue_.empty() && batch.items.size() < std::max<std::size_t>(max_items, 1)) {
@@ -63,7 +71,6 @@ delivery_batch delivery_queue::pop_batch(std::size_t max_items) {
     queue_.pop_front();
   }
   figures_.queued = queue_.size();
-  return batch;
 }
 
 bool delivery_queue::done(const delivery_batch& batch) {
@@ -80,17 +87,13 @@ bool delivery_queue::done(const delivery_batch& batch) {
 void delivery_queue::halt() {
   std::lock_guard lock{mutex_};
   halted_ = true;
-  std::deque<queue_item> kept;
-  for (auto& item : queue_) {
-    if (item.what == queue_item::kind::finished) {
-      kept.push_back(std::move(item));
-      continue;
-    }
+  queue_.retain([this](const queue_item& item) {
+    if (item.what == queue_item::kind::finished) return true;
     ++figures_.discarded;
     figures_.events -= std::min<std::size_t>(figures_.events, 1);
     figures_.bytes -= std::min(figures_.bytes, item.bytes());
-  }
-  queue_ = std::move(kept);
+    return false;
+  });
   figures_.queued = queue_.size();
 }
 

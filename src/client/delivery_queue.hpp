@@ -78,6 +78,8 @@ class delivery_queue {
   /// Takes up to `max_items` from the front in order. A `finished` marker is taken only when
   /// nothing else is held (every earlier batch is done), alone: the run may then complete.
   delivery_batch pop_batch(std::size_t max_items);
+  /// The same into `batch` (emptied first), whose vector's capacity is reused.
+  void pop_batch(std::size_t max_items, delivery_batch& batch);
 
   /// Reports `batch` handled and committed: frees its budget. Returns true when the stream was
   /// paused and both figures are now at or below half their bounds: resume it (edge, once).
@@ -97,9 +99,46 @@ class delivery_queue {
   bool over_bounds() const noexcept;
   bool push_locked(queue_item& item);
 
+  /// First in, first out over one vector: taken items are skipped by an index, and the vector
+  /// is emptied (keeping its capacity) once all are taken, or compacted when the taken half
+  /// grows large. A deque would allocate a node for every two items.
+  class fifo {
+   public:
+    bool empty() const noexcept { return head_ == items_.size(); }
+    std::size_t size() const noexcept { return items_.size() - head_; }
+    queue_item& front() noexcept { return items_[head_]; }
+    void push_back(queue_item&& item) {
+      if (head_ >= 1024 && head_ * 2 >= items_.size()) {
+        items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+        head_ = 0;
+      }
+      items_.push_back(std::move(item));
+    }
+    void pop_front() {
+      if (++head_ == items_.size()) {
+        items_.clear();
+        head_ = 0;
+      }
+    }
+    /// Keeps only the items `keep` says yes to, in order.
+    template <class Keep>
+    void retain(Keep keep) {
+      std::vector<queue_item> kept;
+      for (std::size_t i = head_; i < items_.size(); ++i) {
+        if (keep(items_[i])) kept.push_back(std::move(items_[i]));
+      }
+      items_ = std::move(kept);
+      head_ = 0;
+    }
+
+   private:
+    std::vector<queue_item> items_;
+    std::size_t head_ = 0;
+  };
+
   const delivery_limits limits_;
   mutable std::mutex mutex_;
-  std::deque<queue_item> queue_;
+  fifo queue_;
   delivery_figures figures_;
   bool paused_ = false;
   bool halted_ = false;
