@@ -5,7 +5,7 @@
 //   bench_drain [EVENTS=20000] [--http] [--payload BYTES=200]
 //       starts an emulator in a child process (so that the figures are the client's alone),
 //       publishes EVENTS generic events on /u/bench and drains them with a static token;
-//   bench_drain --login-url URL [--ca-file PEM] --username U --password P [--security-token T]
+//   SF_PASSWORD=P SF_SECURITY_TOKEN=T bench_drain --login-url URL [--ca-file PEM] --username U
 //               --channel CH --count N [--replay -2] [--latency]
 //       logs in with SOAP against a running emulator and drains CH. It prints one JSON line:
 //       wall-clock microseconds since the epoch of its start, first and last event, events per
@@ -117,6 +117,11 @@ std::int64_t percentile(const std::vector<std::int64_t>& sorted, double p) {
 
 /// Drains a channel of a running emulator (the second form in the header comment).
 int drain_external(std::map<std::string, std::string> opt, bool latency) {
+  // Secrets come from the environment (SF_PASSWORD, SF_SECURITY_TOKEN) unless given.
+  for (const auto& [flag, var] : {std::pair{"--password", "SF_PASSWORD"},
+                                  std::pair{"--security-token", "SF_SECURITY_TOKEN"}}) {
+    if (const char* v = std::getenv(var); opt[flag].empty() && v != nullptr) opt[flag] = v;
+  }
   const std::int64_t start_us = now_us();
   const std::size_t events = std::strtoull(opt["--count"].c_str(), nullptr, 10);
   const std::int64_t replay = std::strtoll(opt["--replay"].c_str(), nullptr, 10);

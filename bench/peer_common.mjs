@@ -2,7 +2,8 @@
 // org (the same call every Salesforce client makes), the event counting and the one JSON
 // report line on stdout that bench/run.mjs reads.
 //
-//   node bench/<client>.mjs --login-url URL --username U --password P [--security-token T]
+//   SF_PASSWORD=P SF_SECURITY_TOKEN=T node bench/<client>.mjs --login-url URL --username U ...
+//   (--password and --security-token are taken too, but put secrets on no command line)
 //        --channel CH --count N [--replay -2] [--latency]
 //
 // HTTPS trusts the emulator's CA through NODE_EXTRA_CA_CERTS (set by the runner).
@@ -25,6 +26,8 @@ export function parseArgs(argv = process.argv.slice(2)) {
     const name = a.replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     opt[name] = argv[++i];
   }
+  opt.password ??= process.env.SF_PASSWORD;
+  if (!opt.securityToken) opt.securityToken = process.env.SF_SECURITY_TOKEN ?? '';
   for (const required of ['loginUrl', 'username', 'password', 'channel', 'count']) {
     if (!opt[required]) fail(`give --${required.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
   }

@@ -3,8 +3,8 @@
 // counting events by the occurrences of "replayId" in each reply without decoding the JSON. What
 // it reaches is what the server (and the loopback network) can give: the benchmark's ceiling.
 //
-//   bench_raw_reader --login-url URL [--ca-file PEM] --username U --password P
-//                    [--security-token T] --channel CH [--replay -2] --count N [--latency]
+//   SF_PASSWORD=P SF_SECURITY_TOKEN=T bench_raw_reader --login-url URL [--ca-file PEM]
+//                    --username U --channel CH [--replay -2] --count N [--latency]
 //
 // It prints one JSON line: the events, wall-clock microseconds (since the Unix epoch) of its start,
 // of the first and of the last event, events per second between them, CPU milliseconds per 1,000
@@ -201,6 +201,11 @@ int main(int argc, char** argv) {
     } else {
       fail("unexpected argument '" + a + "'");
     }
+  }
+  // Secrets come from the environment (SF_PASSWORD, SF_SECURITY_TOKEN) unless given.
+  for (const auto& [flag, var] : {std::pair{"--password", "SF_PASSWORD"},
+                                  std::pair{"--security-token", "SF_SECURITY_TOKEN"}}) {
+    if (const char* v = std::getenv(var); opt[flag].empty() && v != nullptr) opt[flag] = v;
   }
   for (const char* required : {"--login-url", "--username", "--password", "--channel", "--count"}) {
     if (opt[required].empty()) fail(std::string("give ") + required);

@@ -87,10 +87,10 @@ async function preload(emu) {
   }
 }
 
-const credentials = (emu) => [
-  '--login-url', emu.login_url, '--username', emu.username, '--password', emu.password,
-  '--security-token', emu.security_token,
-];
+// The password and the security token travel in the environment (SF_PASSWORD,
+// SF_SECURITY_TOKEN), never on a command line where any process on the machine can read them.
+const credentials = (emu) => ['--login-url', emu.login_url, '--username', emu.username];
+const secrets = (emu) => ({ SF_PASSWORD: emu.password, SF_SECURITY_TOKEN: emu.security_token });
 
 /** How each client is started: [mode of bench_run's stdout, program and arguments]. */
 function command(client, emu, channel, count, replay, latency) {
@@ -129,7 +129,7 @@ function measure(client, emu, kind) {
   const count = latency ? latencyEvents : events;
   const [mode, argv] = command(client, emu, channel, count, latency ? -1 : -2, latency);
   const stderrFile = join(scratch, 'client.err');
-  const env = { ...process.env };
+  const env = { ...process.env, ...secrets(emu) };
   if (emu.tls) env.NODE_EXTRA_CA_CERTS = emu.ca_file;
   const limit = latency ? Math.ceil(count / latencyRate) + 60 : 300;
   const out = execFileSync(benchRun, ['--stdout', mode, '--stderr', stderrFile, '--timeout', String(limit),
@@ -168,7 +168,8 @@ async function soak(emu) {
   log(`soak: sfstream subscribe for ${seconds} s at ${rate} events/s over HTTP`);
   await control(emu, 'pace', { event: 'BenchSoak__e', count: seconds * rate, rate, bytes });
   const child = spawn(sfstream, ['subscribe', ...credentials(emu), '--replay', '-1', '--count',
-    String(seconds * rate), '/event/BenchSoak__e'], { stdio: ['ignore', 'ignore', 'ignore'] });
+    String(seconds * rate), '/event/BenchSoak__e'],
+  { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, ...secrets(emu) } });
   const rss = () => {
     try {
       return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
