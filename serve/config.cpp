@@ -669,9 +669,11 @@ std::optional<service_config> parse_service_config(const std::string& text,
 
   if (const auto* svc = c.subtable(doc, "", "service")) {
     const std::size_t line = line_of(*svc);
-    c.check_keys(*svc, "service", {"store", "threads", "log_format", "log_level"});
+    c.check_keys(*svc, "service", {"store", "threads", "sink_threads", "log_format", "log_level"});
     if (auto s = c.string(*svc, "service", "store", false, line)) out.store_path = *s;
     if (auto n = c.integer(*svc, "service", "threads", 1, 256)) out.threads = static_cast<unsigned>(*n);
+    if (auto n = c.integer(*svc, "service", "sink_threads", 1, 256))
+      out.sink_threads = static_cast<unsigned>(*n);
     if (auto f = c.string(*svc, "service", "log_format", false, line)) {
       if (*f == "text") {
         out.format = log_format::text;

@@ -110,6 +110,10 @@ struct service_config {
   std::filesystem::path file;            ///< Where it was read from.
   std::filesystem::path store_path;      ///< The one file replay store of the service.
   unsigned threads = 2;                  ///< I/O threads shared by every connection.
+  /// Threads for the blocking side shared by every connection: sink writes and fsyncs, and the
+  /// store's commits (grouped across the connections committing at the same time). Kept off
+  /// the I/O threads so a slow disk never holds another org's long polls.
+  unsigned sink_threads = 8;
   log_format format = log_format::text;
   log_level level = log_level::info;
   std::optional<std::string> admin_bind;  ///< The admin listener; off when absent.

@@ -19,12 +19,14 @@ struct connection::channel_counters {
   std::map<std::string, std::size_t> backlog;
 };
 
-connection::connection(asio::any_io_executor executor, connection_config config,
+connection::connection(asio::any_io_executor executor, asio::any_io_executor blocking,
+                       connection_config config,
                        std::shared_ptr<replay_store> store, std::shared_ptr<sink> out,
                        std::string sink_kind, const service_log& log)
     : config_(std::move(config)),
       strand_(asio::make_strand(executor)),
       restart_timer_(strand_),
+      blocking_(std::move(blocking)),
       store_(std::move(store)),
       sink_(std::move(out)),
       sink_kind_(std::move(sink_kind)),
@@ -53,7 +55,7 @@ void connection::start_run() {
   cc.on_handler_failure = config_.on_failure;
   cc.queue_capacity = config_.queue_capacity;
   cc.queue_max_bytes = config_.queue_max_bytes;
-  auto c = std::make_shared<client>(strand_.get_inner_executor(), cc);
+  auto c = std::make_shared<client>(strand_.get_inner_executor(), blocking_, cc);
   streamed_ = false;
   for (const auto& ch : config_.channels) {
     subscription_callbacks cbs;

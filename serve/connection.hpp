@@ -31,7 +31,9 @@ class service_log;
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(boost::asio::any_io_executor executor, connection_config config,
+  /// Network I/O on `executor`; sink calls and commits on `blocking`.
+  connection(boost::asio::any_io_executor executor, boost::asio::any_io_executor blocking,
+             connection_config config,
              std::shared_ptr<replay_store> store, std::shared_ptr<sink> out,
              std::string sink_kind, const service_log& log);
   ~connection();
@@ -57,6 +59,7 @@ class connection : public std::enable_shared_from_this<connection> {
   connection_config config_;
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   boost::asio::steady_timer restart_timer_;
+  boost::asio::any_io_executor blocking_;
   std::shared_ptr<replay_store> store_;
   std::shared_ptr<sink> sink_;
   std::string sink_kind_;

@@ -10,7 +10,8 @@ namespace sfstream::serve {
 service::service(service_config config)
     : config_(std::move(config)),
       log_(config_.format, config_.level, config_.secrets),
-      pool_(config_.threads) {
+      pool_(config_.threads),
+      blocking_pool_(config_.sink_threads) {
   store_ = std::make_unique<shared_store>(open_file_replay_store(config_.store_path));
   for (auto& conn : config_.connections) {
     const logger log = log_.for_connection(conn.name);
@@ -40,7 +41,8 @@ service::service(service_config config)
     }
     sinks_.push_back(out);
     connections_.push_back(std::make_shared<connection>(
-        pool_.get_executor(), conn, store_->view(conn.name), out, kind, log_));
+        pool_.get_executor(), blocking_pool_.get_executor(), conn, store_->view(conn.name), out,
+        kind, log_));
   }
 }
 
@@ -71,7 +73,8 @@ error_info service::start() {
   }
   log_.log(log_level::info, "",
            "starting " + std::to_string(connections_.size()) + " connection(s) on " +
-               std::to_string(config_.threads) + " thread(s); positions in " +
+               std::to_string(config_.threads) + " I/O and " + std::to_string(config_.sink_threads) +
+               " sink thread(s); positions in " +
                config_.store_path.string());
   for (auto& c : connections_) c->start();
   return {};
@@ -109,7 +112,9 @@ void service::wait() {
   // Every connection has drained and committed: what is left on the pool (idle keep-alive
   // reads, a login nobody waits for) may be dropped.
   pool_.stop();
+  blocking_pool_.stop();
   pool_.join();
+  blocking_pool_.join();
 }
 
 std::uint16_t service::admin_port() const noexcept { return admin_ ? admin_->port() : 0; }

@@ -49,6 +49,7 @@ class service {
   service_config config_;
   service_log log_;
   boost::asio::thread_pool pool_;
+  boost::asio::thread_pool blocking_pool_;  // sinks' writes and fsyncs, store commits
   std::unique_ptr<shared_store> store_;
   std::vector<std::shared_ptr<sink>> sinks_;
   std::vector<std::shared_ptr<connection>> connections_;

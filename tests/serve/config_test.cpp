@@ -76,6 +76,7 @@ TEST_CASE("a good configuration loads every connection with its secrets read") {
   const std::string text = R"([service]
 store = "/var/lib/sfstream/positions.json"
 threads = 4
+sink_threads = 16
 log_format = "json"
 log_level = "debug"
 
@@ -141,6 +142,7 @@ name = "/u/notifications"
   REQUIRE(config.has_value());
   CHECK(config->store_path == "/var/lib/sfstream/positions.json");
   CHECK(config->threads == 4);
+  CHECK(config->sink_threads == 16);
   CHECK(config->format == log_format::json);
   CHECK(config->level == log_level::debug);
   REQUIRE(config->admin_bind.has_value());
