@@ -10,6 +10,7 @@
 #include <rapidjson/writer.h>
 
 #include "emulator/cometd/cometd_server.hpp"
+#include "emulator/control/data_controls.hpp"
 
 namespace sfstream::emulator::control {
 
@@ -355,6 +356,7 @@ transport::http_response handle_control(org_emulator& org, const transport::http
     if (entity.empty() || !n || *n <= 0) return bad("entity and a positive count are required");
     return data_result(org.rest().bulk_change(entity, static_cast<std::size_t>(*n)));
   }
+  if (auto answer = handle_data_control(org, path, body)) return std::move(*answer);
   return reply(404, R"({"error":"unknown control path"})");
 }
 

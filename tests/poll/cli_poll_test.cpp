@@ -262,14 +262,15 @@ TEST_CASE("sfstream poll killed at random moments re-prints at most the uncommit
     child poll(org.poll_args(store, {"--since", "beginning", "--timeout", "60", "Account:Name"}), {},
                org.dir.path / ("err" + std::to_string(round)));
     std::string out;
+    // Nothing for 300 ms: everything is printed and the child waits for its next poll.
     for (int reads = reads_before_kill(random); reads > 0; --reads) {
-      if (poll.read_stdout(out, 512) == 0) break;
+      if (poll.read_stdout(out, 512, 300ms) == 0) break;
       std::this_thread::sleep_for(2ms);
     }
     poll.kill(SIGKILL);
     CHECK(poll.wait(10s) == -SIGKILL);
     ++kills;
-    while (poll.read_stdout(out, 65536) > 0) {
+    while (poll.read_stdout(out, 65536, 1000ms) > 0) {
     }
     // A line cut by the kill was not printed: only whole lines count.
     out.erase(out.rfind('\n') + 1);

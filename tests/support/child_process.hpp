@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,8 +102,12 @@ class child_process {
     return code_;
   }
 
-  /// Reads at most `bytes` of the piped stdout into `into`; 0 once the child closed it.
-  std::size_t read_stdout(std::string& into, std::size_t bytes) {
+  /// Reads at most `bytes` of the piped stdout into `into`, waiting up to `wait` for them; 0
+  /// when nothing came in that time or the child closed it.
+  std::size_t read_stdout(std::string& into, std::size_t bytes,
+                          std::chrono::milliseconds wait = std::chrono::milliseconds(2000)) {
+    pollfd ready{pipe_, POLLIN, 0};
+    if (::poll(&ready, 1, static_cast<int>(wait.count())) != 1) return 0;
     std::string buffer(bytes, '\0');
     const ssize_t got = ::read(pipe_, buffer.data(), bytes);
     if (got <= 0) return 0;
