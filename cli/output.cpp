@@ -83,14 +83,26 @@ std::string json_string(std::string_view text) {
   return out;
 }
 
-void append_event_line(std::string& out, const event& e, json_line_fix* fix) {
-  const std::string_view data = e.data_json();
-  const std::string& channel = e.channel();
-  out += "{\"channel\":";
+std::string channel_json_of(std::string_view channel) {
+  std::string out;
   if (classify_bytes(channel).non_ascii) {
     detail::append_json_string(out, valid_utf8(channel));
   } else {
     detail::append_json_string(out, channel);
+  }
+  return out;
+}
+
+void append_event_line(std::string& out, const event& e, json_line_fix* fix,
+                       std::string_view channel_json) {
+  const std::string_view data = e.data_json();
+  out += "{\"channel\":";
+  if (!channel_json.empty()) {
+    out += channel_json;
+  } else if (classify_bytes(e.channel()).non_ascii) {
+    detail::append_json_string(out, valid_utf8(e.channel()));
+  } else {
+    detail::append_json_string(out, e.channel());
   }
   out += ",\"replayId\":";
   if (e.replay_id()) {
@@ -162,9 +174,9 @@ void line_writer::append(std::string_view line) {
   buffer_.push_back('\n');
 }
 
-void line_writer::append_event(const event& e, json_line_fix* fix) {
+void line_writer::append_event(const event& e, json_line_fix* fix, std::string_view channel_json) {
   if (error_ != 0) return;
-  append_event_line(buffer_, e, fix);
+  append_event_line(buffer_, e, fix, channel_json);
   buffer_.push_back('\n');
 }
 

@@ -24,8 +24,13 @@ std::string json_string(std::string_view text);
 /// it is compacted and invalid UTF-8 replaced (append_json_line), and `fix` (when given) says
 /// what was done. replayId is null when the server sent none.
 std::string event_line(const event& e, json_line_fix* fix = nullptr);
-/// The same line appended to `out`, with no allocation of its own.
-void append_event_line(std::string& out, const event& e, json_line_fix* fix = nullptr);
+/// The same line appended to `out`, with no allocation of its own. `channel_json`, when given,
+/// is the event's channel already written as a JSON string (channel_json_of): the events of one
+/// batch share it.
+void append_event_line(std::string& out, const event& e, json_line_fix* fix = nullptr,
+                       std::string_view channel_json = {});
+/// A channel name as the JSON string an event line carries.
+std::string channel_json_of(std::string_view channel);
 
 /// {"gap":{"channel":…,"reason":"expired"|"refused"|"resubscribed_at_tip","lastReplayId":…,
 /// "lastEventTime":…,"since":…,"until":…,"policy":…,"resumedFrom":…}}: one line for stderr.
@@ -54,7 +59,7 @@ class line_writer {
   /// Appends `line` and a newline.
   void append(std::string_view line);
   /// Appends the event's line (append_event_line) and a newline.
-  void append_event(const event& e, json_line_fix* fix);
+  void append_event(const event& e, json_line_fix* fix, std::string_view channel_json = {});
   /// Hands `mark` back from flush() once everything appended so far has been written.
   void mark(printed_mark mark);
   /// Writes what is pending; returns the marks now written, in order. After a failure it

@@ -427,6 +427,8 @@ int run_subscribe(std::span<char* const> args) {
   // positions are saved only after the lines before them are written: the store flushes
   // first). Events past --count, or after the command halted, are neither printed nor
   // committed (the store keeps nothing beyond the last printed mark).
+  std::string batch_channel;       // the channel of the last line printed by print_batch,
+  std::string batch_channel_json;  // and its JSON string (out_mutex)
   auto print_batch = [&](std::span<const event> events) {
     std::size_t n = 0;
     bool full = false;
@@ -438,7 +440,11 @@ int run_subscribe(std::span<char* const> args) {
       const event* last_with_id = nullptr;
       for (; n < take; ++n) {
         json_line_fix fix;
-        out.append_event(events[n], &fix);
+        if (events[n].channel() != batch_channel) {
+          batch_channel = events[n].channel();
+          batch_channel_json = channel_json_of(batch_channel);
+        }
+        out.append_event(events[n], &fix, batch_channel_json);
         warn_repaired(events[n], fix);
         if (events[n].replay_id()) last_with_id = &events[n];
       }
