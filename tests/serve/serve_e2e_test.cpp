@@ -429,3 +429,29 @@ name = "/event/NoSuffix"
   CHECK(ok.exit_code == 0);
   CHECK(ok.output == good.string() + ": good: 1 connection\n");
 }
+
+TEST_CASE("a second service on the same store is refused at start, the first goes on") {
+  admin_test::temp_dir dir;
+  const auto pw = dir.write("pw", "a-password-here");
+  // An org that cannot be reached: the connection keeps retrying, the service keeps running.
+  const auto config = dir.write(
+      "serve.toml", "[service]\nstore = \"" + (dir.path / "positions.json").string() +
+                        "\"\n[[connection]]\nname = \"acme\"\n[connection.auth]\n"
+                        "login_url = \"http://127.0.0.1:9\"\nusername = \"u\"\npassword_file = \"" +
+                        pw.string() +
+                        "\"\n[connection.sink]\ntype = \"stdout\"\n"
+                        "[[connection.channel]]\nname = \"/u/x\"\n");
+  serve_process first(config, dir.path / "first.log", dir.path / "first.out");
+  REQUIRE(wait_until(
+      [&] { return read_file(dir.path / "first.log").find("starting 1 connection") != std::string::npos; },
+      10s));
+  const auto second =
+      admin_test::run_command(std::string(SFSTREAM_CLI_PATH) + " serve --config " + config.string());
+  INFO(second.output);
+  CHECK(second.exit_code == 1);
+  CHECK(second.output.find("cannot start") != std::string::npos);
+  CHECK(second.output.find("positions.json") != std::string::npos);
+  first.signal(SIGTERM);
+  CHECK(first.wait(15s) == 0);
+  CHECK(read_file(dir.path / "first.log").find("a-password-here") == std::string::npos);
+}
