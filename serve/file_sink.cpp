@@ -35,18 +35,9 @@ class file_sink final : public line_sink {
     if (size_ > 0 && size_ + lines.size() > options_.max_bytes) {
       if (auto why = rotate()) return why;
     }
-    std::size_t written = 0;
-    while (written < lines.size()) {
-      const ::ssize_t n = ::write(fd_, lines.data() + written, lines.size() - written);
-      if (n > 0) {
-        written += static_cast<std::size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
-        const int err = n < 0 ? errno : EIO;
-        undo();
-        return io_error(err, "writing " + options_.path.string());
-      }
+    if (const int err = write_all(fd_, lines); err != 0) {
+      undo();
+      return io_error(err, "writing " + options_.path.string());
     }
     if (::fsync(fd_) != 0) {
       const int err = errno;

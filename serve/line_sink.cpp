@@ -74,6 +74,21 @@ void line_sink::deliver(const std::string& connection, const std::string& channe
   done(events.size(), {});
 }
 
+int line_sink::write_all(int fd, std::string_view data) {
+  std::size_t written = 0;
+  while (written < data.size()) {
+    const ::ssize_t n = ::write(fd, data.data() + written, data.size() - written);
+    if (n > 0) {
+      written += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return n < 0 ? errno : EIO;
+    }
+  }
+  return 0;
+}
+
 sink_figures line_sink::figures() const {
   std::lock_guard lock{mutex_};
   return figures_;
@@ -93,19 +108,10 @@ class stdout_sink final : public line_sink {
  protected:
   error_info write(std::string_view lines) override {
     std::lock_guard lock{stdout_mutex()};
-    std::size_t written = 0;
-    while (written < lines.size()) {
-      const ::ssize_t n = ::write(STDOUT_FILENO, lines.data() + written, lines.size() - written);
-      if (n > 0) {
-        written += static_cast<std::size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
-        const int err = n < 0 ? errno : EIO;
-        return {make_error_code(errc::output_failed),
-                {"", std::strerror(err), "writing to stdout"},
-                std::error_code(err, std::generic_category())};
-      }
+    if (const int err = write_all(STDOUT_FILENO, lines); err != 0) {
+      return {make_error_code(errc::output_failed),
+              {"", std::strerror(err), "writing to stdout"},
+              std::error_code(err, std::generic_category())};
     }
     return {};
   }

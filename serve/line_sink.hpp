@@ -32,6 +32,9 @@ class line_sink : public sink {
   virtual error_info write(std::string_view lines) = 0;
   /// "stdout", or "file PATH": named in the failure report.
   virtual std::string describe() const = 0;
+  /// Writes all of `data` to `fd` (again after EINTR and short writes): 0, or the errno of the
+  /// write that failed.
+  static int write_all(int fd, std::string_view data);
 
  private:
   logger log_;

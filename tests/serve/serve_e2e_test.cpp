@@ -21,6 +21,7 @@
 
 #include "admin_support.hpp"
 #include "emulator/cometd/cometd_server.hpp"
+#include "support/child_process.hpp"
 #include "support/emulator_fixture.hpp"
 #include "support/webhook_receiver.hpp"
 
@@ -36,66 +37,15 @@ const std::vector<std::string> channels{"/topic/Orders", "/u/Notices", "/event/O
                                         "/data/AccountChangeEvent"};
 constexpr const char* hook_key = "whsec-e2e-0123456789-abcdefghijklmnop";
 
-/// `sfstream serve --config FILE` as a child process, stderr (the logs) to a file.
-class serve_process {
- public:
-  serve_process(const fs::path& config, const fs::path& log, const fs::path& out) : log_(log) {
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      const int e = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      if (o < 0 || e < 0) ::_exit(127);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      std::string path = SFSTREAM_CLI_PATH;
-      std::string a0 = "serve", a1 = "--config", a2 = config.string();
-      char* argv[] = {path.data(), a0.data(), a1.data(), a2.data(), nullptr};
-      ::execv(argv[0], argv);
-      ::_exit(127);
-    }
-  }
-  ~serve_process() {
-    if (!exited_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  /// The exit code (or -signal), -1000 when it had to be killed after `limit`.
-  int wait(std::chrono::milliseconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!exited_) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-        break;
-      }
-      if (std::chrono::steady_clock::now() >= end) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        exited_ = true;
-        code_ = -1000;
-        break;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return code_;
-  }
-
- private:
-  fs::path log_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int code_ = 0;
-};
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+/// `sfstream serve --config FILE` as a child process; its logs (stderr) go to `log`.
+std::unique_ptr<sfstream::testing::child_process> start_serve(const fs::path& config,
+                                                              const fs::path& log) {
+  return std::make_unique<sfstream::testing::child_process>(
+      std::vector<std::string>{SFSTREAM_CLI_PATH, "serve", "--config", config.string()},
+      sfstream::testing::child_process::environment{}, fs::path(log.string() + ".out"), log);
 }
+
+std::string read_file(const fs::path& p) { return sfstream::testing::read_whole_file(p); }
 
 std::vector<std::string> lines_of(const fs::path& p) {
   std::vector<std::string> out;
@@ -242,15 +192,19 @@ TEST_CASE("serve runs three orgs: a wrong password, expiring sessions and a fail
                      "\"\nsigning_key_file = \"" + key.string() +
                      "\"\nbackoff_initial = 0.3\nbackoff_max = 1\n");
   const auto config_file = dir.write("serve.toml", config);
-  const fs::path log = dir.path / "serve.log";
-  const fs::path stdout_file = dir.path / "serve.out";
+  // One log per run of the service.
+  std::vector<fs::path> logs;
+  auto next_log = [&] {
+    logs.push_back(dir.path / ("serve-" + std::to_string(logs.size()) + ".log"));
+    return logs.back();
+  };
 
   // Round 1, before the service starts (the channels start at -2: all retained).
   std::map<std::string, std::vector<std::int64_t>> want_b = publish(expiring, 5);
   std::map<std::string, std::vector<std::int64_t>> want_c = publish(hooked, 5);
   publish(wrong, 1);
 
-  auto svc = std::make_unique<serve_process>(config_file, log, stdout_file);
+  auto svc = start_serve(config_file, next_log());
   // The org whose webhook fails and the org that cannot log in do not delay this one.
   REQUIRE(wait_until([&] { return has_all(file_events(out_file), want_b); }, 20s));
   CHECK(receiver.accepted().empty());
@@ -269,7 +223,7 @@ TEST_CASE("serve runs three orgs: a wrong password, expiring sessions and a fail
   check_exactly_once(hook_events(receiver), want_c, "webhook before the kill");
 
   // /status: the wrong password is a failed connection with its error; the others stream.
-  const std::uint16_t port = admin_port_of(log);
+  const std::uint16_t port = admin_port_of(logs.front());
   REQUIRE(port != 0);
   {
     admin_test::http_client http(port);
@@ -303,9 +257,9 @@ TEST_CASE("serve runs three orgs: a wrong password, expiring sessions and a fail
   merge(want_b, round3_b);
   merge(want_c, round3_c);
   std::this_thread::sleep_for(300ms);
-  svc->signal(SIGKILL);
+  svc->kill(SIGKILL);
   CHECK(svc->wait(10s) == -SIGKILL);
-  svc = std::make_unique<serve_process>(config_file, log, stdout_file);
+  svc = start_serve(config_file, next_log());
   merge(want_b, publish(expiring, 5));
   merge(want_c, publish(hooked, 5));
   REQUIRE(wait_until([&] { return has_all(file_events(out_file), want_b); }, 30s));
@@ -332,12 +286,12 @@ TEST_CASE("serve runs three orgs: a wrong password, expiring sessions and a fail
   check_repeats(hook_events(receiver), round3_c, c_before_kill, "webhook after the kill");
 
   // SIGTERM: drains, commits, exits 0.
-  svc->signal(SIGTERM);
+  svc->kill(SIGTERM);
   CHECK(svc->wait(20s) == 0);
   const std::size_t b_after_term = file_events(out_file).size();
   const std::size_t c_after_term = hook_events(receiver).size();
   // A restart delivers nothing twice: only what is new, exactly once.
-  svc = std::make_unique<serve_process>(config_file, log, stdout_file);
+  svc = start_serve(config_file, next_log());
   const auto round5_b = publish(expiring, 2);
   const auto round5_c = publish(hooked, 2);
   REQUIRE(wait_until([&] { return has_all(file_events(out_file, b_after_term), round5_b); }, 30s));
@@ -352,33 +306,35 @@ TEST_CASE("serve runs three orgs: a wrong password, expiring sessions and a fail
                                                              all.end());
     check_exactly_once(after, round5_c, "webhook after SIGTERM");
   }
-  svc->signal(SIGTERM);
+  svc->kill(SIGTERM);
   CHECK(svc->wait(20s) == 0);
 
   // The logs: JSON lines; the wrong password reported once per run, no secret anywhere.
-  const std::string logs = read_file(log);
-  CHECK(logs.find("demo-pass") == std::string::npos);
-  CHECK(logs.find("not-the-password") == std::string::npos);
-  CHECK(logs.find(hook_key) == std::string::npos);
   std::size_t invalid_login = 0;
   std::size_t starts = 0;
-  for (const auto& line : lines_of(log)) {
-    rapidjson::Document d;
-    d.Parse(line.c_str(), line.size());
-    INFO(line);
-    REQUIRE_FALSE(d.HasParseError());
-    REQUIRE(d.IsObject());
-    CHECK(d.HasMember("time"));
-    CHECK(d.HasMember("level"));
-    CHECK(d.HasMember("connection"));
-    REQUIRE(d.HasMember("message"));
-    const std::string message = d["message"].GetString();
-    if (message.find("INVALID_LOGIN") != std::string::npos) {
-      ++invalid_login;
-      CHECK(message.find("INVALID_LOGIN: INVALID_LOGIN") == std::string::npos);
-      CHECK(std::string(d["connection"].GetString()) == "wrong");
+  for (const auto& log : logs) {
+    const std::string text = read_file(log);
+    CHECK(text.find("demo-pass") == std::string::npos);
+    CHECK(text.find("not-the-password") == std::string::npos);
+    CHECK(text.find(hook_key) == std::string::npos);
+    for (const auto& line : lines_of(log)) {
+      rapidjson::Document d;
+      d.Parse(line.c_str(), line.size());
+      INFO(line);
+      REQUIRE_FALSE(d.HasParseError());
+      REQUIRE(d.IsObject());
+      CHECK(d.HasMember("time"));
+      CHECK(d.HasMember("level"));
+      CHECK(d.HasMember("connection"));
+      REQUIRE(d.HasMember("message"));
+      const std::string message = d["message"].GetString();
+      if (message.find("INVALID_LOGIN") != std::string::npos) {
+        ++invalid_login;
+        CHECK(message.find("INVALID_LOGIN: INVALID_LOGIN") == std::string::npos);
+        CHECK(std::string(d["connection"].GetString()) == "wrong");
+      }
+      if (message.starts_with("starting ")) ++starts;
     }
-    if (message.starts_with("starting ")) ++starts;
   }
   CHECK(starts == 3);
   CHECK(invalid_login == starts);
@@ -441,7 +397,7 @@ TEST_CASE("a second service on the same store is refused at start, the first goe
                         pw.string() +
                         "\"\n[connection.sink]\ntype = \"stdout\"\n"
                         "[[connection.channel]]\nname = \"/u/x\"\n");
-  serve_process first(config, dir.path / "first.log", dir.path / "first.out");
+  auto first = start_serve(config, dir.path / "first.log");
   REQUIRE(wait_until(
       [&] { return read_file(dir.path / "first.log").find("starting 1 connection") != std::string::npos; },
       10s));
@@ -451,7 +407,7 @@ TEST_CASE("a second service on the same store is refused at start, the first goe
   CHECK(second.exit_code == 1);
   CHECK(second.output.find("cannot start") != std::string::npos);
   CHECK(second.output.find("positions.json") != std::string::npos);
-  first.signal(SIGTERM);
-  CHECK(first.wait(15s) == 0);
+  first->kill(SIGTERM);
+  CHECK(first->wait(15s) == 0);
   CHECK(read_file(dir.path / "first.log").find("a-password-here") == std::string::npos);
 }
