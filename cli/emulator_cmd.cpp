@@ -43,7 +43,10 @@ const char* const emulator_help =
     "  --config FILE            JSON: {\"customObjects\":[...],\"platformEvents\":[...],\n"
     "                           "
     "\"cdcEntities\":[...],\"overflowThreshold\":N,\"queryBatchSize\":N}\n"
-    "  --state-dir DIR          where the CA file is written (default: a fresh temporary dir)\n"
+    "  --state-dir DIR          where the CA file is written (default: a fresh temporary dir);\n"
+    "                           the org (records, retained events and their replay ids,\n"
+    "                           PushTopics, channels) is kept there too: a restart with the same\n"
+    "                           DIR is the same org\n"
     "  --daily-event-limit N    deliveries per rolling 24 h (default 10000; 0 = unlimited)\n"
     "  --orgs NAME,...          more orgs in the same process, each on its own port with the user\n"
     "                           demo@NAME.sfstream.local (password demo-pass, the demo token);\n"
@@ -97,7 +100,10 @@ int run_emulator(std::span<char* const> args) {
       return usage_error("emulator", "--client-expiry needs a positive number of seconds");
     options.client_expiry = *v;
   }
-  if (auto d = parsed->value("state-dir")) options.state_dir = *d;
+  if (auto d = parsed->value("state-dir")) {
+    options.state_dir = *d;
+    options.persist = true;  // a restart with the same directory is the same org
+  }
   if (auto n = parsed->value("daily-event-limit")) {
     auto v = parse_count(*n);
     if (!v) return usage_error("emulator", "--daily-event-limit needs a whole number");

@@ -18,6 +18,7 @@
 #include "emulator/control/bench_api.hpp"
 #include "emulator/control/control_api.hpp"
 #include "emulator/net/http_server.hpp"
+#include "emulator/org_state.hpp"
 
 namespace sfstream::emulator {
 
@@ -236,6 +237,34 @@ struct org_emulator::impl {
   bool stopped = false;
   std::unique_ptr<control::bench_api> bench;  ///< Made on the first /_emulator/bench/ request.
   std::shared_ptr<shared_orgs> shared;        ///< Every org of the process, this one included.
+  std::string state_file;                     ///< persist: where the org is kept; "" = not kept.
+  std::unique_ptr<asio::steady_timer> save_timer;
+  std::shared_ptr<int> alive = std::make_shared<int>(0);  ///< Expires with this object.
+  std::uint64_t saved_version = 0;  ///< bus + data versions at the last save
+  std::uint64_t seen_version = 0;   ///< … at the last idle check
+
+  std::uint64_t state_version() const { return bus.version() + rest->change_count(); }
+  void save_state() {
+    save_org_state(state_file, clk, bus, *rest);
+    saved_version = seen_version = state_version();
+  }
+  /// Every half second: saves when the org changed and has been idle since the last check.
+  void schedule_save() {
+    save_timer->expires_after(std::chrono::milliseconds(500));
+    save_timer->async_wait([this, token = std::weak_ptr<int>(alive)](boost::system::error_code ec) {
+      if (ec || token.expired() || stopped) return;
+      const auto now = state_version();
+      if (now != saved_version && now == seen_version) {
+        try {
+          save_state();
+        } catch (const std::exception&) {
+          // Kept trying: the next idle check writes again; stop() writes last.
+        }
+      }
+      seen_version = now;
+      schedule_save();
+    });
+  }
   std::vector<std::unique_ptr<org_emulator>> more;  ///< The primary org owns the others.
 
   impl(asio::any_io_executor ex, emulator_options opts)
@@ -298,6 +327,25 @@ org_emulator::org_emulator(boost::asio::any_io_executor executor, emulator_optio
         return who ? std::optional<std::string>(who->user_id) : std::nullopt;
       });
 
+  if (s.options.persist) {
+    if (s.options.state_dir.empty()) {
+      throw error(error_info{make_error_code(errc::invalid_config),
+                             {"", "", "keeping the emulator's org needs a state directory"}});
+    }
+    std::error_code dir_error;
+    std::filesystem::create_directories(s.options.state_dir, dir_error);
+    if (dir_error) {
+      throw error(error_info{make_error_code(errc::invalid_config),
+                             {"", "", "cannot create the emulator state directory " +
+                                          s.options.state_dir + ": " + dir_error.message()}});
+    }
+    s.state_file = org_state_path(s.options.state_dir, s.options.org_name);
+    if (std::filesystem::exists(s.state_file)) load_org_state(s.state_file, s.clk, s.bus, *s.rest);
+    s.save_state();  // at once: an unwritable directory is a start error, not a later loss
+    s.save_timer = std::make_unique<asio::steady_timer>(executor);
+    s.schedule_save();
+  }
+
   net::server_options so;
   so.address = s.options.address;
   so.port = s.options.port;
@@ -334,6 +382,14 @@ void org_emulator::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   for (auto& more : impl_->more) more->stop();
+  if (impl_->save_timer) {
+    impl_->save_timer->cancel();
+    try {
+      impl_->save_state();
+    } catch (const std::exception&) {
+      // Nothing to tell from here: the last idle save stays the org's state.
+    }
+  }
   if (impl_->bench) impl_->bench->stop();
   impl_->cometd->stop();
   impl_->server->stop();

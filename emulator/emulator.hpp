@@ -94,6 +94,12 @@ struct emulator_options {
   /// Directory where the CA certificate (PEM) is written when tls is on; empty = a fresh
   /// directory under the system temporary directory.
   std::string state_dir;
+  /// Keep the org across restarts in `state_dir` (which must be set): its records, retained
+  /// events with their replay ids, PushTopics, channels and clock offset, in
+  /// `<state_dir>/org-<name>.json` (one file per org). Loaded at start (a file that is not a
+  /// valid state is a start error, never a fresh org in its place), written when the org has
+  /// been idle for half a second and at stop. `sfstream emulator --state-dir` turns it on.
+  bool persist = false;
   /// The name of the org these options describe (the primary org) among several.
   std::string org_name = "default";
   /// More orgs served by the same process, each on a port of its own, all trusting the one CA

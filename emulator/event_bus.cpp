@@ -13,6 +13,7 @@ void event_bus::declare_channel(const std::string& channel, retention keep) {
   auto [it, inserted] = channels_.try_emplace(channel);
   if (inserted) {
     it->second.keep = keep;
+    ++version_;
   }
 }
 
@@ -29,7 +30,7 @@ std::optional<retention> event_bus::channel_retention(const std::string& channel
 }
 
 void event_bus::remove_channel(const std::string& channel) {
-  channels_.erase(channel);
+  if (channels_.erase(channel) != 0) ++version_;
 }
 
 std::chrono::hours event_bus::retention_of(const channel_state& state) const {
@@ -50,6 +51,7 @@ std::int64_t event_bus::publish(
   event.data = render_data(id, event.at);
   event.message = std::make_shared<const std::string>(render_event_message(channel, event.data));
   state.events.push_back(std::move(event));
+  ++version_;
   if (listener_) {
     // Copy: the listener may publish again (e.g. a CDC event on two channels), which could
     // reallocate the vector.
@@ -140,6 +142,14 @@ void event_bus::set_subscriber_counter(subscriber_counter counter) {
   counter_ = std::move(counter);
 }
 
+void event_bus::set_online_lister(online_lister lister) {
+  online_ = std::move(lister);
+}
+
+std::vector<std::string> event_bus::online_users(const std::string& channel) const {
+  return online_ ? online_(channel) : std::vector<std::string>{};
+}
+
 std::size_t event_bus::subscribers(const std::string& channel, const std::string& user_id) const {
   return counter_ ? counter_(channel, user_id) : 0;
 }
@@ -155,6 +165,27 @@ void event_bus::purge_expired() {
     auto first = first_retained(state.events, now - retention_of(state));
     state.events.erase(state.events.begin(), first);
   }
+}
+
+std::vector<channel_snapshot> event_bus::snapshot() const {
+  std::vector<channel_snapshot> out;
+  out.reserve(channels_.size());
+  for (const auto& [name, state] : channels_) {
+    out.push_back({name, state.keep, state.next_id, state.events});
+  }
+  return out;
+}
+
+void event_bus::restore(channel_snapshot channel) {
+  channel_state& state = channels_[channel.name];
+  state.keep = channel.keep;
+  state.next_id = channel.next_id;
+  state.events = std::move(channel.events);
+  for (auto& e : state.events) {
+    e.channel = channel.name;
+    e.message = std::make_shared<const std::string>(render_event_message(e.channel, e.data));
+  }
+  ++version_;
 }
 
 }  // namespace sfstream::emulator

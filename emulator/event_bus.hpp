@@ -45,6 +45,14 @@ enum class replay_check {
   not_found,  ///< The id is neither -1, -2, nor a retained id/the id just before one (§3.3).
 };
 
+/// One channel with its replay-id counter and retained events (saving and restoring an org).
+struct channel_snapshot {
+  std::string name;
+  retention keep = retention::hours_24;
+  std::int64_t next_id = 1;  ///< The replay id the next event gets.
+  std::vector<stored_event> events;
+};
+
 /// Channels, replay ids and retained events. Single-threaded (used on the emulator executor).
 class event_bus {
  public:
@@ -53,6 +61,9 @@ class event_bus {
   /// How many subscribers of `channel` are logged in as `user_id` (the CometD server knows).
   using subscriber_counter =
       std::function<std::size_t(const std::string& channel, const std::string& user_id)>;
+  /// The ids of the users with a client subscribed to `channel`, sorted, each once (the CometD
+  /// server knows).
+  using online_lister = std::function<std::vector<std::string>(const std::string& channel)>;
 
   /// `now` gives the time used for publication and retention; it must outlive the bus.
   explicit event_bus(const clock& now);
@@ -94,8 +105,19 @@ class event_bus {
   void set_subscriber_counter(subscriber_counter counter);
   /// Subscribers of `channel` logged in as `user_id`; 0 without a counter.
   std::size_t subscribers(const std::string& channel, const std::string& user_id) const;
+  /// Sets the hook that lists the users online on a channel (the CometD server).
+  void set_online_lister(online_lister lister);
+  /// The users online on `channel` (a StreamingChannel's OnlineUserIds); none without a lister.
+  std::vector<std::string> online_users(const std::string& channel) const;
   /// Drops events older than their channel's retention (also done lazily by the queries).
   void purge_expired();
+  /// Every channel with its counter and retained events, by name.
+  std::vector<channel_snapshot> snapshot() const;
+  /// Puts a channel back as snapshot() gave it (replacing one of the same name); the events'
+  /// message bytes are rendered again. The listener is not told.
+  void restore(channel_snapshot channel);
+  /// Changes whenever a channel is declared, removed or published on.
+  std::uint64_t version() const noexcept { return version_; }
 
  private:
   struct channel_state {
@@ -109,6 +131,8 @@ class event_bus {
   std::map<std::string, channel_state> channels_;
   publish_listener listener_;
   subscriber_counter counter_;
+  online_lister online_;
+  std::uint64_t version_ = 0;
 };
 
 }  // namespace sfstream::emulator

@@ -37,6 +37,9 @@ enum class fault_kind {
   /// messages (subscribe with a stored replay id, 0 or more): refused with Salesforce's
   /// "400::The replayId {N} you provided was invalid…" text (-1 and -2 are not concerned).
   invalid_replay_id,
+  /// messages (disconnect): the client is forgotten and its held connect released, but the
+  /// /meta/disconnect itself is never answered, as Salesforce has been seen to do.
+  unanswered_disconnect,
   /// event replies: status line, headers and the first `bytes` of the body, then the connection
   /// closes (never the whole body).
   cut,
@@ -71,7 +74,7 @@ constexpr bool applies_to(fault_kind kind, fault_target target) noexcept {
     case fault_target::requests:
       return kind == fault_kind::http_503 || kind == fault_kind::not_json;
     case fault_target::messages:
-      return kind >= fault_kind::too_busy && kind <= fault_kind::invalid_replay_id;
+      return kind >= fault_kind::too_busy && kind <= fault_kind::unanswered_disconnect;
     case fault_target::event_replies:
       return kind == fault_kind::http_503 || kind == fault_kind::too_busy ||
              kind >= fault_kind::cut;

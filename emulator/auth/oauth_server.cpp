@@ -302,7 +302,9 @@ transport::http_response oauth_server::handle(const transport::http_request& req
   w.Key("signature");
   w.String(base64(mac, mac_size));
   w.EndObject();
-  return json_response(200, sb.GetString());
+  auto reply = json_response(200, sb.GetString());
+  reply.headers.emplace_back("Set-Cookie", browser_id_cookie());
+  return reply;
 }
 
 }  // namespace sfstream::emulator::auth

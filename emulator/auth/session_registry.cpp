@@ -26,6 +26,12 @@ std::string random_text(std::size_t length, std::string_view alphabet) {
   return out;
 }
 
+std::string browser_id_cookie() {
+  return "BrowserId=" +
+         random_text(22, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") +
+         "; path=/; Max-Age=31536000";
+}
+
 namespace {
 constexpr std::string_view token_alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
@@ -69,5 +75,10 @@ std::optional<std::string> session_registry::refresh_token_user(const std::strin
 }
 
 void session_registry::expire_all() { sessions_.clear(); }
+
+bool session_registry::end_session(const std::string& session_id) {
+  if (!use_session(session_id)) return false;
+  return sessions_.erase(session_id) == 1;
+}
 
 }  // namespace sfstream::emulator::auth

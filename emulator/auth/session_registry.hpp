@@ -16,6 +16,9 @@ namespace sfstream::emulator::auth {
 /// `length` random characters from `alphabet` (OpenSSL's generator).
 std::string random_text(std::size_t length, std::string_view alphabet);
 
+/// The Set-Cookie value of the BrowserId cookie Salesforce sets on every login reply.
+std::string browser_id_cookie();
+
 /// Sessions and refresh tokens. Single-threaded (the emulator executor).
 class session_registry {
  public:
@@ -34,6 +37,8 @@ class session_registry {
   std::optional<std::string> refresh_token_user(const std::string& refresh_token) const;
   /// Ends every session (refresh tokens stay valid).
   void expire_all();
+  /// Ends one session (SOAP logout()); false when it was not live.
+  bool end_session(const std::string& session_id);
   std::chrono::seconds lifetime() const noexcept { return lifetime_; }
 
  private:

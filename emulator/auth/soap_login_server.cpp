@@ -4,6 +4,7 @@
 #include <optional>
 #include <string_view>
 
+#include <openssl/sha.h>
 #include <tinyxml2.h>
 
 namespace sfstream::emulator::auth {
@@ -94,7 +95,13 @@ std::optional<soap_path> parse_soap_path(std::string_view target) {
   if (!target.empty() && target.back() == '/') {
     target.remove_suffix(1);
   }
-  if (target.empty() || target.find('/') != std::string_view::npos) {
+  // The serverUrl a login returns ends with the 15-character org id: /services/Soap/u/59.0/00D….
+  if (auto slash = target.find('/'); slash != std::string_view::npos) {
+    const std::string_view org = target.substr(slash + 1);
+    if (org.size() != 15 || org.find('/') != std::string_view::npos) return std::nullopt;
+    target = target.substr(0, slash);
+  }
+  if (target.empty()) {
     return std::nullopt;
   }
   out.version = std::string(target);
@@ -107,20 +114,20 @@ transport::http_response xml_response(unsigned status, std::string body) {
   r.reason = status == 200 ? "OK" : "Server Error";
   r.headers = {{"Content-Type", "text/xml; charset=utf-8"},
                {"Cache-Control", "no-cache,must-revalidate,max-age=0,no-store,private"},
-               {"Set-Cookie", "BrowserId=" + random_text(22, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") +
-                                  "; path=/; Max-Age=31536000"},
+               {"Set-Cookie", browser_id_cookie()},
                {"Vary", "Accept-Encoding"}};
   r.body = std::move(body);
   return r;
 }
 
-enum class fault_kind { login_fault, unexpected_error };
+/// The detail element of a SOAP fault: LoginFault for login() failures, else UnexpectedErrorFault.
+enum class soap_fault_type { login_fault, unexpected_error };
 
-transport::http_response fault(bool enterprise, fault_kind kind, std::string_view code, std::string_view message) {
+transport::http_response fault(bool enterprise, soap_fault_type kind, std::string_view code, std::string_view message) {
   const std::string ns = enterprise ? "urn:fault.enterprise.soap.sforce.com" : "urn:fault.partner.soap.sforce.com";
-  const std::string detail_type = kind == fault_kind::login_fault ? "sf:LoginFault" : "sf:UnexpectedErrorFault";
+  const std::string detail_type = kind == soap_fault_type::login_fault ? "sf:LoginFault" : "sf:UnexpectedErrorFault";
   // LoginFault captures have a bare faultcode, UnexpectedErrorFault ones an sf: prefix (§1.4).
-  const std::string faultcode = kind == fault_kind::login_fault ? std::string(code) : "sf:" + std::string(code);
+  const std::string faultcode = kind == soap_fault_type::login_fault ? std::string(code) : "sf:" + std::string(code);
   std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope "
                      "xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:sf=\"" +
                      ns +
@@ -130,6 +137,20 @@ transport::http_response fault(bool enterprise, fault_kind kind, std::string_vie
                      std::string(code) + "</sf:exceptionCode><sf:exceptionMessage>" + xml_escape(message) +
                      "</sf:exceptionMessage></" + detail_type + "></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>";
   return xml_response(500, std::move(body));
+}
+
+std::string base64_of(const unsigned char* data, std::size_t size) {
+  constexpr std::string_view table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < size; i += 3) {
+    const unsigned n = (unsigned{data[i]} << 16) | (i + 1 < size ? unsigned{data[i + 1]} << 8 : 0u) |
+                       (i + 2 < size ? unsigned{data[i + 2]} : 0u);
+    out += table[(n >> 18) & 63];
+    out += table[(n >> 12) & 63];
+    out += i + 1 < size ? table[(n >> 6) & 63] : '=';
+    out += i + 2 < size ? table[n & 63] : '=';
+  }
+  return out;
 }
 
 transport::http_response client_fault(std::string_view text) {
@@ -181,6 +202,37 @@ const emulator_user* check_password(const std::vector<emulator_user>& users, con
 soap_login_server::soap_login_server(const emulator_options& options, session_registry& sessions)
     : options_(options), sessions_(sessions) {}
 
+transport::http_response soap_login_server::handle_session_call(bool enterprise,
+                                                                 const tinyxml2::XMLElement& envelope,
+                                                                 std::string_view operation) {
+  const auto* header = child_named(child_named(&envelope, "Header"), "SessionHeader");
+  const auto* id_element = child_named(header, "sessionId");
+  const std::string session_id =
+      id_element != nullptr && id_element->GetText() != nullptr ? id_element->GetText() : "";
+  if (session_id.empty() || !sessions_.use_session(session_id)) {
+    // Salesforce's text, with its embedded newline and trailing space; the hash names the
+    // session it did not find.
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(session_id.data()), session_id.size(), digest);
+    return fault(enterprise, soap_fault_type::unexpected_error, "INVALID_SESSION_ID",
+                 "Invalid Session ID found in SessionHeader: Illegal Session. Session not found, "
+                 "missing session hash: " +
+                     base64_of(digest, sizeof digest) +
+                     "\nThis error usually occurs after a session expires or a user logs out. ");
+  }
+  if (operation != "logout") {
+    return client_fault("No operation available for request {" +
+                        std::string(enterprise ? "urn:enterprise.soap.sforce.com" : "urn:partner.soap.sforce.com") +
+                        "}" + std::string(operation));
+  }
+  sessions_.end_session(session_id);
+  return xml_response(
+      200, std::string("<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope "
+                       "xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns=\"") +
+               (enterprise ? "urn:enterprise.soap.sforce.com" : "urn:partner.soap.sforce.com") +
+               "\"><soapenv:Body><logoutResponse/></soapenv:Body></soapenv:Envelope>");
+}
+
 transport::http_response soap_login_server::handle(const transport::http_request& request, const std::string& base_url) {
   auto path = parse_soap_path(request.target);
   if (!path) {
@@ -197,10 +249,10 @@ transport::http_response soap_login_server::handle(const transport::http_request
   const bool enterprise = path->enterprise;
   auto tenths = parse_version_tenths(path->version);
   if (!tenths || *tenths < 310) {
-    return fault(enterprise, fault_kind::unexpected_error, "UNSUPPORTED_API_VERSION", "Invalid Api version specified on URL");
+    return fault(enterprise, soap_fault_type::unexpected_error, "UNSUPPORTED_API_VERSION", "Invalid Api version specified on URL");
   }
   if (*tenths >= 650) {
-    return fault(enterprise, fault_kind::unexpected_error, "INVALID_OPERATION",
+    return fault(enterprise, soap_fault_type::unexpected_error, "INVALID_OPERATION",
                  "The SOAP Login operation is not available in the API version specified (" + path->version +
                      "). Refer to the documentation for supported versions.");
   }
@@ -213,9 +265,12 @@ transport::http_response soap_login_server::handle(const transport::http_request
   if (envelope == nullptr || local_name(envelope->Name()) != "Envelope") {
     return client_fault("Expected a SOAP Envelope element");
   }
-  const auto* login = child_named(child_named(envelope, "Body"), "login");
+  const auto* soap_body = child_named(envelope, "Body");
+  const auto* login = child_named(soap_body, "login");
   if (login == nullptr) {
-    return client_fault("Expected a login element in the SOAP Body");
+    const auto* operation = soap_body != nullptr ? soap_body->FirstChildElement() : nullptr;
+    if (operation == nullptr) return client_fault("Expected a login element in the SOAP Body");
+    return handle_session_call(enterprise, *envelope, local_name(operation->Name()));
   }
   const auto* user_element = child_named(login, "username");
   const auto* password_element = child_named(login, "password");
@@ -227,9 +282,9 @@ transport::http_response soap_login_server::handle(const transport::http_request
   const emulator_user* user = check_password(options_.users, username, password, &needs_token);
   if (user == nullptr) {
     if (needs_token) {
-      return fault(enterprise, fault_kind::login_fault, "LOGIN_MUST_USE_SECURITY_TOKEN", must_use_token_text);
+      return fault(enterprise, soap_fault_type::login_fault, "LOGIN_MUST_USE_SECURITY_TOKEN", must_use_token_text);
     }
-    return fault(enterprise, fault_kind::login_fault, "INVALID_LOGIN", invalid_login_text);
+    return fault(enterprise, soap_fault_type::login_fault, "INVALID_LOGIN", invalid_login_text);
   }
 
   const std::string org15 = options_.org_id.substr(0, 15);

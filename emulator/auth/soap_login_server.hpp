@@ -4,11 +4,16 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "emulator/auth/session_registry.hpp"
 #include "emulator/emulator.hpp"
 #include "src/transport/http_types.hpp"
+
+namespace tinyxml2 {
+class XMLElement;
+}
 
 namespace sfstream::emulator::auth {
 
@@ -32,6 +37,10 @@ class soap_login_server {
   transport::http_response handle(const transport::http_request& request, const std::string& base_url);
 
  private:
+  /// A call other than login(): logout() ends the SessionHeader's session; an invalid or
+  /// expired session gets INVALID_SESSION_ID with Salesforce's text.
+  transport::http_response handle_session_call(bool enterprise, const tinyxml2::XMLElement& envelope,
+                                               std::string_view operation);
   const emulator_options& options_;
   session_registry& sessions_;
 };

@@ -189,10 +189,14 @@ std::string build_handshake(const message_id& id, std::string_view client_id) {
 }
 
 std::string build_unknown_client(std::string_view channel, const message_id& id,
-                                 std::string_view reconnect) {
+                                 std::string_view reconnect, std::string_view client_id) {
   rapidjson::StringBuffer sb;
   writer w(sb);
   w.StartObject();
+  if (!client_id.empty()) {
+    key(w, "clientId");
+    put(w, client_id);
+  }
   key(w, "advice");
   w.StartObject();
   key(w, "interval");

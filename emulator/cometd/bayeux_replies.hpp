@@ -54,9 +54,11 @@ std::string build_reply(std::string_view client_id, std::string_view channel, co
 std::string build_handshake_denied(const message_id& id, std::string_view reason);
 /// The successful handshake reply for `client_id`.
 std::string build_handshake(const message_id& id, std::string_view client_id);
-/// 403::Unknown client with advice {"interval":0,"reconnect":reconnect}.
+/// 403::Unknown client with advice {"interval":0,"reconnect":reconnect}; with the clientId
+/// first when `client_id` is given (the final reply, reconnect none, carries it).
 std::string build_unknown_client(std::string_view channel, const message_id& id,
-                                 std::string_view reconnect = "handshake");
+                                 std::string_view reconnect = "handshake",
+                                 std::string_view client_id = {});
 /// The unsolicited /meta/disconnect a server sends inside a connect reply.
 std::string build_server_disconnect(std::string_view client_id);
 /// The reply to a client's /meta/disconnect.

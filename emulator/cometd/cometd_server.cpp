@@ -86,6 +86,7 @@ struct cometd_server::impl : session_host, std::enable_shared_from_this<impl> {
   std::size_t fail_count = 0;
   fault_kind fail_kind = fault_kind::http_503;
   std::vector<std::weak_ptr<asio::steady_timer>> late_replies;  // held replies (fault hold)
+  std::vector<std::shared_ptr<net::exchange>> unanswered;       // disconnects never answered
 
   impl(asio::any_io_executor ex, cometd_settings s, const clock& c, event_bus& b, token_check t)
       : executor(std::move(ex)), settings(s), bus(b), session(s, c, b, std::move(t), *this) {}
@@ -245,6 +246,16 @@ struct cometd_server::impl : session_host, std::enable_shared_from_this<impl> {
       write(ex, std::move(*out.reply));
       return;
     }
+    if (out.never_answer) {
+      std::erase_if(unanswered, [](const auto& e) { return e->answered(); });
+      unanswered.push_back(ex);
+      ex->on_abandoned([weak = weak_from_this(), ex_weak = std::weak_ptr<net::exchange>(ex)] {
+        auto self = weak.lock();
+        auto gone = ex_weak.lock();
+        if (self && gone) std::erase(self->unanswered, gone);
+      });
+      return;
+    }
     const std::string id = out.held_client;
     io_of(id).held = ex;
     ex->on_abandoned([weak = weak_from_this(), id, ex_weak = std::weak_ptr<net::exchange>(ex)] {
@@ -289,6 +300,9 @@ struct cometd_server::impl : session_host, std::enable_shared_from_this<impl> {
       if (auto timer = weak.lock()) timer->cancel();
     }
     late_replies.clear();
+    for (auto& ex : std::exchange(unanswered, {})) {
+      if (!ex->answered()) ex->drop();
+    }
     auto all = std::move(io);
     io.clear();
     for (auto& [id, c] : all) {
@@ -311,11 +325,16 @@ cometd_server::cometd_server(asio::any_io_executor executor, cometd_settings set
     auto self = weak.lock();
     return self ? self->session.count_subscribers(channel, user_id) : std::size_t{0};
   });
+  bus.set_online_lister([weak](const std::string& channel) {
+    auto self = weak.lock();
+    return self ? self->session.online_users(channel) : std::vector<std::string>{};
+  });
 }
 
 cometd_server::~cometd_server() {
   impl_->bus.set_publish_listener(nullptr);
   impl_->bus.set_subscriber_counter(nullptr);
+  impl_->bus.set_online_lister(nullptr);
   impl_->stop();
 }
 

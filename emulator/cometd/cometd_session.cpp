@@ -1,6 +1,7 @@
 #include "emulator/cometd/cometd_session.hpp"
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 #include <string_view>
 
@@ -32,6 +33,7 @@ struct client {
   std::string id;
   std::string user_id;
   std::string browser;
+  int endpoint_tenths = 0;  ///< The endpoint version of its handshake, e.g. 590 for /cometd/59.0.
   bool connected_once = false;
   bool pending_disconnect = false;
   std::map<std::string, subscription> subscriptions;
@@ -49,6 +51,7 @@ struct batch {
   bool connect_advice = false;
   bool connect_multiple_clients = false;  // advise interval 2000, "multiple-clients":true
   bool hold = false;
+  bool unanswered_disconnect = false;  // a disconnect left without its reply
 };
 
 bool filter_matches(const subscription& sub, const std::string& data) {
@@ -76,11 +79,38 @@ bool filter_matches(const subscription& sub, const std::string& data) {
   return true;
 }
 
-/// The event as a message for the subscription `channel`: the bytes serialized when the event
-/// was published when the subscription is the event's channel itself (no filter).
-shared_text event_message(const std::string& channel, const stored_event& event) {
-  if (event.message && channel == event.channel) return event.message;
-  return std::make_shared<const std::string>(render_event_message(channel, event.data));
+/// Platform events carry EventUuid for subscribers on endpoint 52.0 and later only.
+constexpr int event_uuid_version = 520;
+
+/// `data` without its "EventUuid":"…", member (platform events for an older endpoint).
+std::string without_event_uuid(const std::string& data) {
+  constexpr std::string_view key = "\"EventUuid\":\"";
+  const auto at = data.find(key);
+  if (at == std::string::npos) return data;
+  const auto end = data.find('"', at + key.size());
+  if (end == std::string::npos) return data;
+  std::size_t stop = end + 1;
+  if (stop < data.size() && data[stop] == ',') ++stop;
+  return data.substr(0, at) + data.substr(stop);
+}
+
+/// The event as a message for the subscription `channel` of a client on endpoint version
+/// `tenths`: the bytes serialized when the event was published when the subscription is the
+/// event's channel itself (no filter) and nothing is left out for the endpoint version.
+shared_text event_message(const std::string& channel, const stored_event& event, int tenths) {
+  const bool strip_uuid = tenths < event_uuid_version && event.channel.rfind("/event/", 0) == 0;
+  if (event.message && channel == event.channel && !strip_uuid) return event.message;
+  return std::make_shared<const std::string>(
+      render_event_message(channel, strip_uuid ? without_event_uuid(event.data) : event.data));
+}
+
+/// A load-balancer cookie value with each of '!', '/', '+' and '=' in it, as Salesforce's
+/// `t` and `force-stream` values have: a client must send them back byte for byte.
+std::string cookie_token() {
+  constexpr std::string_view alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  return "!" + auth::random_text(20, alphabet) + "/" + auth::random_text(12, alphabet) + "+" +
+         auth::random_text(10, alphabet) + "=";
 }
 
 std::string new_affinity() {
@@ -106,6 +136,8 @@ struct cometd_session::impl {
   session_host& host;
   std::map<std::string, client_ptr> clients;
   std::string affinity = new_affinity();
+  std::string force_stream = cookie_token();
+  std::map<std::string, std::string> browsers;  // BAYEUX_BROWSER value → its `t` cookie value
   std::map<fault_kind, std::size_t> faults;  // message faults still to give
   fault armed_reply_fault;                   // spoils the next replies that carry events
   std::size_t reply_fault_count = 0;
@@ -277,7 +309,7 @@ struct cometd_session::impl {
       bool queued = false;
       for (const auto& [name, sub] : c->subscriptions) {
         if (sub.base == event.channel && filter_matches(sub, event.data)) {
-          c->queue.push_back(event_message(name, event));
+          c->queue.push_back(event_message(name, event, c->endpoint_tenths));
           queued = true;
         }
       }
@@ -349,6 +381,10 @@ struct cometd_session::impl {
                                std::move(tail), std::move(b.cookies));
       return out;
     }
+    if (b.unanswered_disconnect && b.replies.empty()) {
+      out.never_answer = true;
+      return out;
+    }
     reply_plan plan;
     plan.head = std::move(b.replies);
     plan.cookies = std::move(b.cookies);
@@ -361,7 +397,7 @@ struct cometd_session::impl {
     const std::string channel = string_member(m, "channel");
     const message_id id = read_id(m);
     if (channel == "/meta/handshake") {
-      on_handshake(id, token, b);
+      on_handshake(id, req, token, b);
       return;
     }
     if (channel.empty()) {
@@ -377,6 +413,15 @@ struct cometd_session::impl {
       return;
     }
     client_ptr c = it->second;
+    // The load balancer's cookies come back byte for byte, or the request reaches a server
+    // that does not know the client.
+    auto t = cookie_value(req.headers, "t");
+    auto stream = cookie_value(req.headers, "force-stream");
+    if ((t && *t != browsers[c->browser]) || (stream && *stream != force_stream)) {
+      b.replies.push_back(build_unknown_client(channel, id));
+      b.cookies.push_back(affinity_cookie());
+      return;
+    }
     auto browser = cookie_value(req.headers, "BAYEUX_BROWSER");
     if (!browser || *browser != c->browser) {
       b.replies.push_back(
@@ -411,7 +456,11 @@ struct cometd_session::impl {
       c->subscriptions.erase(sub);
       b.replies.push_back(build_reply(c->id, "/meta/unsubscribe", id, &sub, {}, advice_kind::none));
     } else if (channel == "/meta/disconnect") {
-      b.replies.push_back(build_disconnect_reply(c->id, id));
+      if (take(fault_kind::unanswered_disconnect)) {
+        b.unanswered_disconnect = true;
+      } else {
+        b.replies.push_back(build_disconnect_reply(c->id, id));
+      }
       flush_held(c);
       if (b.connect_client == c) b.connect_client.reset();
       erase_client(c);
@@ -426,7 +475,8 @@ struct cometd_session::impl {
     if (!c->held && b.connect_client != c) arm_expiry(c);
   }
 
-  void on_handshake(const message_id& id, const std::string& token, batch& b) {
+  void on_handshake(const message_id& id, const transport::http_request& req,
+                    const std::string& token, batch& b) {
     if (take(fault_kind::too_busy)) {
       b.replies.push_back(build_handshake_denied(id, too_busy_text));
       return;
@@ -456,9 +506,22 @@ struct cometd_session::impl {
       c->id = auth::random_text(length, base36);
     } while (clients.count(c->id) != 0);
     c->user_id = *user;
-    c->browser = auth::random_text(28, base36);
+    c->endpoint_tenths = endpoint_version(req.target).value_or(0);
+    // One browser (one cookie jar) may hold several clients: a handshake that brings a
+    // BAYEUX_BROWSER cookie the server issued keeps it, as CometD does.
+    auto browser = cookie_value(req.headers, "BAYEUX_BROWSER");
+    if (browser && browsers.count(*browser) != 0) {
+      c->browser = *browser;
+    } else {
+      c->browser = auth::random_text(28, base36);
+      browsers[c->browser] = cookie_token();
+      b.cookies.push_back("BAYEUX_BROWSER=" + c->browser + "; Path=/cometd/; HttpOnly");
+    }
     clients[c->id] = c;
-    b.cookies.push_back("BAYEUX_BROWSER=" + c->browser + "; Path=/cometd/; HttpOnly");
+    b.cookies.push_back("t=" + browsers[c->browser] + "; Path=/cometd/; HttpOnly" +
+                        std::string(settings.secure_cookies ? "; Secure" : ""));
+    b.cookies.push_back("force-stream=" + force_stream + "; Path=/; SameSite=None" +
+                        std::string(settings.secure_cookies ? "; Secure" : ""));
     b.cookies.push_back(affinity_cookie());
     b.replies.push_back(build_handshake(id, c->id));
     arm_expiry(c);
@@ -474,7 +537,7 @@ struct cometd_session::impl {
     if (take(fault_kind::unknown_client_final)) {
       if (c->held) flush_held(c);
       erase_client(c);
-      b.replies.push_back(build_unknown_client("/meta/connect", id, "none"));
+      b.replies.push_back(build_unknown_client("/meta/connect", id, "none", c->id));
       return;
     }
     const std::string type = string_member(m, "connectionType");
@@ -517,6 +580,12 @@ struct cometd_session::impl {
       auto t = advice->value.FindMember("timeout");
       if (t != advice->value.MemberEnd() && t->value.IsNumber() && t->value.GetDouble() <= 0)
         immediate = true;
+    }
+    if (!immediate && browser_holds_another(*c)) {
+      // One long poll per browser: another client of this browser already waits, so this
+      // connect is answered at once and told to space its polls.
+      b.connect_multiple_clients = true;
+      return;
     }
     b.hold = !immediate;
   }
@@ -631,12 +700,20 @@ struct cometd_session::impl {
     }
     bus.visit_after(s.base, replay, [&](const stored_event& e) {
       if (is_for_user(e, c->user_id) && filter_matches(s, e.data)) {
-        c->queue.push_back(event_message(sub, e));
+        c->queue.push_back(event_message(sub, e, c->endpoint_tenths));
       }
     });
     c->subscriptions[sub] = std::move(s);
     b.replies.push_back(build_reply(c->id, "/meta/subscribe", id, &sub, {}, advice_kind::none));
     if (!c->queue.empty()) schedule_flush(c);
+  }
+
+  /// True when another client of `c`'s browser has a held connect.
+  bool browser_holds_another(const client& c) const {
+    for (const auto& [id, other] : clients) {
+      if (other.get() != &c && other->browser == c.browser && other->held) return true;
+    }
+    return false;
   }
 
   client_ptr find(const std::string& client_id) const {
@@ -746,6 +823,16 @@ std::size_t cometd_session::client_count() const noexcept {
 std::size_t cometd_session::count_subscribers(const std::string& channel,
                                               const std::string& user_id) const {
   return impl_->count_subscribers(channel, user_id);
+}
+
+std::vector<std::string> cometd_session::online_users(const std::string& channel) const {
+  std::set<std::string> users;
+  for (const auto& [id, c] : impl_->clients) {
+    for (const auto& [name, sub] : c->subscriptions) {
+      if (sub.base == channel) users.insert(c->user_id);
+    }
+  }
+  return {users.begin(), users.end()};
 }
 
 std::uint64_t cometd_session::deliveries_today() {

@@ -90,9 +90,13 @@ class session_host {
 
 /// The outcome of one POST.
 struct post_outcome {
-  /// The reply to write now; nullopt when the POST's connect is held (held_client is set).
+  /// The reply to write now; nullopt when the POST's connect is held (held_client is set) or
+  /// the POST is never answered (never_answer).
   std::optional<reply_plan> reply;
   std::string held_client;
+  /// An unanswered /meta/disconnect (fault_kind::unanswered_disconnect): keep the connection
+  /// open without a reply until the peer closes it.
+  bool never_answer = false;
 };
 
 /// The CometD session state of one org endpoint. Single-threaded.
@@ -138,6 +142,8 @@ class cometd_session {
   std::size_t client_count() const noexcept;
   /// Clients logged in as `user_id` subscribed to `channel` (any filter).
   std::size_t count_subscribers(const std::string& channel, const std::string& user_id) const;
+  /// The users with a client subscribed to `channel` (any filter), sorted, each once.
+  std::vector<std::string> online_users(const std::string& channel) const;
   /// Events delivered in the current rolling 24 h (the daily-limit counter).
   std::uint64_t deliveries_today();
   /// The current Set-Cookie value of the affinity cookie.

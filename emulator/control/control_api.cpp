@@ -253,7 +253,8 @@ transport::http_response handle_control(org_emulator& org, const transport::http
         {"multiple-clients", fault_kind::multiple_clients},
         {"unknown-client-final", fault_kind::unknown_client_final},
         {"bare-subscribe-failure", fault_kind::bare_subscribe_failure},
-        {"invalid-replay-id", fault_kind::invalid_replay_id}};
+        {"invalid-replay-id", fault_kind::invalid_replay_id},
+        {"unanswered-disconnect", fault_kind::unanswered_disconnect}};
     auto n = count_field(body);
     if (!n) return bad("count must be a non-negative integer");
     const std::string kind = string_field(body, "kind");

@@ -49,11 +49,13 @@ transport::http_response rest_api_impl::handle_push(const std::string& method, c
     rapidjson::StringBuffer buffer;
     json_writer w(buffer);
     w.StartObject();
+    const std::string& name = std::get<std::string>(value_of(channel.fields, "Name"));
     w.Key("OnlineUserIds");
     w.StartArray();
+    for (const auto& user : bus_.online_users(name)) w.String(user);
     w.EndArray();
     w.Key("ChannelName");
-    w.String(std::get<std::string>(value_of(channel.fields, "Name")));
+    w.String(name);
     w.EndObject();
     return json_response(200, buffer.GetString());
   }

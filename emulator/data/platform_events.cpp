@@ -25,7 +25,10 @@ op_result rest_api_impl::publish_event(const object_def& event, const rapidjson:
   const std::string id = ids_.next(event.key_prefix);
   const std::string event_uuid = uuid();
   const std::string user = effective(who).user_id;
-  const bool with_uuid = version >= 52;
+  // Every event carries its EventUuid; the CometD endpoint leaves it out for subscribers on an
+  // endpoint older than 52.0, as Salesforce does (the subscriber's version decides, not the
+  // publisher's). The publish reply names the uuid from REST 52.0 on.
+  const bool uuid_in_reply = version >= 52;
   bus_.publish("/event/" + event.name, [&](std::int64_t replay_id, clock::time_point at) {
     rapidjson::StringBuffer buffer;
     json_writer w(buffer);
@@ -46,17 +49,15 @@ op_result rest_api_impl::publish_event(const object_def& event, const rapidjson:
     w.EndObject();
     w.Key("event");
     w.StartObject();
-    if (with_uuid) {
-      w.Key("EventUuid");
-      w.String(event_uuid);
-    }
+    w.Key("EventUuid");
+    w.String(event_uuid);
     w.Key("replayId");
     w.Int64(replay_id);
     w.EndObject();
     w.EndObject();
     return std::string(buffer.GetString());
   });
-  last_event_uuid_ = with_uuid ? event_uuid : std::string();
+  last_event_uuid_ = uuid_in_reply ? event_uuid : std::string();
   return {id, std::nullopt};
 }
 

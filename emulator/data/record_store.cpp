@@ -157,4 +157,11 @@ std::size_t record_store::live_count(const std::string& object_name) const {
   return n;
 }
 
+void record_store::restore(record r) {
+  const std::string object = r.object->name;
+  object_of_id_[r.id] = object;
+  const std::string id = r.id;
+  by_object_[object][id] = std::move(r);
+}
+
 }  // namespace sfstream::emulator::data

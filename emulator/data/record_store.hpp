@@ -56,6 +56,8 @@ class record_store {
   /// Every record of an object, deleted ones included, ordered by id.
   const std::map<std::string, record>& of(const std::string& object_name) const;
   std::size_t live_count(const std::string& object_name) const;
+  /// Puts back a record exactly as it was saved (restoring an org): no defaults, no checks.
+  void restore(record r);
 
  private:
   std::map<std::string, std::map<std::string, record>> by_object_;

@@ -122,4 +122,12 @@ std::size_t rest_api::record_count(const std::string& object) const {
 
 void rest_api::set_overflow_threshold(std::size_t threshold) { impl_->options_.overflow_threshold = threshold; }
 
+std::string rest_api::save_state() const { return impl_->save_state(); }
+
+std::string rest_api::load_state(const std::string& json) { return impl_->load_state(json); }
+
+std::uint64_t rest_api::change_count() const noexcept {
+  return static_cast<std::uint64_t>(impl_->commit_number_);
+}
+
 }  // namespace sfstream::emulator::data

@@ -183,6 +183,16 @@ class rest_api {
   /// Replaces the overflow threshold (tests set it small).
   void set_overflow_threshold(std::size_t threshold);
 
+  /// The org's records (deleted ones too, with every field), id counters and commit number as
+  /// one JSON text, for restoring the org after a restart.
+  std::string save_state() const;
+  /// Replaces the records and counters with a save_state() text; PushTopics are rebuilt from
+  /// their records. Returns the reason when the text is not a valid state (nothing changes
+  /// then), "" when loaded.
+  std::string load_state(const std::string& json);
+  /// Changes with every transaction (the emulator saves a persisted org when it changed).
+  std::uint64_t change_count() const noexcept;
+
   /// Creates (empty `id`) or updates a record in a transaction stamped `stamp`, earlier than
   /// the clock: a long transaction that commits now with the SystemModstamp, LastModifiedDate
   /// (and CreatedDate) of when it wrote. PushTopic and CDC events follow as for any write. A

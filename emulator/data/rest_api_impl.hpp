@@ -10,6 +10,7 @@
 //   rest_router.cpp        the /services/data routes, versions and resources
 //   query_cursors.cpp      SOQL query/queryAll and paging (query locators)
 //   org_limits.cpp         the /limits resource
+//   org_persistence.cpp    the org's records and counters saved and restored (--state-dir)
 //   deleted_records.cpp    the "get deleted" resource (sobjects/<Obj>/deleted/)
 //   late_commit.cpp        the late-commit control (a write stamped in the past)
 // Internal to the emulator: not installed.
@@ -153,6 +154,10 @@ class rest_api_impl {
   transport::http_response next_page(int, const std::string& token);
   static std::string page_json(std::size_t total, bool done, const std::string& next, const std::vector<std::string>& records,
                                std::size_t start, std::size_t end);
+
+  // ---- saving and restoring the org (org_persistence.cpp)
+  std::string save_state() const;
+  std::string load_state(const std::string& json);
 
   // ---- state
   clock& clock_;

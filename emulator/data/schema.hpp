@@ -107,6 +107,9 @@ std::string to_id18(std::string_view id);
 class id_generator {
  public:
   std::string next(std::string_view key_prefix);
+  /// Ids made so far per key prefix (saving and restoring an org).
+  const std::map<std::string, std::uint64_t, std::less<>>& counters() const noexcept { return counters_; }
+  void set_counter(const std::string& key_prefix, std::uint64_t made) { counters_[key_prefix] = made; }
 
  private:
   std::map<std::string, std::uint64_t, std::less<>> counters_;

@@ -12,6 +12,7 @@
 #include "sfstream/credentials.hpp"
 #include "support/emulator_fixture.hpp"
 #include "tests/emulator/cometd_harness.hpp"
+#include "tests/emulator/emulator_clients.hpp"
 
 namespace {
 
@@ -23,6 +24,8 @@ using sfstream::testing::emulator_fixture;
 using sfstream::testing::io_thread;
 using sfstream::testing::running_client;
 using sfstream::testing::wait_until;
+using emulator_test::login_config;
+using emulator_test::received_events;
 
 emulator_options two_orgs() {
   auto o = emulator_fixture::default_options();
@@ -36,46 +39,6 @@ emulator_options two_orgs() {
 std::string soap_login_body(const std::string& user, const std::string& password) {
   return R"(<?xml version="1.0" encoding="utf-8"?><env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:n1="urn:partner.soap.sforce.com"><env:Body><n1:login><n1:username>)" +
          user + "</n1:username><n1:password>" + password + "</n1:password></n1:login></env:Body></env:Envelope>";
-}
-
-/// Event bodies one client received, thread-safe.
-struct received {
-  std::mutex mutex;
-  std::vector<std::string> bodies;
-  sfstream::subscription_callbacks callbacks() {
-    sfstream::subscription_callbacks c;
-    c.on_event = [this](const sfstream::event& e) {
-      std::lock_guard lock{mutex};
-      bodies.emplace_back(e.json());
-    };
-    return c;
-  }
-  std::size_t size() {
-    std::lock_guard lock{mutex};
-    return bodies.size();
-  }
-  std::size_t count(const std::string& text) {
-    std::lock_guard lock{mutex};
-    std::size_t n = 0;
-    for (const auto& b : bodies) n += b.find(text) != std::string::npos ? 1 : 0;
-    return n;
-  }
-};
-
-/// A client of `org`'s user `user_index` that logs in at the primary org's login URL.
-sfstream::client_config client_of(emulator_fixture& fixture, org_emulator& org, io_thread& io) {
-  const auto& user = org.options().users.front();
-  sfstream::soap_login_options login;
-  login.login_url = fixture.org().login_url();
-  login.username = user.username;
-  login.password = user.password;
-  login.security_token = user.security_token;
-  sfstream::network_options net;
-  net.ca_file = fixture.org().ca_file();
-  sfstream::client_config config;
-  config.credentials = sfstream::make_soap_login_provider(io.executor(), login, net);
-  config.network = net;
-  return config;
 }
 
 void publish(emulator_fixture& fixture, const std::string& org, const std::string& body) {
@@ -130,9 +93,9 @@ TEST_CASE("orgs: an event published in one org reaches only that org's client") 
   emulator_fixture fixture(two_orgs());
   io_thread io;
   org_emulator* west = fixture.call([](org_emulator& o) { return o.org_named("west"); });
-  received seen_default, seen_west;
-  running_client a(io, client_of(fixture, fixture.org(), io));
-  running_client b(io, client_of(fixture, *west, io));
+  received_events seen_default, seen_west;
+  running_client a(io, login_config(fixture, fixture.org(), io));
+  running_client b(io, login_config(fixture, *west, io));
   REQUIRE_FALSE(a.client->subscribe("/event/Ping__e", sfstream::replay_new, seen_default.callbacks()));
   REQUIRE_FALSE(b.client->subscribe("/event/Ping__e", sfstream::replay_new, seen_west.callbacks()));
   a.run();
@@ -166,9 +129,9 @@ TEST_CASE("orgs: one org's daily event limit does not limit the other org") {
   emulator_fixture fixture(options);
   io_thread io;
   org_emulator* west = fixture.call([](org_emulator& o) { return o.org_named("west"); });
-  received seen_default, seen_west;
-  running_client a(io, client_of(fixture, fixture.org(), io));
-  running_client b(io, client_of(fixture, *west, io));
+  received_events seen_default, seen_west;
+  running_client a(io, login_config(fixture, fixture.org(), io));
+  running_client b(io, login_config(fixture, *west, io));
   REQUIRE_FALSE(a.client->subscribe("/event/Ping__e", sfstream::replay_new, seen_default.callbacks()));
   REQUIRE_FALSE(b.client->subscribe("/event/Ping__e", sfstream::replay_new, seen_west.callbacks()));
   a.run();
