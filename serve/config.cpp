@@ -552,7 +552,8 @@ void parse_channel(checker& c, const toml::table& t, const std::string& path, st
 void parse_connection(checker& c, const toml::table& t, const std::string& path,
                       connection_config& out) {
   static const std::set<std::string, std::less<>> allowed{
-      "name",          "api_version",     "replay_policy",    "auth",           "network",
+      "name",          "enabled",         "api_version",      "replay_policy",  "auth",
+      "network",
       "on_failure",    "channel",         "sink",             "restart_backoff",
       "restart_backoff_max", "queue_capacity", "queue_max_bytes"};
   const std::size_t line = line_of(t);
@@ -566,6 +567,7 @@ void parse_connection(checker& c, const toml::table& t, const std::string& path,
     }
     out.name = *name;
   }
+  out.enabled = c.boolean(t, path, "enabled").value_or(true);
   if (auto v = c.string(t, path, "api_version", false, line)) {
     double version = 0;
     const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), version);

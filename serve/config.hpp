@@ -87,6 +87,8 @@ struct sink_config {
 struct connection_config {
   std::string name;  ///< Unique in the file; the store key prefix and metric label.
   std::size_t line = 0;
+  /// False: checked and listed in /status as stopped, but not started.
+  bool enabled = true;
   auth_config auth;
   std::string api_version = "59.0";
   network_options network;

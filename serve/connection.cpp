@@ -40,6 +40,12 @@ connection::connection(asio::any_io_executor executor, asio::any_io_executor blo
 connection::~connection() = default;
 
 void connection::start() {
+  if (!config_.enabled) {
+    std::lock_guard lock{mutex_};
+    state_ = connection_state::stopped;
+    log_.log(log_level::info, "disabled in the configuration: not started");
+    return;
+  }
   asio::dispatch(strand_, [self = shared_from_this()] { self->start_run(); });
 }
 

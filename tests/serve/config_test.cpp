@@ -125,6 +125,7 @@ name = "/data/ChangeEvents"
 
 [[connection]]
 name = "initech"
+enabled = false
 [connection.auth]
 flow = "oauth_password"
 client_id = "3MVG9x"
@@ -177,6 +178,8 @@ name = "/u/notifications"
   CHECK(globex.sink.type == sink_config::kind::stdout_lines);
 
   CHECK(config->connections[2].auth.password == "s3cret-from-env");
+  CHECK(acme.enabled);
+  CHECK_FALSE(config->connections[2].enabled);
   // Every secret read is known for redaction.
   CHECK(std::count(config->secrets.begin(), config->secrets.end(), "file-password-1") == 1);
   CHECK(std::count(config->secrets.begin(), config->secrets.end(), "s3cret-from-env") == 1);

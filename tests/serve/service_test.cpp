@@ -58,7 +58,13 @@ TEST_CASE("a connection whose sink keeps failing is failed, restarted later and 
                            "\"\n[connection.on_failure]\naction = \"retry\"\nmax_retries = 1\n"
                            "backoff_initial = 0.05\n[connection.sink]\ntype = \"file\"\npath = \"" +
                            out.string() +
-                           "\"\n[[connection.channel]]\nname = \"/event/Order__e\"\nstart = -2\n";
+                           "\"\n[[connection.channel]]\nname = \"/event/Order__e\"\nstart = -2\n"
+                           // A disabled connection is listed, stopped, and never logs in.
+                           "[[connection]]\nname = \"off\"\nenabled = false\n[connection.auth]\n"
+                           "login_url = \"http://127.0.0.1:9\"\nusername = \"u\"\npassword_file = \"" +
+                           (dir / "pw").string() +
+                           "\"\n[connection.sink]\ntype = \"stdout\"\n"
+                           "[[connection.channel]]\nname = \"/u/x\"\n";
   std::vector<config_problem> problems;
   auto config = parse_service_config(text, "test.toml", problems);
   for (const auto& p : problems) INFO(p.to_string());
@@ -84,6 +90,12 @@ TEST_CASE("a connection whose sink keeps failing is failed, restarted later and 
         },
         15s));
     CHECK_FALSE(fs::exists(out));
+    {
+      const auto s = svc.snapshot();
+      REQUIRE(find(s, "off") != nullptr);
+      CHECK(find(s, "off")->state == connection_state::stopped);
+      CHECK_FALSE(find(s, "off")->last_error.has_value());
+    }
     fs::create_directories(out.parent_path());
     REQUIRE(wait_until([&] { return line_count(out) == 3; }, 20s));
     REQUIRE(wait_until(
