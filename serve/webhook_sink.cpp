@@ -1,6 +1,7 @@
 // The webhook sink: per (connection, channel) a worker on its own strand with its own
 // keep-alive lane, so channels post in parallel and each channel strictly in order.
 #include "serve/webhook_sink.hpp"
+#include "src/client/durable_append.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -94,45 +95,8 @@ bool retryable_status(unsigned status) {
   return status == 408 || status == 429 || status >= 500;
 }
 
-/// Appends `text` to `path` and makes it durable (the file, and a new file's directory entry).
 error_info append_durably(const std::filesystem::path& path, const std::string& text) {
-  auto io_error = [&](const char* doing) {
-    const int code = errno;
-    return make_error(errc::output_failed, "writing a dead letter",
-                      std::string(doing) + " " + path.string() + ": " + std::strerror(code),
-                      std::error_code(code, std::generic_category()));
-  };
-  std::error_code ignored;
-  const bool existed = std::filesystem::exists(path, ignored);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return io_error("cannot open");
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const auto n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      auto e = io_error("cannot write");
-      ::close(fd);
-      return e;
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    auto e = io_error("cannot sync");
-    ::close(fd);
-    return e;
-  }
-  if (::close(fd) != 0) return io_error("cannot close");
-  if (!existed) {
-    auto dir = path.parent_path();
-    if (dir.empty()) dir = ".";
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-  return {};
+  return detail::append_durably(path, text, "writing a dead letter");
 }
 
 /// True when `text` is one well-formed JSON value.

@@ -29,6 +29,7 @@
 #include "bayeux/channel.hpp"
 #include "bayeux/session.hpp"
 #include "src/client/client_impl.hpp"
+#include "src/client/durable_append.hpp"
 #include "src/transport/cookie_jar.hpp"
 #include "src/transport/http_client.hpp"
 #include "src/transport/options.hpp"
@@ -229,6 +230,11 @@ void client_runtime::cancel() {
     self->log(log_level::info, "stopping: disconnecting and draining the event queue");
     self->session_.stop(steady::now());
     self->pump();
+    // A handler retry waiting out its backoff runs now, and is its event's last try: a stop
+    // is never held up by a destination that keeps failing (the event stays uncommitted and
+    // the next run gets it again).
+    std::lock_guard lock{self->retry_mutex_};
+    self->retry_timer_.cancel();
   });
 }
 
@@ -685,6 +691,10 @@ bool client_runtime::on_handler_failed(const queue_item& item, error_info failur
       (item.ev.replay_id() ? " replay id " + std::to_string(*item.ev.replay_id()) : "");
   switch (policy.action) {
     case handler_failure::retry:
+      if (run_ == run_state::stopping || run_ == run_state::finished) {
+        failure.diag.context += " (not retried: the client is stopping)";
+        break;
+      }
       if (attempts_ < policy.max_retries) {
         ++attempts_;
         auto delay = policy.retry_backoff_initial;
@@ -730,8 +740,9 @@ void client_runtime::retry_later(std::chrono::milliseconds delay) {
   // The timer lives on the I/O strand, like every other I/O object of the runtime: the handler
   // executor's context may be gone before the runtime is (the runtime's last owner can be a
   // strand job), and an I/O object must not outlive its context.
-  retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->run_ == run_state::closed) return;
+  retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+    // Cut short by cancel() or not, the retry runs; after shutdown nothing does.
+    if (self->run_ == run_state::closed) return;
     asio::post(self->handlers_, [self] { self->dispatch_queue(); });
   });
 }
@@ -766,46 +777,7 @@ error_info client_runtime::write_dead_letter(const queue_item& item, const error
   std::string line{buffer.GetString(), buffer.GetSize()};
   line += '\n';
 
-  const auto& path = policy.dead_letter_path;
-  auto io_error = [&](const char* doing) {
-    const int code = errno;
-    return error_info{errc::output_failed,
-                      {"", std::string(doing) + " " + path.string() + ": " + std::strerror(code),
-                       "writing a dead letter"},
-                      std::error_code(code, std::generic_category())};
-  };
-  std::error_code ignored;
-  const bool existed = std::filesystem::exists(path, ignored);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return io_error("cannot open");
-  std::size_t written = 0;
-  while (written < line.size()) {
-    const auto n = ::write(fd, line.data() + written, line.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      auto e = io_error("cannot write");
-      ::close(fd);
-      return e;
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    auto e = io_error("cannot sync");
-    ::close(fd);
-    return e;
-  }
-  if (::close(fd) != 0) return io_error("cannot close");
-  if (!existed) {
-    // A new file is durable only once its directory entry is.
-    auto dir = path.parent_path();
-    if (dir.empty()) dir = ".";
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-  return {};
+  return append_durably(policy.dead_letter_path, line, "writing a dead letter");
 }
 
 bool client_runtime::commit_pending() {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sfstream/client.hpp"
@@ -269,4 +270,44 @@ TEST_CASE("a connector whose credentials run on its own I/O executor authenticat
   REQUIRE(wait_until([&] { return seen.size() == 2; }));
   CHECK(seen.names() == numbered("K", 0, 2));
   CHECK_FALSE(conn.stop());
+}
+
+TEST_CASE(
+    "a stop is not held up by a handler under the retry policy: the waiting retry runs at "
+    "once, is the last, and its event stays uncommitted") {
+  emulator_fixture org;
+  create_topic(org);
+  io_thread io;
+  auto store = std::make_shared<recording_store>();
+  auto config = soap_config(org, io);
+  config.store = store;
+  config.on_handler_failure.action = sfstream::handler_failure::retry;
+  config.on_handler_failure.max_retries = 1000;
+  config.on_handler_failure.retry_backoff_initial = 60s;  // far beyond the test's bounds
+  config.on_handler_failure.retry_backoff_max = 60s;
+  running_client c{io, std::move(config)};
+  calls seen;
+  sfstream::subscription_callbacks cbs;
+  cbs.on_event = [&](const sfstream::event& e) {
+    seen.add(e);
+    if (name_of(e) == "T1") throw std::runtime_error("receiver down");
+  };
+  cbs.on_subscribed = [&](std::int64_t) { seen.subscribed = true; };
+  REQUIRE_FALSE(c.client->subscribe(topic, sfstream::replay_new, cbs));
+  c.run();
+  REQUIRE(wait_until([&] { return seen.subscribed.load(); }));
+  create_accounts(org, "T", 0, 3);
+  REQUIRE(wait_until([&] { return seen.size() == 2; }));  // T0, then T1 failed once
+  REQUIRE(wait_until([&] { return c.client->metrics().handler_failures == 1; }));
+  std::this_thread::sleep_for(200ms);  // its retry is waiting out the backoff
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(c.stop());  // within 10 s, not after a 60 s backoff
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
+  CHECK(c.result == sfstream::errc::handler_failed);
+  CHECK(c.client->last_error().diag.context.find("not retried: the client is stopping") !=
+        std::string::npos);
+  // T1 was tried once more when the stop came, and nothing after it was handled.
+  CHECK(seen.names() == std::vector<std::string>{"T0", "T1", "T1"});
+  CHECK(c.client->committed_replay_id(topic) == seen.id_of("T0"));
+  CHECK(store->saved_ids().back() == seen.id_of("T0"));
 }
