@@ -8,7 +8,11 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <charconv>
 #include <string_view>
+
+#include "sfstream/detail/json_text.hpp"
+#include "sfstream/event.hpp"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -222,6 +226,48 @@ inline json_line_fix append_json_line(std::string& out, std::string_view json) {
     }
   }
   return fix;
+}
+
+/// Appends an event's JSON line (without its newline):
+/// {["connection":…,]"channel":…,"replayId":…,"data":{…}}, the line `sfstream subscribe`
+/// prints and the service's line sinks write (with their connection's name). The data is copied
+/// as received unless it would not make one line of valid JSON (append_json_line); `fix` (when
+/// given) says what was repaired. `channel_json`, when given, is the channel already written as
+/// a JSON string (the events of a batch share it). replayId is null when the server sent none.
+inline void append_event_json(std::string& out, const event& e, json_line_fix* fix = nullptr,
+                              std::string_view channel_json = {},
+                              std::string_view connection = {}) {
+  const std::string_view data = e.data_json();
+  out.push_back('{');
+  if (!connection.empty()) {
+    out += "\"connection\":";
+    detail::append_json_string(out, valid_utf8(connection));
+    out.push_back(',');
+  }
+  out += "\"channel\":";
+  if (!channel_json.empty()) {
+    out += channel_json;
+  } else if (classify_bytes(e.channel()).non_ascii) {
+    detail::append_json_string(out, valid_utf8(e.channel()));
+  } else {
+    detail::append_json_string(out, e.channel());
+  }
+  out += ",\"replayId\":";
+  if (e.replay_id()) {
+    char digits[24];
+    const auto last = std::to_chars(digits, digits + sizeof digits, *e.replay_id()).ptr;
+    out.append(digits, last);
+  } else {
+    out += "null";
+  }
+  out += ",\"data\":";
+  if (data.empty()) {
+    out += "null";
+  } else {
+    const json_line_fix made = append_json_line(out, data);
+    if (fix != nullptr) *fix = made;
+  }
+  out.push_back('}');
 }
 
 }  // namespace sfstream::cli

@@ -95,31 +95,7 @@ std::string channel_json_of(std::string_view channel) {
 
 void append_event_line(std::string& out, const event& e, json_line_fix* fix,
                        std::string_view channel_json) {
-  const std::string_view data = e.data_json();
-  out += "{\"channel\":";
-  if (!channel_json.empty()) {
-    out += channel_json;
-  } else if (classify_bytes(e.channel()).non_ascii) {
-    detail::append_json_string(out, valid_utf8(e.channel()));
-  } else {
-    detail::append_json_string(out, e.channel());
-  }
-  out += ",\"replayId\":";
-  if (e.replay_id()) {
-    char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, *e.replay_id()).ptr;
-    out.append(digits, end);
-  } else {
-    out += "null";
-  }
-  out += ",\"data\":";
-  if (data.empty()) {
-    out += "null";
-  } else {
-    const json_line_fix made = append_json_line(out, data);
-    if (fix != nullptr) *fix = made;
-  }
-  out += '}';
+  append_event_json(out, e, fix, channel_json);
 }
 
 std::string event_line(const event& e, json_line_fix* fix) {
