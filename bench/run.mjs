@@ -48,8 +48,9 @@ const log = (text) => process.stderr.write(`bench: ${text}\n`);
 
 /** Starts `sfstream emulator` and resolves with its startup JSON (plus the child). */
 function startEmulator(tls) {
-  const argv = ['emulator', '--daily-event-limit', '0', '--client-expiry', '5', '--state-dir',
-    join(scratch, tls ? 'https' : 'http')];
+  // No --state-dir: that would make the emulator persist its org (the whole preloaded backlog)
+  // after every quiet spell, work the server would do in the middle of the measurements.
+  const argv = ['emulator', '--daily-event-limit', '0', '--client-expiry', '5'];
   if (!tls) argv.push('--http');
   const child = spawn(sfstream, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
