@@ -210,6 +210,71 @@ bool json_scanner::read_number(std::string_view& text) noexcept {
   return true;
 }
 
+bool json_scanner::skip_container(bool object) {
+  skipped_.clear();
+  skipped_.push_back(object ? 1 : 0);
+  std::string_view text;
+  bool copied = false;
+  bool key = object;
+  for (;;) {
+    if (key) {
+      if (!at('"') || !read_string(text, copied)) return false;
+      skip_ws();
+      if (!at(':')) return false;
+      ++p_;
+      skip_ws();
+      key = false;
+    }
+    if (p_ == end_) return false;
+    bool done_value = true;
+    switch (*p_) {
+      case '{':
+      case '[': {
+        const bool is_object = *p_ == '{';
+        ++p_;
+        skip_ws();
+        if (at(is_object ? '}' : ']')) {
+          ++p_;
+        } else {
+          skipped_.push_back(is_object ? 1 : 0);
+          key = is_object;
+          done_value = false;
+        }
+        break;
+      }
+      case '"':
+        if (!read_string(text, copied)) return false;
+        break;
+      case 't':
+        if (!read_literal("true")) return false;
+        break;
+      case 'f':
+        if (!read_literal("false")) return false;
+        break;
+      case 'n':
+        if (!read_literal("null")) return false;
+        break;
+      default:
+        if (!read_number(text)) return false;
+        break;
+    }
+    if (!done_value) continue;
+    for (;;) {
+      skip_ws();
+      if (at(',')) {
+        ++p_;
+        skip_ws();
+        key = skipped_.back() != 0;
+        break;
+      }
+      if (!at(skipped_.back() != 0 ? '}' : ']')) return false;
+      if (skipped_.size() == 1) return true;  // the container's own end: left to the caller
+      ++p_;
+      skipped_.pop_back();
+    }
+  }
+}
+
 bool json_scanner::read_literal(std::string_view word) noexcept {
   if (static_cast<std::size_t>(end_ - p_) < word.size() ||
       std::memcmp(p_, word.data(), word.size()) != 0) {

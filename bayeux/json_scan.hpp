@@ -58,7 +58,9 @@ class json_scanner {
   std::size_t Tell() const noexcept { return static_cast<std::size_t>(p_ - begin_); }
 
   /// Scans the whole body as one JSON value with optional whitespace around it. `ok`: valid,
-  /// and every event was handed to `h` (which returned true each time).
+  /// and every event was handed to `h` (which returned true each time). Right after each
+  /// StartObject or StartArray the scanner asks `h.skip_children()`: when true, what the
+  /// container holds is checked but not handed over, and its EndObject/EndArray comes next.
   template <class Handler>
   scan_result scan(Handler& h);
 
@@ -73,12 +75,16 @@ class json_scanner {
   bool read_escaped(const char* start, std::string_view& text);
   bool read_number(std::string_view& text) noexcept;
   bool read_literal(std::string_view word) noexcept;
+  /// Checks the members or elements of the container whose opening bracket was just read (it
+  /// is not empty) and stops at its closing bracket, not consuming it.
+  bool skip_container(bool object);
 
   const char* const begin_;
   const char* p_;
   const char* const end_;
   std::string scratch_;
   std::vector<char> stack_;  ///< Open containers, innermost last: 1 for an object, 0 an array.
+  std::vector<char> skipped_;  ///< The same inside a container being skipped.
 };
 
 template <class Handler>
@@ -111,6 +117,9 @@ scan_result json_scanner::scan(Handler& h) {
         if (at('}')) {
           if (!h.EndObject(0)) return scan_result::unsure;
           ++p_;
+        } else if (h.skip_children()) {
+          if (!skip_container(true) || !h.EndObject(0)) return scan_result::unsure;
+          ++p_;
         } else {
           stack_.push_back(1);
           key = true;
@@ -123,6 +132,9 @@ scan_result json_scanner::scan(Handler& h) {
         skip_ws();
         if (at(']')) {
           if (!h.EndArray(0)) return scan_result::unsure;
+          ++p_;
+        } else if (h.skip_children()) {
+          if (!skip_container(false) || !h.EndArray(0)) return scan_result::unsure;
           ++p_;
         } else {
           stack_.push_back(0);

@@ -146,6 +146,10 @@ class reply_reader {
     return true;
   }
 
+  /// True for a container none of whose contents the reader looks at (a payload, say): the
+  /// scanner then only checks them. Its bracket offsets still come (a capture needs them).
+  bool skip_children() const noexcept { return depth_ >= 2 && top() == role::other; }
+
   /// The first shape or field problem, after the JSON itself was found valid; "" when none.
   std::string problem() const {
     if (root_scalar_) return "the reply is neither a JSON array nor an object";

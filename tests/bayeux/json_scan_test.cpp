@@ -29,16 +29,34 @@ struct recorder {
   bool RawNumber(const char* t, unsigned n, bool) { return note("num " + std::string(t, n)); }
   bool String(const char* t, unsigned n, bool) { return note("str " + std::string(t, n)); }
   bool Key(const char* t, unsigned n, bool) { return note("key " + std::string(t, n)); }
-  bool StartObject() { return note("{"); }
-  bool EndObject(unsigned) { return note("}"); }
-  bool StartArray() { return note("["); }
-  bool EndArray(unsigned) { return note("]"); }
+  bool StartObject() {
+    ++depth;
+    return note("{");
+  }
+  bool EndObject(unsigned) {
+    --depth;
+    return note("}");
+  }
+  bool StartArray() {
+    ++depth;
+    return note("[");
+  }
+  bool EndArray(unsigned) {
+    --depth;
+    return note("]");
+  }
+  /// Containers opened at this depth or deeper are skipped (0: none).
+  std::size_t skip_from = 0;
+  std::size_t depth = 0;
+  bool skip_children() const { return skip_from != 0 && depth >= skip_from; }
 };
 
-scan_result scan(const std::string& text, std::vector<std::string>* events = nullptr) {
+scan_result scan(const std::string& text, std::vector<std::string>* events = nullptr,
+                 std::size_t skip_from = 0) {
   json_scanner scanner(text);
   recorder r;
   r.scanner = &scanner;
+  r.skip_from = skip_from;
   const auto result = scanner.scan(r);
   if (events != nullptr) *events = r.events;
   return result;
@@ -113,6 +131,18 @@ TEST_CASE("the scanner reports keys, strings, numbers and brackets at RapidJSON'
   CHECK(events == std::vector<std::string>{"{@1", "key a@5", "str x\"y@14", "key b@19", "[@20",
                                            "num 1@22", "num -2.5@28", "true@33", "null@39",
                                            "]@39", "}@40"});
+}
+
+TEST_CASE("a skipped container hands only its brackets, at the same offsets, and is still checked") {
+  std::vector<std::string> events;
+  REQUIRE(scan(R"({"a":{"b":[1,{"c":"\u00e9"}],"d":null},"e":2})", &events, 2) == scan_result::ok);
+  CHECK(events == std::vector<std::string>{"{@0", "key a@4", "{@5", "}@37", "key e@42",
+                                           "num 2@44", "}@44"});
+  for (const std::string bad : {R"({"a":{"b":[1,]}})", R"({"a":{"b" 1}})", R"({"a":{"b":"\q"}})",
+                                R"({"a":[1 2]})", R"({"a":{"b":1])", R"({"a":{"b":"x)"}) {
+    CAPTURE(bad);
+    CHECK(scan(bad, nullptr, 2) == scan_result::unsure);
+  }
 }
 
 TEST_CASE("the scanner leaves invalid JSON and exponents to RapidJSON") {
