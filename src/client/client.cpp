@@ -505,7 +505,17 @@ void client_runtime::carry_out(bayeux::subscribed& a) {
 }
 
 void client_runtime::carry_out(bayeux::subscription_failed& a) {
-  log(log_level::error, "subscription to " + a.channel + " rejected: " + a.error.to_string());
+  // Reported once: to the subscription's on_rejected when it has one (its receiver says it),
+  // else in the log.
+  bool reported = false;
+  {
+    std::lock_guard lock{mutex_};
+    if (auto it = subscriptions_.find(a.channel); it != subscriptions_.end()) {
+      reported = it->second.callbacks && it->second.callbacks->on_rejected;
+    }
+  }
+  log(reported ? log_level::debug : log_level::error,
+      "subscription to " + a.channel + " rejected: " + a.error.to_string());
   enqueue(queue_item{queue_item::kind::rejected, a.channel, {}, nullptr,
                      std::make_shared<const error_info>(a.error), 0});
 }

@@ -504,12 +504,13 @@ TEST_CASE("subscribing only to a topic that does not exist exits 4") {
       run_cli(concat({"subscribe", "--timeout", "30", "/topic/NoSuchTopic"}, org.login_args()));
   CHECK(r.code == 4);
   CHECK(r.err.find("/topic/NoSuchTopic") != std::string::npos);
-  // One JSON record, besides the client's log line.
+  // One JSON record, and no log line saying it again: one failure is reported once.
   const auto rejected = records_of(r.err, "rejected");
   REQUIRE(rejected.size() == 1);
   auto record = parse_line(rejected[0]);
   CHECK(member(record["rejected"], "channel") == "/topic/NoSuchTopic");
   CHECK(member(record["rejected"], "error").find("does not exist") != std::string::npos);
+  CHECK(count_of(r.err, "does not exist") == 1);
   CHECK(r.out.empty());
 }
 
