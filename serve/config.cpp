@@ -485,7 +485,8 @@ void parse_sink(checker& c, const toml::table& t, const std::string& path, std::
     out.type = sink_config::kind::webhook;
     allowed.insert({"url", "signing_key_file", "signing_key_env", "max_batch_events",
                     "max_batch_bytes", "request_timeout", "backoff_initial", "backoff_max",
-                    "retry_after_max", "max_retries", "dead_letter_path", "ca_file"});
+                    "retry_after_max", "max_retries", "dead_letter_path", "ca_file",
+                    "network"});
     auto& w = out.webhook;
     check_url(c, t, path, "url");
     w.url = c.string(t, path, "url", true, line).value_or("");
@@ -500,6 +501,9 @@ void parse_sink(checker& c, const toml::table& t, const std::string& path, std::
     if (auto n = c.integer(t, path, "max_retries", 0, 1'000'000))
       w.max_retries = static_cast<unsigned>(*n);
     if (auto p = c.string(t, path, "dead_letter_path", false, line)) w.dead_letter_path = *p;
+    // The receiver is reached as Salesforce is: the same network keys (proxy, CA, timeouts).
+    if (const auto* network = c.subtable(t, path, "network"))
+      parse_network(c, *network, checker::join(path, "network"), line_of(*network), w.network);
     if (auto ca = c.string(t, path, "ca_file", false, line)) w.network.ca_file = *ca;
   } else if (type) {
     c.problem(line_of(*t.get("type")), checker::join(path, "type"),

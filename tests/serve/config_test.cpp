@@ -386,3 +386,48 @@ TEST_CASE("the emulator sample configuration is good apart from the emulator's C
     CHECK(parsed->admin_port == 9464);
   }
 }
+
+TEST_CASE("a webhook sink takes the network keys a connection takes, with its proxy password") {
+  temp_dir dir;
+  const auto pw = dir.write("pw", "password-123");
+  const auto key = dir.write("key", "signing-key-0123456789");
+  const auto proxy_pw = dir.write("proxy", "proxy-secret-42");
+  const std::string text = R"(
+[[connection]]
+name = "acme"
+[connection.auth]
+username = "u"
+password_file = ")" + pw.string() + R"("
+[connection.sink]
+type = "webhook"
+url = "https://hooks.example.com/in"
+signing_key_file = ")" + key.string() + R"("
+[connection.sink.network]
+proxy = "http://proxy.example.com:3128"
+proxy_username = "relay"
+proxy_password_file = ")" + proxy_pw.string() + R"("
+ca_file = "/etc/ssl/certs/ca-certificates.crt"
+[[connection.channel]]
+name = "/u/x"
+)";
+  std::vector<config_problem> problems;
+  auto config = parse_service_config(text, "serve.toml", problems, test_env);
+  REQUIRE_MESSAGE(config.has_value(), joined([&] {
+                    std::vector<std::string> out;
+                    for (const auto& p : problems) out.push_back(p.to_string());
+                    return out;
+                  }()));
+  const auto& net = config->connections.at(0).sink.webhook.network;
+  REQUIRE(net.proxy.has_value());
+  CHECK(net.proxy->url == "http://proxy.example.com:3128");
+  CHECK(net.proxy->username == "relay");
+  CHECK(net.proxy->password == "proxy-secret-42");
+  CHECK(net.ca_file == "/etc/ssl/certs/ca-certificates.crt");
+  // An unknown key there is a problem like anywhere else.
+  std::string bad = text;
+  bad.insert(bad.find("ca_file = "), "proxy_port = 3128\n");
+  const auto lines = problems_of(bad);
+  REQUIRE(lines.size() == 1);
+  CAPTURE(lines[0]);
+  CHECK(lines[0] == "serve.toml:15: connection[0].sink.network.proxy_port: unknown key");
+}
