@@ -8,6 +8,8 @@ packages=(
   libboost1.81-dev rapidjson-dev libtinyxml2-dev doctest-dev libssl-dev
   clang libclang-rt-14-dev ca-certificates openssl ccache
   libtomlplusplus-dev
+  # PostgreSQL: libpq for the store, leases and events sink; the 15 server for their tests.
+  libpq-dev postgresql-15
   prometheus
   # Tests of the service's package and docs: systemd-analyze verifies the unit, CPack's
   # shared-library dependencies use file (dpkg-shlibdeps comes with build-essential), and

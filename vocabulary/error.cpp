@@ -45,6 +45,8 @@ class sfstream_category final : public std::error_category {
       case errc::replay_store_locked: return "The replay store is locked by another process.";
       case errc::replay_store_io: return "The replay store could not be read or written.";
       case errc::replay_store_corrupt: return "The replay store's contents could not be parsed.";
+      case errc::lease_lost:
+        return "This replica no longer holds the connection's lease: another replica owns it.";
       case errc::cancelled: return "The operation was cancelled.";
       case errc::queue_full: return "The event queue is full.";
       case errc::handler_failed: return "An event handler failed; its event was not committed.";

@@ -60,6 +60,7 @@ enum class errc {
   replay_store_locked,        ///< Another process holds the replay store.
   replay_store_io,            ///< The replay store could not be read or written.
   replay_store_corrupt,       ///< The replay store's contents could not be parsed.
+  lease_lost,                 ///< Another replica owns the connection now (its lease moved on).
 
   // lifecycle (6xx)
   cancelled = 600,            ///< The operation was cancelled by the user.

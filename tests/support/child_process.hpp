@@ -79,6 +79,18 @@ class child_process {
   child_process& operator=(const child_process&) = delete;
 
   void kill(int sig) { ::kill(pid_, sig); }
+  pid_t pid() const noexcept { return pid_; }
+
+  /// True while the child runs (reaps it when it has exited, keeping its code for wait()).
+  bool alive() {
+    if (exited_) return false;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    }
+    return !exited_;
+  }
 
   /// Waits up to `limit`: the exit code, -signal, or -1000 when it overstayed and was killed.
   int wait(std::chrono::milliseconds limit) {
