@@ -393,6 +393,10 @@ std::uint64_t cometd_server::deliveries_today() const {
   return impl_->session.deliveries_today();
 }
 
+void cometd_server::set_daily_event_limit(std::uint64_t limit, bool reset) {
+  impl_->session.set_daily_event_limit(limit, reset);
+}
+
 void cometd_server::stop() {
   impl_->stop();
 }

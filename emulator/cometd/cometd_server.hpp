@@ -64,6 +64,8 @@ class cometd_server {
   std::size_t client_count() const noexcept;
   /// Events delivered in the current rolling 24 h (the daily-limit counter).
   std::uint64_t deliveries_today() const;
+  /// The daily event limit (0 = unlimited); `reset` forgets the deliveries counted so far.
+  void set_daily_event_limit(std::uint64_t limit, bool reset);
   /// Drops every held connect and timer; later requests are still answered. Idempotent.
   void stop();
 

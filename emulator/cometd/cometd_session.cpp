@@ -835,6 +835,11 @@ std::vector<std::string> cometd_session::online_users(const std::string& channel
   return {users.begin(), users.end()};
 }
 
+void cometd_session::set_daily_event_limit(std::uint64_t limit, bool reset) {
+  impl_->settings.daily_event_limit = limit;
+  if (reset || limit == 0) impl_->deliveries.clear();
+}
+
 std::uint64_t cometd_session::deliveries_today() {
   impl_->purge_deliveries();
   return impl_->deliveries.size();

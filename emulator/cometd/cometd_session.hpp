@@ -146,6 +146,9 @@ class cometd_session {
   std::vector<std::string> online_users(const std::string& channel) const;
   /// Events delivered in the current rolling 24 h (the daily-limit counter).
   std::uint64_t deliveries_today();
+  /// Sets the daily event limit (0 = unlimited) and, with `reset`, forgets the deliveries
+  /// counted so far (a new day): the next connect and subscribe are judged by the new figures.
+  void set_daily_event_limit(std::uint64_t limit, bool reset);
   /// The current Set-Cookie value of the affinity cookie.
   std::string affinity_cookie() const;
   /// Forgets every client without answering anything (the server is stopping).

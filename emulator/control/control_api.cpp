@@ -211,6 +211,13 @@ transport::http_response handle_control(org_emulator& org, const transport::http
     org.rotate_affinity_cookie();
     return ok();
   }
+  if (path == "/_emulator/cometd/daily-event-limit") {
+    auto limit = int_field(body, "limit");
+    if (!limit || *limit < 0) return bad("limit must be a non-negative integer (0: unlimited)");
+    const bool reset = body.HasMember("reset") && body["reset"].IsBool() && body["reset"].GetBool();
+    org.cometd().set_daily_event_limit(static_cast<std::uint64_t>(*limit), reset);
+    return ok();
+  }
   if (path == "/_emulator/cometd/disconnect") {
     org.disconnect_all_clients();
     return ok();

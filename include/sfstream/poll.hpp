@@ -24,8 +24,11 @@
 //
 // The cursor (newest SystemModstamp and Id, plus the versions emitted inside the overlap
 // window) is committed to the replay store under the channel name after each page's events
-// were handled (at-least-once: a crash re-emits at most that page). All member functions may
-// be called from any thread; handlers run on the poller's strand, one at a time.
+// were handled (at-least-once: a crash re-emits at most that page). With a batch handler
+// (poll_callbacks::on_batch) a page's new events go out together and the cursor is committed
+// only once the handler confirms them, from any thread; the object's next page waits for it.
+// All member functions may be called from any thread; handlers run on the poller's strand,
+// one at a time.
 #pragma once
 
 #include <chrono>
@@ -35,12 +38,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 
+#include "sfstream/client.hpp"
 #include "sfstream/config.hpp"
 #include "sfstream/credentials.hpp"
 #include "sfstream/error.hpp"
@@ -80,6 +85,14 @@ struct poll_callbacks {
   std::function<void(const event&)> on_event;
   /// Instead of on_event (used when set): failure reported by returning an error.
   std::function<error_info(const event&)> on_event_status;
+  /// Instead of on_event and on_event_status (used when set): an asynchronous handler that
+  /// takes the new events of one page at a time (in SystemModstamp order) and reports, from
+  /// any thread, by calling `done` once (later calls are ignored): done(n, {}) commits them
+  /// all; done(k, error) commits the first k and the failure policy decides about the one
+  /// after them (`retry` hands the batch again from it after the backoff; `stop` ends the run
+  /// with it uncommitted). The events stay valid until `done`; the object's next page, and a
+  /// cancelled run's completion, wait for it. Throwing is done(0, that error).
+  std::function<void(std::span<const event> events, batch_done done)> on_batch;
   /// This object's handler failure policy; the poller's when empty. `stop` and `retry` are
   /// supported; `dead_letter` is refused by add() with errc::invalid_config.
   std::optional<handler_failure_policy> on_failure;

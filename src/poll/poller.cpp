@@ -4,6 +4,7 @@
 #include "sfstream/poll.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <exception>
 #include <mutex>
@@ -82,6 +83,11 @@ struct polled_object {
   std::string next_url;
   int handler_tries = 0;  // Failed calls of the handler on records[next].
   milliseconds handler_backoff{0};
+  // With a batch handler: the page's new events, their versions and kinds, and the first one
+  // not confirmed yet.
+  std::vector<event> batch;
+  std::vector<std::pair<stamp, std::string>> batch_versions;
+  std::size_t batch_from = 0;
   poll_object_metrics metrics;  // Guarded by poll_runtime::mutex_.
 };
 
@@ -103,7 +109,7 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
     for (const auto& o : objects_)
       if (o->spec.name == object.name)
         return config_error(object.name + " is polled twice: give each object once");
-    if (!callbacks.on_event && !callbacks.on_event_status)
+    if (!callbacks.on_event && !callbacks.on_event_status && !callbacks.on_batch)
       return config_error(object.name + " has no event handler");
     const auto policy = callbacks.on_failure.value_or(config_.on_handler_failure);
     if (policy.action == handler_failure::dead_letter)
@@ -199,7 +205,19 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
       last_error_ = error;
     }
     for (auto& o : objects_) o->timer.cancel();
+    complete_if_idle();
+  }
+
+  // A closed run completes once no batch handler holds events: what it confirms is committed
+  // first.
+  void complete_if_idle() {
+    if (state_ != run_state::closed || in_flight_ != 0) return;
     if (auto done = std::exchange(done_, nullptr)) {
+      error_info error;
+      {
+        const std::lock_guard lock(mutex_);
+        error = last_error_;
+      }
       asio::post(strand_, [done = std::move(done), ec = error.code] { done(ec); });
     }
   }
@@ -411,6 +429,10 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
   }
 
   void handle_records(polled_object& o) {
+    if (o.callbacks.on_batch) {
+      handle_batch(o);
+      return;
+    }
     bool emitted = false;
     while (!closed() && o.next < o.records.size()) {
       error_info why;
@@ -447,6 +469,11 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
     }
     // Handled records are committed even when the run was cancelled meanwhile.
     if (emitted && !commit(o)) return;
+    page_handled(o);
+  }
+
+  // The next page of this poll, or the wait for the next poll.
+  void page_handled(polled_object& o) {
     if (closed()) return;
     o.records.clear();
     if (!o.next_url.empty()) {
@@ -474,6 +501,95 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
       }
       self->on_page(o, std::move(e), std::move(page), [self, &o, url] { self->fetch_page(o, url); });
     });
+  }
+
+  // ---- the batch handler ------------------------------------------------------------------
+
+  void handle_batch(polled_object& o) {
+    if (closed()) return;
+    if (o.batch_from == o.batch.size()) {
+      o.batch.clear();
+      o.batch_versions.clear();
+      o.batch_from = 0;
+      for (; o.next < o.records.size(); ++o.next) {
+        error_info why;
+        auto record = poll_detail::read_polled_record(o.records[o.next], o.spec.fields, why);
+        if (!record) {
+          why.diag.context = "polling " + o.spec.name;
+          fail(std::move(why));
+          return;
+        }
+        if (!o.cursor->is_new(record->version)) {
+          const std::lock_guard lock(mutex_);
+          ++o.metrics.repeats_dropped;
+          continue;
+        }
+        o.batch.emplace_back(o.channel, std::nullopt,
+                             poll_detail::build_poll_event(o.channel, *record));
+        o.batch_versions.emplace_back(record->version, record->type);
+      }
+      if (o.batch.empty()) {
+        page_handled(o);
+        return;
+      }
+    }
+    ++in_flight_;
+    const std::span<const event> events(o.batch.data() + o.batch_from,
+                                        o.batch.size() - o.batch_from);
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    batch_done done = [self = shared_from_this(), &o, once](std::size_t handled, error_info e) {
+      if (once->exchange(true)) return;
+      asio::post(self->strand_, [self, &o, handled, e = std::move(e)]() mutable {
+        self->on_batch_done(o, handled, std::move(e));
+      });
+    };
+    try {
+      o.callbacks.on_batch(events, done);
+    } catch (const std::exception& ex) {
+      error_info e;
+      e.code = make_error_code(errc::handler_failed);
+      e.diag.server_text = ex.what();
+      done(0, std::move(e));
+    } catch (...) {
+      error_info e;
+      e.code = make_error_code(errc::handler_failed);
+      e.diag.server_text = "the handler threw a non-standard exception";
+      done(0, std::move(e));
+    }
+  }
+
+  void on_batch_done(polled_object& o, std::size_t handled, error_info failure) {
+    --in_flight_;
+    const std::size_t left = o.batch.size() - o.batch_from;
+    if (!failure) handled = left;
+    handled = std::min(handled, left);
+    {
+      const std::lock_guard lock(mutex_);
+      auto& m = o.metrics;
+      for (std::size_t i = o.batch_from; i < o.batch_from + handled; ++i) {
+        const auto& [version, type] = o.batch_versions[i];
+        if (o.cursor->is_late(version)) ++m.late;
+        ++(type == "created" ? m.created : type == "deleted" ? m.deleted : m.updated);
+        ++metrics_.events;
+        o.cursor->mark_emitted(version);
+      }
+    }
+    o.batch_from += handled;
+    if (handled > 0) o.handler_tries = 0;
+    // What the handler confirmed is committed even when the run was cancelled meanwhile.
+    if (handled > 0 && !commit(o)) {
+      complete_if_idle();
+      return;
+    }
+    if (closed()) {
+      complete_if_idle();
+      return;
+    }
+    if (failure) {
+      on_handler_failure(o, std::move(failure));
+      return;
+    }
+    page_handled(o);
   }
 
   error_info call_handler(polled_object& o, const event& ev) {
@@ -595,6 +711,7 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
   std::unique_ptr<rest_client> rest_;
   std::vector<std::unique_ptr<polled_object>> objects_;
   std::function<void(std::error_code)> done_;
+  std::size_t in_flight_ = 0;  // Batches a batch handler holds (strand only).
   mutable std::mutex mutex_;
   run_state state_ = run_state::idle;  // Written under mutex_, read on the strand.
   poll_metrics metrics_;

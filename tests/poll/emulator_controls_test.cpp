@@ -4,6 +4,7 @@
 
 #include <rapidjson/document.h>
 
+#include "emulator/cometd/cometd_server.hpp"
 #include "emulator/control/control_api.hpp"
 #include "support/emulator_fixture.hpp"
 
@@ -66,4 +67,18 @@ TEST_CASE("the api-allocation control sets DailyApiRequests") {
   CHECK(org.call([](sfstream::emulator::org_emulator& o) { return o.rest().api_requests_remaining(); }) == 7);
   CHECK(control(org, "/_emulator/data/api-allocation", R"({"max":-1})").status == 400);
   CHECK(control(org, "/_emulator/data/nothing", "{}").status == 404);
+}
+
+TEST_CASE("the daily-event-limit control sets the limit and a reset starts a new day") {
+  auto options = emulator_fixture::default_options();
+  options.daily_event_limit = 2;
+  emulator_fixture org(options);
+  auto set = control(org, "/_emulator/cometd/daily-event-limit", R"({"limit":0})");
+  REQUIRE_MESSAGE(set.status == 200, set.body);
+  CHECK(control(org, "/_emulator/cometd/daily-event-limit", R"({"limit":3,"reset":true})").status == 200);
+  CHECK(org.call([](sfstream::emulator::org_emulator& o) { return o.cometd().deliveries_today(); }) == 0);
+  const auto bad = control(org, "/_emulator/cometd/daily-event-limit", R"({"limit":-1})");
+  CHECK(bad.status == 400);
+  CHECK(field_of(bad.body, "error").find("limit") != std::string::npos);
+  CHECK(control(org, "/_emulator/cometd/daily-event-limit", R"({"reset":true})").status == 400);
 }

@@ -13,7 +13,9 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -544,4 +546,137 @@ TEST_CASE("every API call is counted, the allocation is checked at start, and a 
   const auto made = after.api_calls - calls;
   CHECK(used + 1 >= made);
   CHECK(used <= made + 1);
+}
+
+namespace {
+
+/// Batches a batch handler was given, each confirmed later by the test from another thread.
+struct held_batches {
+  struct batch {
+    std::vector<seen_event> events;
+    sfstream::batch_done done;
+  };
+  std::mutex mutex;
+  std::vector<batch> batches;
+  void add(std::span<const sfstream::event> events, sfstream::batch_done done) {
+    batch b;
+    for (const auto& e : events) b.events.push_back(read_event(e));
+    b.done = std::move(done);
+    const std::lock_guard lock(mutex);
+    batches.push_back(std::move(b));
+  }
+  std::size_t size() {
+    const std::lock_guard lock(mutex);
+    return batches.size();
+  }
+  std::vector<seen_event> events(std::size_t i) {
+    const std::lock_guard lock(mutex);
+    return batches.at(i).events;
+  }
+  /// Confirms batch `i` from a thread of its own, as a sink does.
+  void confirm(std::size_t i, std::size_t handled, sfstream::error_info error = {}) {
+    sfstream::batch_done done;
+    {
+      const std::lock_guard lock(mutex);
+      done = batches.at(i).done;
+    }
+    std::thread([done, handled, error] { done(handled, error); }).join();
+  }
+};
+
+std::string stored_cursor(const sfstream::replay_store& store) {
+  const auto position = store.load("/poll/Account");
+  return position ? position->cursor : std::string();
+}
+
+}  // namespace
+
+TEST_CASE("a batch handler confirms from another thread: only confirmed events are committed, a partial confirmation retries the rest, a cancel waits for the held batch") {
+  emulator_fixture org(small_pages());
+  io_thread io;
+  temp_store file;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(create(org, "Batch" + std::to_string(i)));
+  held_batches held;
+  std::multiset<std::string> confirmed;  // "<type>:<id>" of every event confirmed
+  {
+    auto config = poll_config_for(org, io);
+    // Read by the test only while the poller waits for a confirmation (it saves on its strand).
+    const auto store = file.open();
+    config.store = store;
+    running_poller p(io, config);
+    sfstream::poll_callbacks callbacks;
+    callbacks.on_batch = [&](std::span<const sfstream::event> events, sfstream::batch_done done) {
+      held.add(events, std::move(done));
+    };
+    callbacks.on_failure = sfstream::handler_failure_policy{sfstream::handler_failure::retry, 3,
+                                                           20ms, 100ms, {}};
+    sfstream::poll_object account{"Account", {"Name"}, "", {}, sfstream::poll_start::beginning, {}};
+    REQUIRE_FALSE(p.poller->add(account, std::move(callbacks)));
+    config.store.reset();
+    p.run();
+
+    // Page one (three records) is one batch; nothing of it is committed while it is held.
+    REQUIRE(wait_until([&] { return held.size() == 1; }));
+    auto first = held.events(0);
+    REQUIRE(first.size() == 3);
+    std::this_thread::sleep_for(200ms);
+    CHECK(held.size() == 1);  // the next page waits for the confirmation
+    CHECK(stored_cursor(*store).find(first[0].id) == std::string::npos);
+
+    // One confirmed, the next failed: the first is committed, the rest handed again.
+    sfstream::error_info down;
+    down.code = make_error_code(sfstream::errc::output_failed);
+    down.diag.server_text = "the destination is down";
+    held.confirm(0, 1, down);
+    confirmed.insert(first[0].type + ":" + first[0].id);
+    REQUIRE(wait_until([&] { return held.size() == 2; }));
+    const auto again = held.events(1);
+    REQUIRE(again.size() == 2);
+    CHECK(again[0].id == first[1].id);
+    CHECK(again[1].id == first[2].id);
+    const std::string after_one = stored_cursor(*store);
+    CHECK(after_one.find(first[0].id) != std::string::npos);
+    CHECK(after_one.find(first[1].id) == std::string::npos);
+    held.confirm(1, 2);
+    for (const auto& e : again) confirmed.insert(e.type + ":" + e.id);
+
+    // Page two is held while the run is cancelled: the run completes only after it is
+    // confirmed, and what was confirmed is committed.
+    REQUIRE(wait_until([&] { return held.size() == 3; }));
+    const auto second = held.events(2);
+    REQUIRE(second.size() == 2);
+    p.poller->cancel();
+    std::this_thread::sleep_for(300ms);
+    CHECK_FALSE(p.done.load());
+    held.confirm(2, 2);
+    for (const auto& e : second) confirmed.insert(e.type + ":" + e.id);
+    REQUIRE(wait_until([&] { return p.done.load(); }, 10s));
+    CHECK_FALSE(p.result);
+    CHECK(p.poller->metrics().events == 5);
+    CHECK(p.poller->metrics().objects.at("Account").handler_failures == 1);
+    CHECK(stored_cursor(*store).find(ids[4]) != std::string::npos);
+  }
+  held.batches.clear();  // their completions hold the finished poller, and it the store
+  std::multiset<std::string> expected;
+  for (const auto& id : ids) expected.insert("created:" + id);
+  CHECK(confirmed == expected);
+
+  // A restart hands nothing again.
+  held_batches later;
+  auto config = poll_config_for(org, io);
+  config.store = file.open();
+  running_poller p(io, config);
+  sfstream::poll_callbacks callbacks;
+  callbacks.on_batch = [&](std::span<const sfstream::event> events, sfstream::batch_done done) {
+    later.add(events, done);
+    done(events.size(), {});
+  };
+  REQUIRE_FALSE(p.poller->add({"Account", {"Name"}, "", {}, sfstream::poll_start::beginning, {}},
+                              std::move(callbacks)));
+  config.store.reset();
+  p.run();
+  REQUIRE(p.wait_polls(2));
+  REQUIRE(p.stop());
+  CHECK(later.size() == 0);
 }
