@@ -51,7 +51,7 @@ using environment_fn = std::function<std::optional<std::string>(const std::strin
 /// (except keys) an `_env` form.
 const std::set<std::string, std::less<>> inline_secret_keys{
     "password",     "security_token", "client_secret", "refresh_token",
-    "access_token", "private_key",    "signing_key",   "proxy_password"};
+    "access_token", "private_key",    "signing_key",   "proxy_password", "store_password"};
 
 std::size_t line_of(const toml::node& node) {
   return static_cast<std::size_t>(node.source().begin.line);
@@ -505,14 +505,88 @@ void parse_sink(checker& c, const toml::table& t, const std::string& path, std::
     if (const auto* network = c.subtable(t, path, "network"))
       parse_network(c, *network, checker::join(path, "network"), line_of(*network), w.network);
     if (auto ca = c.string(t, path, "ca_file", false, line)) w.network.ca_file = *ca;
+  } else if (type == "postgresql") {
+    out.type = sink_config::kind::postgresql;
+    allowed.insert("notify");
+    if (auto n = c.string(t, path, "notify", false, line)) {
+      const bool ok = !n->empty() && n->size() <= 63 &&
+                      std::all_of(n->begin(), n->end(), [](char ch) {
+                        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+                      });
+      if (!ok)
+        c.problem(line_of(*t.get("notify")), checker::join(path, "notify"),
+                  "must be a NOTIFY channel name: 1-63 letters, digits or '_'");
+      out.notify = *n;
+    }
   } else if (type) {
     c.problem(line_of(*t.get("type")), checker::join(path, "type"),
-              "must be stdout, file or webhook (got '" + *type + "')");
+              "must be stdout, file, webhook or postgresql (got '" + *type + "')");
     return;
   } else {
     return;
   }
   c.check_keys(t, path, allowed);
+}
+
+/// True when the userinfo or the query of a postgresql:// URI carries a password.
+bool uri_has_password(std::string_view uri) {
+  const auto scheme_end = uri.find("://");
+  std::string_view rest = uri.substr(scheme_end + 3);
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos &&
+                                            authority.substr(0, at).find(':') != std::string_view::npos)
+    return true;
+  const auto q = rest.find('?');
+  if (q == std::string_view::npos) return false;
+  std::string_view query = rest.substr(q + 1);
+  query = query.substr(0, query.find('#'));
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (pair.substr(0, pair.find('=')) == "password") return true;
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
+/// `store` (a file path or a postgresql:// URI) and the keys of a PostgreSQL store.
+void parse_store(checker& c, const toml::table& svc, std::size_t line, service_config& out) {
+  const auto store = c.string(svc, "service", "store", false, line);
+  const bool postgres =
+      store && (store->starts_with("postgresql://") || store->starts_with("postgres://"));
+  if (!postgres) {
+    if (store) out.store_path = *store;
+    for (const char* key : {"store_password_file", "store_password_env", "store_schema",
+                            "store_pool"}) {
+      if (const toml::node* n = svc.get(key))
+        c.problem(line_of(*n), checker::join("service", key),
+                  "only with a PostgreSQL store (store = \"postgresql://user@host/db\")");
+    }
+    return;
+  }
+  postgresql_store_config pg;
+  if (uri_has_password(*store)) {
+    // The text is not repeated: it holds the secret.
+    c.problem(line_of(*svc.get("store")), "service.store",
+              "secrets are not accepted inline: remove the password from the URI and give "
+              "store_password_file or store_password_env instead");
+  }
+  pg.conninfo = *store;
+  pg.password = c.secret(svc, "service", "store_password", false, line).value_or("");
+  if (auto schema = c.string(svc, "service", "store_schema", false, line)) {
+    const bool ok = !schema->empty() && schema->size() <= 63 &&
+                    !std::isdigit(static_cast<unsigned char>((*schema)[0])) &&
+                    std::all_of(schema->begin(), schema->end(), [](char ch) {
+                      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+                    });
+    if (!ok)
+      c.problem(line_of(*svc.get("store_schema")), "service.store_schema",
+                "must be 1-63 letters, digits or '_', not starting with a digit");
+    pg.schema = *schema;
+  }
+  if (auto n = c.integer(svc, "service", "store_pool", 1, 256)) pg.pool_size = static_cast<unsigned>(*n);
+  out.postgresql = std::move(pg);
 }
 
 void parse_channel(checker& c, const toml::table& t, const std::string& path, std::size_t line,
@@ -675,8 +749,10 @@ std::optional<service_config> parse_service_config(const std::string& text,
 
   if (const auto* svc = c.subtable(doc, "", "service")) {
     const std::size_t line = line_of(*svc);
-    c.check_keys(*svc, "service", {"store", "threads", "sink_threads", "log_format", "log_level"});
-    if (auto s = c.string(*svc, "service", "store", false, line)) out.store_path = *s;
+    c.check_keys(*svc, "service",
+                 {"store", "store_password_file", "store_password_env", "store_schema",
+                  "store_pool", "threads", "sink_threads", "log_format", "log_level"});
+    parse_store(c, *svc, line, out);
     if (auto n = c.integer(*svc, "service", "threads", 1, 256)) out.threads = static_cast<unsigned>(*n);
     if (auto n = c.integer(*svc, "service", "sink_threads", 1, 256))
       out.sink_threads = static_cast<unsigned>(*n);
@@ -738,6 +814,14 @@ std::optional<service_config> parse_service_config(const std::string& text,
       }
       out.connections.push_back(std::move(conn));
     }
+  }
+  // The PostgreSQL sink commits positions with its rows: they must be the service's store.
+  for (std::size_t i = 0; i < out.connections.size(); ++i) {
+    const auto& conn = out.connections[i];
+    if (conn.sink.type == sink_config::kind::postgresql && !out.postgresql)
+      c.problem(conn.sink.line, "connection[" + std::to_string(i) + "].sink.type",
+                "a postgresql sink needs the service's store in PostgreSQL ([service] store = "
+                "\"postgresql://user@host/db\"): it commits the positions with the rows");
   }
   // Two file sinks writing one path would interleave and rotate each other's files.
   std::map<std::string, std::string> paths;

@@ -72,7 +72,7 @@ struct channel_config {
 
 /// The `[connection.sink]` table.
 struct sink_config {
-  enum class kind { stdout_lines, file, webhook };
+  enum class kind { stdout_lines, file, webhook, postgresql };
   kind type = kind::stdout_lines;
   // file
   std::filesystem::path path;
@@ -80,6 +80,9 @@ struct sink_config {
   unsigned keep = 5;                       ///< Rotated files kept: path.1 (newest) .. path.N.
   // webhook (its signing key read from signing_key_file / signing_key_env)
   webhook_options webhook;
+  // postgresql: the service's store database, its events table
+  /// NOTIFY channel told of every committed batch; empty: none.
+  std::string notify;
   std::size_t line = 0;                    ///< Where the table is, for later checks.
 };
 
@@ -107,10 +110,25 @@ struct connection_config {
 
 enum class log_format { text, json };
 
+/// `[service] store = "postgresql://…"`: positions (and leases, events) in PostgreSQL.
+struct postgresql_store_config {
+  /// The URI as given, which holds no password (one inside is refused).
+  std::string conninfo;
+  /// From store_password_file / store_password_env: a secret. Empty: libpq's own sources
+  /// (PGPASSWORD, the password file).
+  std::string password;
+  /// The schema of sfstream's tables.
+  std::string schema = "sfstream";
+  /// Sessions open at most (`store_pool`); 0: one per sink thread.
+  unsigned pool_size = 0;
+};
+
 /// The whole file.
 struct service_config {
   std::filesystem::path file;            ///< Where it was read from.
   std::filesystem::path store_path;      ///< The one file replay store of the service.
+  /// Set when `store` is a PostgreSQL URI (store_path is unused then).
+  std::optional<postgresql_store_config> postgresql;
   unsigned threads = 2;                  ///< I/O threads shared by every connection.
   /// Threads for the blocking side shared by every connection: sink writes and fsyncs, and the
   /// store's commits (grouped across the connections committing at the same time). Kept off

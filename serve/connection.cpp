@@ -61,7 +61,19 @@ void connection::start_run() {
   cc.on_handler_failure = config_.on_failure;
   cc.queue_capacity = config_.queue_capacity;
   cc.queue_max_bytes = config_.queue_max_bytes;
-  auto c = std::make_shared<client>(strand_.get_inner_executor(), blocking_, cc);
+  std::shared_ptr<client> c;
+  try {
+    c = std::make_shared<client>(strand_.get_inner_executor(), blocking_, cc);
+  } catch (const sfstream::error& e) {
+    // The store could not be read (a database out of reach): a run that failed at once.
+    error_info why = e.info();
+    if (why.code != errc::replay_store_io && why.code != errc::lease_lost) {
+      why.cause = why.code;
+      why.code = make_error_code(errc::replay_store_io);
+    }
+    retry_or_fail(why);
+    return;
+  }
   streamed_ = false;
   for (const auto& ch : config_.channels) {
     subscription_callbacks cbs;
@@ -145,6 +157,10 @@ void connection::on_run_finished(std::error_code ec) {
     if (auto done = std::move(stopped_)) done();
     return;
   }
+  retry_or_fail(why);
+}
+
+void connection::retry_or_fail(const error_info& why) {
   const std::string text = redact_(why.code ? why.to_string() : std::string("the run ended"));
   const bool again = why.code && restartable(why);
   {

@@ -54,6 +54,8 @@ class connection : public std::enable_shared_from_this<connection> {
   struct channel_counters;
   void start_run();
   void on_run_finished(std::error_code ec);
+  /// After a run ended with `why` (not stopping): a restart after the backoff, or failed.
+  void retry_or_fail(const error_info& why);
   bool restartable(const error_info& why) const;
 
   connection_config config_;

@@ -1,18 +1,52 @@
 #include "serve/service.hpp"
 
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <boost/asio/post.hpp>
+
+#include "postgresql/replay_store.hpp"
 #include "serve/file_sink.hpp"
 #include "serve/line_sink.hpp"
+#include "serve/postgresql_sink.hpp"
 #include "serve/webhook_sink.hpp"
 #include "sfstream/version.hpp"
 
 namespace sfstream::serve {
+
+namespace {
+
+/// This process, as the owner of the leases it takes: host, process id and start time.
+std::string replica_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  return std::string(host) + "/" + std::to_string(::getpid()) + "/" + std::to_string(ms);
+}
+
+}  // namespace
 
 service::service(service_config config)
     : config_(std::move(config)),
       log_(config_.format, config_.level, config_.secrets),
       pool_(config_.threads),
       blocking_pool_(config_.sink_threads) {
-  store_ = std::make_unique<shared_store>(open_file_replay_store(config_.store_path));
+  if (config_.postgresql) {
+    // Nothing is connected yet: start() migrates, so a database that is not up yet is waited for.
+    postgresql::connect_options o;
+    o.conninfo = config_.postgresql->conninfo;
+    o.password = config_.postgresql->password;
+    database_ = std::make_shared<postgresql::pool>(
+        o, config_.postgresql->pool_size != 0 ? config_.postgresql->pool_size
+                                              : config_.sink_threads);
+    tables_.emplace(config_.postgresql->schema);
+    database_timer_ = std::make_unique<boost::asio::steady_timer>(pool_.get_executor());
+  } else {
+    store_ = std::make_unique<shared_store>(open_file_replay_store(config_.store_path));
+  }
   for (auto& conn : config_.connections) {
     const logger log = log_.for_connection(conn.name);
     std::shared_ptr<sink> out;
@@ -38,12 +72,102 @@ service::service(service_config config)
         kind = "webhook";
         break;
       }
+      case sink_config::kind::postgresql: {
+        postgresql_sink_options o;
+        o.database = database_;
+        o.tables = *tables_;
+        o.notify = conn.sink.notify;
+        o.backoff_initial = conn.on_failure.retry_backoff_initial;
+        o.backoff_max = conn.on_failure.retry_backoff_max;
+        o.owner = ownership_;
+        o.log = log;
+        out = make_postgresql_sink(blocking_pool_.get_executor(), std::move(o));
+        kind = "postgresql";
+        break;
+      }
     }
     sinks_.push_back(out);
     connections_.push_back(std::make_shared<connection>(
-        pool_.get_executor(), blocking_pool_.get_executor(), conn, store_->view(conn.name), out,
+        pool_.get_executor(), blocking_pool_.get_executor(), conn, store_for(conn.name), out,
         kind, log_));
   }
+}
+
+std::shared_ptr<replay_store> service::store_for(const std::string& connection) {
+  if (store_) return store_->view(connection);
+  return postgresql::make_replay_store(
+      database_, *tables_, connection,
+      [owner = ownership_, connection] { return owner->fence(connection); });
+}
+
+error_info service::prepare_database() {
+  if (auto why = database_->run([&](postgresql::session& s) { return migrate(s, *tables_); }))
+    return why;
+  // Every connection is held by this replica, its lease taken over at start (a stand-in for
+  // the lease keeper: one replica per store).
+  const std::string me = replica_name();
+  for (const auto& conn : config_.connections) {
+    std::int64_t epoch = 0;
+    auto why = database_->run([&](postgresql::session& s) {
+      postgresql::result r;
+      if (auto e = s.exec("INSERT INTO " + tables_->leases +
+                              " AS l (connection, owner, epoch, expires_at, acquired_at, renewed_at)"
+                              " VALUES ($1, $2, 1, 'infinity', now(), now())"
+                              " ON CONFLICT (connection) DO UPDATE SET owner = EXCLUDED.owner,"
+                              " epoch = l.epoch + 1, expires_at = 'infinity', acquired_at = now(),"
+                              " renewed_at = now() RETURNING epoch",
+                          {conn.name, me}, &r))
+        return e;
+      epoch = r.integer(0, 0);
+      return error_info{};
+    });
+    if (why) return why;
+    ownership_->hold(conn.name, {me, epoch});
+  }
+  return {};
+}
+
+void service::retry_database(std::chrono::milliseconds backoff) {
+  char delay[32];
+  std::snprintf(delay, sizeof delay, "%.1f", static_cast<double>(backoff.count()) / 1000.0);
+  {
+    std::lock_guard lock{mutex_};
+    if (stopping_) return;
+    log_.log(log_level::error, "",
+             "the PostgreSQL store is not usable: " + *store_error_ +
+                 "; the connections wait for it, trying again in " + delay + " s");
+  }
+  database_timer_->expires_after(backoff);
+  database_timer_->async_wait([this, backoff](boost::system::error_code ec) {
+    if (ec) return;
+    boost::asio::post(blocking_pool_, [this, backoff] {
+      {
+        std::lock_guard lock{mutex_};
+        if (stopping_) return;
+      }
+      if (auto why = prepare_database()) {
+        {
+          std::lock_guard lock{mutex_};
+          store_error_ = log_.redact(why.to_string());
+        }
+        retry_database(std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(30)));
+        return;
+      }
+      {
+        std::lock_guard lock{mutex_};
+        store_error_.reset();
+      }
+      log_.log(log_level::info, "", "the PostgreSQL store answers: starting the connections");
+      start_connections();
+    });
+  });
+}
+
+void service::start_connections() {
+  std::lock_guard lock{mutex_};
+  // A stop that came first has stopped every connection already: none may start now.
+  if (stopping_) return;
+  for (auto& c : connections_) c->start();
 }
 
 service::~service() {
@@ -71,12 +195,27 @@ error_info service::start() {
     std::lock_guard lock{mutex_};
     running_ = connections_.size();
   }
+  const std::string where =
+      config_.postgresql ? "PostgreSQL " + config_.postgresql->conninfo + " (schema " +
+                               config_.postgresql->schema + ")"
+                         : config_.store_path.string();
   log_.log(log_level::info, "",
            "starting " + std::to_string(connections_.size()) + " connection(s) on " +
                std::to_string(config_.threads) + " I/O and " + std::to_string(config_.sink_threads) +
-               " sink thread(s); positions in " +
-               config_.store_path.string());
-  for (auto& c : connections_) c->start();
+               " sink thread(s); positions in " + where);
+  if (database_) {
+    if (auto why = prepare_database()) {
+      // Tables newer than this build: no wait helps.
+      if (why.code == errc::invalid_config) return why;
+      {
+        std::lock_guard lock{mutex_};
+        store_error_ = log_.redact(why.to_string());
+      }
+      retry_database(std::chrono::seconds(1));
+      return {};
+    }
+  }
+  start_connections();
   return {};
 }
 
@@ -92,6 +231,7 @@ void service::stop() {
     cv_.notify_all();
     return;
   }
+  if (database_timer_) boost::asio::post(pool_, [this] { database_timer_->cancel(); });
   log_.log(log_level::info, "", "stopping: draining, committing and disconnecting");
   for (auto& c : connections_) c->stop([this] { connection_stopped(); });
 }
@@ -128,6 +268,7 @@ service_status service::snapshot() const {
   {
     std::lock_guard lock{mutex_};
     s.stopping = stopping_;
+    s.store_error = store_error_;
   }
   s.connections.reserve(connections_.size());
   for (const auto& c : connections_) s.connections.push_back(c->status());

@@ -8,11 +8,15 @@
 #include <mutex>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "postgresql/database.hpp"
+#include "postgresql/schema.hpp"
 #include "serve/admin_server.hpp"
 #include "serve/config.hpp"
 #include "serve/connection.hpp"
+#include "serve/ownership.hpp"
 #include "serve/service_log.hpp"
 #include "serve/shared_store.hpp"
 #include "serve/status.hpp"
@@ -29,7 +33,10 @@ class service {
   service& operator=(const service&) = delete;
 
   /// Starts the admin listener (when configured) and every connection. A listener that cannot
-  /// be bound is returned as an error and nothing is started.
+  /// be bound is returned as an error and nothing is started. A PostgreSQL store is migrated
+  /// first: tables newer than this build are an error; a server out of reach is tried again
+  /// with a doubling backoff (logged, and in /readyz), the connections starting once it
+  /// answers.
   error_info start();
   /// Begins the graceful stop (idempotent, any thread): every connection drains, commits and
   /// disconnects; then the admin listener closes.
@@ -45,12 +52,24 @@ class service {
 
  private:
   void connection_stopped();
+  std::shared_ptr<replay_store> store_for(const std::string& connection);
+  /// Migrates the PostgreSQL tables and takes every connection's lease.
+  error_info prepare_database();
+  /// Tries prepare_database again after `backoff` (doubling), then starts the connections.
+  void retry_database(std::chrono::milliseconds backoff);
+  void start_connections();
 
   service_config config_;
   service_log log_;
   boost::asio::thread_pool pool_;
   boost::asio::thread_pool blocking_pool_;  // sinks' writes and fsyncs, store commits
-  std::unique_ptr<shared_store> store_;
+  std::unique_ptr<shared_store> store_;  // a file store
+  // A PostgreSQL store: one pool for the stores and sinks of every connection.
+  std::shared_ptr<postgresql::pool> database_;
+  std::optional<postgresql::tables> tables_;
+  std::shared_ptr<ownership> ownership_ = std::make_shared<ownership>();
+  std::unique_ptr<boost::asio::steady_timer> database_timer_;
+  std::optional<std::string> store_error_;  // guarded by mutex_
   std::vector<std::shared_ptr<sink>> sinks_;
   std::vector<std::shared_ptr<connection>> connections_;
   std::unique_ptr<admin_server> admin_;

@@ -24,7 +24,8 @@ std::string_view to_string(connection_state state) noexcept {
 }
 
 bool is_ready(const service_status& status, std::vector<std::string>* not_ready) {
-  bool ready = true;
+  bool ready = !status.store_error;
+  if (status.store_error && not_ready) not_ready->push_back("store: " + *status.store_error);
   for (const auto& c : status.connections) {
     if (c.state == connection_state::streaming || c.state == connection_state::stopped) continue;
     ready = false;
@@ -150,6 +151,7 @@ std::string render_status_json(const service_status& status) {
   w.Bool(status.stopping);
   key(w, "ready");
   w.Bool(is_ready(status));
+  if (status.store_error) optional_text(w, "store_error", status.store_error);
   key(w, "connections");
   w.StartArray();
   for (const auto& c : status.connections) {

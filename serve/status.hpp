@@ -62,11 +62,15 @@ struct service_status {
   std::chrono::system_clock::time_point started_at{};
   std::chrono::milliseconds uptime{0};
   bool stopping = false;                       ///< SIGTERM received, draining.
+  /// Why the replay store cannot be used yet (a PostgreSQL server not reached at start: the
+  /// connections wait for it); redacted. Not ready while set.
+  std::optional<std::string> store_error;
   std::vector<connection_status> connections;
 };
 
-/// True when every connection is streaming or deliberately stopped (what /readyz answers 200
-/// for); `not_ready` (when given) gets the names of the others.
+/// True when the store is usable and every connection is streaming or deliberately stopped
+/// (what /readyz answers 200 for); `not_ready` (when given) gets the names of the others
+/// ("store: <why>" first when the store is not usable).
 bool is_ready(const service_status& status, std::vector<std::string>* not_ready = nullptr);
 
 /// The snapshot as one JSON object (what /status serves), pretty enough to read with curl:

@@ -289,7 +289,7 @@ type = "kafka"
             "serve.toml:4: connection[0].auth.flow: must be soap, oauth_password, "
             "oauth_refresh_token, oauth_client_credentials, oauth_jwt or static (got "
             "'carrier_pigeon')"));
-  CHECK(has(lines, "serve.toml:6: connection[0].sink.type: must be stdout, file or webhook (got 'kafka')"));
+  CHECK(has(lines, "serve.toml:6: connection[0].sink.type: must be stdout, file, webhook or postgresql (got 'kafka')"));
   CHECK(has(lines,
             "serve.toml:1: connection[0].channel: missing (required): at least one "
             "[[connection.channel]]"));
