@@ -20,10 +20,11 @@ inline constexpr std::string_view too_busy_text =
 inline constexpr std::string_view too_busy_error = "401::Authentication invalid";
 inline constexpr std::string_view daily_limit_text =
     "403::Organization total events daily limit exceeded";
+/// Salesforce's captured replies keep two spaces after each sentence end inside this text.
 inline constexpr std::string_view connection_limit_text =
     "403::To protect all customers from excessive use and Denial of Service attacks, we limit the "
-    "number of simultaneous connections per server. Your request has been denied because this "
-    "limit has been exceeded. Please try your request again later.";
+    "number of simultaneous connections per server.  Your request has been denied because this "
+    "limit has been exceeded.  Please try your request again later.";
 inline constexpr std::string_view uri_example = "URI format: '/cometd/66.0'";
 
 /// The id of a request message, echoed as it came (a string in every capture; numbers kept).

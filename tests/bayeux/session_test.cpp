@@ -434,6 +434,11 @@ TEST_CASE(
         {"403::To protect all customers from excessive use and Denial of Service attacks, we "
          "limit the number of simultaneous connections per server. Your request has been denied "
          "because this limit has been exceeded. Please try your request again later.",
+         "connections per server"},
+        // As Salesforce's captured replies have it: two spaces after each sentence end.
+        {"403::To protect all customers from excessive use and Denial of Service attacks, we "
+         "limit the number of simultaneous connections per server.  Your request has been denied "
+         "because this limit has been exceeded.  Please try your request again later.",
          "connections per server"}};
     for (const auto& [reason, name] : reasons) {
       CAPTURE(reason);

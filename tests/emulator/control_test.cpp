@@ -115,7 +115,7 @@ TEST_CASE("faults/bayeux gives each Salesforce failure exactly once per count an
 
   CHECK(control(h, "faults/bayeux", R"({"count":1,"kind":"connection-limit"})").status == 200);
   auto denied = h.cometd(R"([{"channel":"/meta/handshake","id":"1","version":"1.0"}])", token);
-  CHECK(denied.body.find(R"("failureReason":"403::To protect all customers from excessive use and Denial of Service attacks, we limit the number of simultaneous connections per server. Your request has been denied because this limit has been exceeded. Please try your request again later.")") != std::string::npos);
+  CHECK(denied.body.find(R"("failureReason":"403::To protect all customers from excessive use and Denial of Service attacks, we limit the number of simultaneous connections per server.  Your request has been denied because this limit has been exceeded.  Please try your request again later.")") != std::string::npos);
   CHECK(denied.body.find(R"("error":"403::Handshake denied")") != std::string::npos);
   const auto cid = h.handshake(token);
   REQUIRE_FALSE(cid.empty());
