@@ -1,5 +1,6 @@
 // The service in process with its store in a real PostgreSQL server: a server that is down at
-// start is waited for (the log and /readyz say so), then the positions live in its tables.
+// start is waited for (the log and /readyz say so), then the positions live in its tables and
+// a postgresql sink's rows in its events table.
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -57,7 +58,14 @@ TEST_CASE("a service whose PostgreSQL store is down at start waits for it, then 
       pw.string() + "\"\nsecurity_token_file = \"" + token.string() +
       "\"\n[connection.network]\nca_file = \"" + org.org().ca_file() +
       "\"\n[connection.sink]\ntype = \"file\"\npath = \"" + out.string() +
-      "\"\n[[connection.channel]]\nname = \"/event/Order__e\"\nstart = -2\n";
+      "\"\n[[connection.channel]]\nname = \"/event/Order__e\"\nstart = -2\n"
+      // The same org's events into the store's events table.
+      "[[connection]]\nname = \"rows\"\n[connection.auth]\nlogin_url = \"" +
+      org.org().base_url() + "\"\nusername = \"demo@sfstream.local\"\npassword_file = \"" +
+      pw.string() + "\"\nsecurity_token_file = \"" + token.string() +
+      "\"\n[connection.network]\nca_file = \"" + org.org().ca_file() +
+      "\"\n[connection.sink]\ntype = \"postgresql\"\n"
+      "[[connection.channel]]\nname = \"/event/Order__e\"\nstart = -2\n";
   std::vector<config_problem> problems;
   auto config = parse_service_config(text, "test.toml", problems);
   for (const auto& p : problems) INFO(p.to_string());
@@ -89,8 +97,10 @@ TEST_CASE("a service whose PostgreSQL store is down at start waits for it, then 
     REQUIRE(wait_until(
         [&] {
           const auto now = svc.snapshot();
-          return !now.store_error && now.connections.size() == 1 &&
-                 now.connections[0].channels.at(0).committed_replay_id == 3;
+          return !now.store_error && now.connections.size() == 2 &&
+                 now.connections[0].channels.at(0).committed_replay_id == 3 &&
+                 now.connections[1].channels.at(0).committed_replay_id == 3 &&
+                 now.connections[1].sink.events == 3;
         },
         15s));
     svc.stop();
@@ -108,4 +118,10 @@ TEST_CASE("a service whose PostgreSQL store is down at start waits for it, then 
   CHECK(r.integer(0, 0) == 3);
   CHECK(r.text(0, 1) == "t");
   CHECK(r.text(0, 2) == "t");
+  REQUIRE_FALSE(s->exec("SELECT count(*), count(DISTINCT replay_id), max(replay_id) FROM "
+                        "svc.events WHERE connection = 'rows' AND channel = '/event/Order__e'",
+                        {}, &r));
+  CHECK(r.integer(0, 0) == 3);
+  CHECK(r.integer(0, 1) == 3);
+  CHECK(r.integer(0, 2) == 3);
 }
