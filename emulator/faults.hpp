@@ -32,6 +32,10 @@ enum class fault_kind {
   multiple_clients,
   /// messages (connect): the client is forgotten; 403::Unknown client with reconnect none.
   unknown_client_final,
+  /// messages (connect): the client is forgotten; the reply is Salesforce's bare error page
+  /// `{"error":"403::Unknown client","successful":false,"advice":{"interval":0,
+  /// "reconnect":"handshake"}}`, with neither channel nor id nor clientId.
+  unknown_client_page,
   /// messages (subscribe): 403::Restricted channel without a `subscription` field.
   bare_subscribe_failure,
   /// messages (subscribe with a stored replay id, 0 or more): refused with Salesforce's

@@ -540,6 +540,14 @@ struct cometd_session::impl {
       b.replies.push_back(build_unknown_client("/meta/connect", id, "none", c->id));
       return;
     }
+    if (take(fault_kind::unknown_client_page)) {
+      if (c->held) flush_held(c);
+      erase_client(c);
+      b.replies.push_back(
+          R"({"error":"403::Unknown client","successful":false,)"
+          R"("advice":{"interval":0,"reconnect":"handshake"}})");
+      return;
+    }
     const std::string type = string_member(m, "connectionType");
     if (m.HasMember("connectionType") && type != "long-polling") {
       b.replies.push_back(build_reply(c->id, "/meta/connect", id, nullptr,

@@ -259,6 +259,7 @@ transport::http_response handle_control(org_emulator& org, const transport::http
         {"connection-limit", fault_kind::connection_limit},
         {"multiple-clients", fault_kind::multiple_clients},
         {"unknown-client-final", fault_kind::unknown_client_final},
+        {"unknown-client-page", fault_kind::unknown_client_page},
         {"bare-subscribe-failure", fault_kind::bare_subscribe_failure},
         {"invalid-replay-id", fault_kind::invalid_replay_id},
         {"unanswered-disconnect", fault_kind::unanswered_disconnect}};
@@ -273,7 +274,8 @@ transport::http_response handle_control(org_emulator& org, const transport::http
     }
     return bad(
         "kind must be too-busy, connection-limit, multiple-clients, unknown-client-final, "
-        "bare-subscribe-failure or invalid-replay-id");
+        "unknown-client-page, bare-subscribe-failure, invalid-replay-id or "
+        "unanswered-disconnect");
   }
   if (path == "/_emulator/faults/event-reply") {
     auto n = count_field(body);

@@ -461,6 +461,14 @@ TEST_CASE("403::Unknown client with reconnect none re-handshakes and delivers ex
                  });
 }
 
+TEST_CASE("the bare 403 unknown-client page without channel or id re-handshakes and delivers exactly the published events") {
+  run_fault_case([](org_emulator& o) { o.inject_bayeux_fault(message_fault::unknown_client_page, 1); },
+                 20s, {}, [](const sfstream::client_metrics& m) {
+                   // A new handshake, never a connect retried on the forgotten clientId.
+                   CHECK(m.handshakes >= 2);
+                 });
+}
+
 TEST_CASE("a handshake refused for the per-server connection limit backs off, then delivers exactly the published events") {
   run_fault_case(
       [](org_emulator& o) {

@@ -231,6 +231,21 @@ TEST_CASE("SOAP logout() ends the session, and a call with it afterwards gets IN
   CHECK(bogus.body.find("<faultcode>sf:INVALID_SESSION_ID</faultcode>") != std::string::npos);
 }
 
+TEST_CASE("unknown client, bare page: neither channel nor id nor clientId, advice handshake") {
+  harness h;
+  const auto token = h.token();
+  const auto cid = h.handshake(token);
+  h.cometd(connect_body(cid, "2"), token);
+  h.run([&] { h.org().inject_bayeux_fault(fault_kind::unknown_client_page, 1); });
+  auto r = h.cometd(connect_body(cid, "3"), token);
+  CHECK(r.body ==
+        R"([{"error":"403::Unknown client","successful":false,"advice":{"interval":0,"reconnect":"handshake"}}])");
+  // The client is forgotten: its next connect is the usual unknown-client reply.
+  auto after = h.cometd(connect_body(cid, "4"), token);
+  CHECK(after.body.find("403::Unknown client") != std::string::npos);
+  CHECK(after.body.find(R"("reconnect":"handshake")") != std::string::npos);
+}
+
 TEST_CASE("unknown client, final: the reply with reconnect none carries the clientId") {
   harness h;
   const auto token = h.token();
