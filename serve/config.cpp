@@ -627,13 +627,109 @@ void parse_channel(checker& c, const toml::table& t, const std::string& path, st
   }
 }
 
+// An sObject or field API name: a letter, then letters, digits and '_' (a relationship
+// field may be dotted).
+bool api_name(std::string_view name, bool dotted) {
+  if (name.empty() || name.size() > 80) return false;
+  bool start = true;
+  for (const char ch : name) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (dotted && ch == '.' && !start) {
+      start = true;
+      continue;
+    }
+    if (start ? !std::isalpha(u) : !std::isalnum(u) && ch != '_') return false;
+    start = false;
+  }
+  return !start;
+}
+
+void parse_object(checker& c, const toml::table& t, const std::string& path, std::size_t line,
+                  poll_object_config& out) {
+  static const std::set<std::string, std::less<>> allowed{"name", "fields", "where", "interval"};
+  c.check_keys(t, path, allowed);
+  if (auto name = c.string(t, path, "name", true, line)) {
+    if (!api_name(*name, false))
+      c.problem(line_of(*t.get("name")), checker::join(path, "name"),
+                "'" + *name + "' is not an sObject API name (e.g. Account, Invoice__c)");
+    out.name = *name;
+  }
+  if (const toml::node* fields = t.get("fields")) {
+    const auto* list = fields->as_array();
+    if (list == nullptr) {
+      c.problem(line_of(*fields), checker::join(path, "fields"),
+                "must be an array of field names, e.g. [\"Name\", \"Industry\"]");
+    } else {
+      for (const auto& f : *list) {
+        const auto* s = f.as_string();
+        if (s == nullptr || !api_name(s->get(), true)) {
+          c.problem(line_of(f), checker::join(path, "fields"),
+                    s ? "'" + s->get() + "' is not a field API name"
+                      : "must hold strings, not " + type_name(f));
+          continue;
+        }
+        out.fields.push_back(s->get());
+      }
+    }
+  }
+  out.where = c.string(t, path, "where", false, line).value_or("");
+  if (auto v = c.seconds(t, path, "interval")) out.interval = *v;
+}
+
+/// The `object` array of `t` and its interval and overlap.
+void parse_polling(checker& c, const toml::table& t, const std::string& path, std::size_t line,
+                   std::string_view array_name, polling_config& out) {
+  if (auto v = c.seconds(t, path, "interval")) out.interval = *v;
+  if (auto v = c.seconds(t, path, "overlap")) out.overlap = *v;
+  const toml::node* objects = t.get("object");
+  const toml::array* list = objects != nullptr ? objects->as_array() : nullptr;
+  if (objects == nullptr) {
+    c.problem(line, checker::join(path, "object"),
+              "missing (required): at least one [[" + std::string(array_name) + "]]");
+    return;
+  }
+  if (list == nullptr || list->empty()) {
+    c.problem(line_of(*objects), checker::join(path, "object"),
+              "must be an array of tables ([[" + std::string(array_name) + "]])");
+    return;
+  }
+  std::map<std::string, std::size_t> seen;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const std::string opath = path + ".object[" + std::to_string(i) + "]";
+    const auto* ot = (*list)[i].as_table();
+    if (ot == nullptr) {
+      c.problem(line_of((*list)[i]), opath, "must be a table");
+      continue;
+    }
+    poll_object_config o;
+    parse_object(c, *ot, opath, line_of(*ot), o);
+    if (!o.name.empty()) {
+      if (auto [it, fresh] = seen.emplace(o.name, line_of(*ot)); !fresh)
+        c.problem(line_of(*ot), opath + ".name",
+                  "object '" + o.name + "' is polled twice (also at line " +
+                      std::to_string(it->second) + ")");
+    }
+    out.objects.push_back(std::move(o));
+  }
+}
+
+void parse_fallback(checker& c, const toml::table& t, const std::string& path, std::size_t line,
+                    fallback_config& out) {
+  static const std::set<std::string, std::less<>> allowed{"object", "interval", "overlap",
+                                                          "probe_interval"};
+  c.check_keys(t, path, allowed);
+  parse_polling(c, t, path, line, "connection.fallback.object", out.polling);
+  if (auto v = c.seconds(t, path, "probe_interval")) out.probe_interval = *v;
+}
+
 void parse_connection(checker& c, const toml::table& t, const std::string& path,
                       connection_config& out) {
   static const std::set<std::string, std::less<>> allowed{
       "name",          "enabled",         "api_version",      "replay_policy",  "auth",
       "network",
       "on_failure",    "channel",         "sink",             "restart_backoff",
-      "restart_backoff_max", "queue_capacity", "queue_max_bytes"};
+      "restart_backoff_max", "queue_capacity", "queue_max_bytes", "kind", "object",
+      "interval", "overlap", "fallback"};
   const std::size_t line = line_of(t);
   out.line = line;
   c.check_keys(t, path, allowed);
@@ -685,6 +781,39 @@ void parse_connection(checker& c, const toml::table& t, const std::string& path,
     parse_sink(c, *sink, checker::join(path, "sink"), line_of(*sink), out.sink);
   } else if (t.get("sink") == nullptr) {
     c.problem(line, checker::join(path, "sink"), "missing (required): where the events go");
+  }
+
+  if (auto kind = c.string(t, path, "kind", false, line)) {
+    if (*kind == "poll") {
+      out.kind = connection_kind::poll;
+    } else if (*kind != "stream") {
+      c.problem(line_of(*t.get("kind")), checker::join(path, "kind"),
+                "must be stream or poll (got '" + *kind + "')");
+    }
+  }
+  if (out.kind == connection_kind::poll) {
+    parse_polling(c, t, path, line, "connection.object", out.polling);
+    if (const toml::node* n = t.get("channel"))
+      c.problem(line_of(*n), checker::join(path, "channel"),
+                "a poll connection reads [[connection.object]] tables, not channels");
+    if (const toml::node* n = t.get("fallback"))
+      c.problem(line_of(*n), checker::join(path, "fallback"),
+                "only a streaming connection falls back to polling");
+    if (out.on_failure.action == handler_failure::dead_letter)
+      c.problem(line_of(*t.get("on_failure")), checker::join(path, "on_failure.action"),
+                "a poll connection supports stop and retry (a sink's own dead_letter_path "
+                "keeps what its receiver refuses)");
+    return;
+  }
+  for (const char* key : {"object", "interval", "overlap"}) {
+    if (const toml::node* n = t.get(key))
+      c.problem(line_of(*n), checker::join(path, key),
+                "only with kind = \"poll\" (a streaming connection polls in [connection.fallback])");
+  }
+  if (const auto* fallback = c.subtable(t, path, "fallback")) {
+    out.fallback.emplace();
+    parse_fallback(c, *fallback, checker::join(path, "fallback"), line_of(*fallback),
+                   *out.fallback);
   }
 
   const toml::node* channels = t.get("channel");

@@ -70,6 +70,34 @@ struct channel_config {
   std::optional<replay_policy> policy;      ///< The connection's when empty.
 };
 
+/// One polled object: `[[connection.object]]` of a poll connection, or
+/// `[[connection.fallback.object]]` of a streaming one.
+struct poll_object_config {
+  std::string name;                 ///< The sObject API name, e.g. "Account".
+  std::vector<std::string> fields;  ///< Carried in each event besides Id.
+  std::string where;                ///< A SOQL condition ANDed to every poll; empty for none.
+  std::chrono::milliseconds interval{0};  ///< 0: the table's interval.
+};
+
+/// The objects a connection polls, and how often.
+struct polling_config {
+  std::vector<poll_object_config> objects;
+  /// Time between the end of one poll of an object and the start of the next.
+  std::chrono::milliseconds interval{30'000};
+  /// How far behind the newest SystemModstamp every poll reads again (late commits).
+  std::chrono::milliseconds overlap{60'000};
+};
+
+/// `[connection.fallback]`: what a streaming connection polls while the org's daily event
+/// allocation is spent, and how often it tries streaming again meanwhile.
+struct fallback_config {
+  polling_config polling;
+  std::chrono::milliseconds probe_interval{300'000};
+};
+
+/// What a connection reads: CometD channels, or objects through REST queryAll.
+enum class connection_kind { stream, poll };
+
 /// The `[connection.sink]` table.
 struct sink_config {
   enum class kind { stdout_lines, file, webhook, postgresql };
@@ -98,7 +126,13 @@ struct connection_config {
   replay_policy policy = replay_policy::earliest;
   handler_failure_policy on_failure{handler_failure::retry, 5, std::chrono::milliseconds(500),
                                     std::chrono::milliseconds(30'000), {}};
+  /// `kind = "stream"` (the default: channels) or `"poll"` (objects).
+  connection_kind kind = connection_kind::stream;
   std::vector<channel_config> channels;
+  /// The objects of a poll connection.
+  polling_config polling;
+  /// A streaming connection's fallback to polling; none when absent.
+  std::optional<fallback_config> fallback;
   sink_config sink;
   /// After a fatal error that a retry can fix, the connection starts again after this long,
   /// doubling up to `restart_backoff_max`.

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "serve/connection_credentials.hpp"
+#include "serve/poll_run.hpp"
 #include "serve/service_log.hpp"
 
 namespace sfstream::serve {
@@ -26,6 +27,7 @@ connection::connection(asio::any_io_executor executor, asio::any_io_executor blo
     : config_(std::move(config)),
       strand_(asio::make_strand(executor)),
       restart_timer_(strand_),
+      probe_timer_(strand_),
       blocking_(std::move(blocking)),
       store_(std::move(store)),
       sink_(std::move(out)),
@@ -51,11 +53,15 @@ void connection::start() {
 
 void connection::start_run() {
   if (stopping_) return;
+  if (config_.kind == connection_kind::poll) {
+    start_polling();
+    return;
+  }
   client_config cc;
   cc.credentials = credentials_;
   cc.api_version = config_.api_version;
   cc.network = config_.network;
-  cc.log = log_;
+  cc.log = client_log();
   cc.store = store_;
   cc.policy = config_.policy;
   cc.on_handler_failure = config_.on_failure;
@@ -97,10 +103,17 @@ void connection::start_run() {
     };
     // The client logs the subscription itself.
     cbs.on_subscribed = [weak = weak_from_this()](std::int64_t) {
-      if (auto self = weak.lock()) self->streamed_ = true;  // a later failure backs off afresh
+      auto self = weak.lock();
+      if (!self) return;
+      self->streamed_ = true;  // a later failure backs off afresh
+      if (self->fallback_) asio::post(self->strand_, [self] { self->on_stream_back(); });
     };
-    cbs.on_gap = [log = log_](const gap_record& gap) {
+    cbs.on_gap = [weak = weak_from_this(), log = log_](const gap_record& gap) {
       log.log(log_level::warning, "gap: " + gap.to_string());
+      if (auto self = weak.lock()) {
+        std::lock_guard lock{self->mutex_};
+        self->last_gap_ = gap.to_string();
+      }
     };
     // A rejected subscription is logged by the client itself (once).
     if (auto why = c->subscribe(ch.name, ch.start, std::move(cbs), ch.policy)) {
@@ -157,6 +170,10 @@ void connection::on_run_finished(std::error_code ec) {
     if (auto done = std::move(stopped_)) done();
     return;
   }
+  if (fallback_) {
+    probe_later();
+    return;
+  }
   retry_or_fail(why);
 }
 
@@ -191,7 +208,9 @@ void connection::stop(std::function<void()> stopped) {
     if (self->stopping_) return;
     self->stopping_ = true;
     self->restart_timer_.cancel();
+    self->probe_timer_.cancel();
     self->sink_->stop();
+    stopped = self->stop_polling(std::move(stopped));
     std::shared_ptr<client> c;
     {
       std::lock_guard lock{self->mutex_};
@@ -268,6 +287,13 @@ connection_status connection::status() const {
     s.channels.push_back(std::move(cs));
   }
   s.sink = sink_->figures();
+  {
+    std::lock_guard lock{mutex_};
+    if (polling_) s.polling = polling_->status();
+    s.fallbacks = fallbacks_;
+    s.last_gap = last_gap_;
+  }
+  if (fallback_ && s.state != connection_state::stopped) s.state = connection_state::fallback;
   return s;
 }
 

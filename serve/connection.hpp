@@ -4,6 +4,13 @@
 // started again after a long, doubling backoff; one no retry can fix (refused credentials, an
 // unsupported API version) leaves the connection failed with its error, and the rest of the
 // service goes on. Everything runs on the service's thread pool, on the connection's strand.
+//
+// A poll connection (kind = "poll") runs a poll_run instead of a client, with the same
+// restarts. A streaming connection with a [connection.fallback] switches to polling those
+// objects while the org's daily event allocation is spent (the client reports the limit, the
+// connection stops it), tries streaming again every probe interval, and once a subscription is
+// confirmed stops the polling (after its batch in flight) and streams on from the stored
+// replay ids. The polling side lives in serve/connection_polling.cpp.
 #pragma once
 
 #include <atomic>
@@ -28,6 +35,7 @@
 namespace sfstream::serve {
 
 class service_log;
+class poll_run;
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
@@ -58,9 +66,21 @@ class connection : public std::enable_shared_from_this<connection> {
   void retry_or_fail(const error_info& why);
   bool restartable(const error_info& why) const;
 
+  // serve/connection_polling.cpp
+  void start_polling();
+  /// The client's logger: with a fallback, one that reports the daily event limit.
+  logger client_log();
+  void on_daily_limit(std::uint64_t run);
+  void start_fallback_polling();
+  void on_stream_back();
+  void probe_later();
+  /// `stopped`, or a callback that calls it once the polling has stopped too.
+  std::function<void()> stop_polling(std::function<void()> stopped);
+
   connection_config config_;
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   boost::asio::steady_timer restart_timer_;
+  boost::asio::steady_timer probe_timer_;  // fallback: the next try of streaming
   boost::asio::any_io_executor blocking_;
   std::shared_ptr<replay_store> store_;
   std::shared_ptr<sink> sink_;
@@ -75,12 +95,18 @@ class connection : public std::enable_shared_from_this<connection> {
   connection_state state_ = connection_state::starting;
   std::optional<std::string> last_error_;
   std::atomic<bool> streamed_{false};  // the current run has had a subscription confirmed
+  std::shared_ptr<poll_run> polling_;  // a poll connection's, or the fallback's
+  std::atomic<bool> fallback_{false};  // streaming refused by the daily limit: polling
+  std::uint64_t fallbacks_ = 0;
+  std::optional<std::string> last_gap_;
 
   // strand only
   bool stopping_ = false;
   bool running_ = false;
   std::chrono::milliseconds backoff_{0};
   std::function<void()> stopped_;
+  std::uint64_t run_ = 0;     // client runs started, to tell a stale limit report
+  bool limit_seen_ = false;   // the current run reported the daily limit
 };
 
 }  // namespace sfstream::serve

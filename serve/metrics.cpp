@@ -236,6 +236,33 @@ std::string render_metrics(const service_status& status) {
       channel_backlog.count(l, ch.sink_backlog);
     }
   }
+  family poll_events("sfstream_poll_events_total", "counter",
+                     "Polled events the sink confirmed, per object.");
+  family poll_calls("sfstream_poll_api_calls_total", "counter",
+                    "REST calls made to poll each object (queries and pages).");
+  family poll_cursor("sfstream_poll_cursor_timestamp_seconds", "gauge",
+                     "The newest SystemModstamp committed per polled object (Unix seconds).");
+  family fallbacks("sfstream_fallbacks_total", "counter",
+                   "Switches of a streaming connection to polling (daily event allocation spent).");
+  for (const auto& c : status.connections) {
+    fallbacks.count({{"connection", c.name}}, c.fallbacks);
+    if (!c.polling) continue;
+    for (const auto& o : c.polling->objects) {
+      const labels l{{"connection", c.name}, {"object", o.object}};
+      poll_events.count(l, o.events);
+      poll_calls.count(l, o.api_calls);
+      if (o.cursor_time) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+            o.cursor_time->time_since_epoch());
+        poll_cursor.gauge(l, static_cast<double>(ms.count()) / 1000.0);
+      }
+    }
+  }
+  poll_events.append_to(out);
+  poll_calls.append_to(out);
+  poll_cursor.append_to(out);
+  fallbacks.append_to(out);
+
   channel_events.append_to(out);
   last_id.append_to(out);
   committed.append_to(out);

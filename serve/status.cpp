@@ -13,6 +13,10 @@ std::string_view to_string(connection_state state) noexcept {
       return "starting";
     case connection_state::streaming:
       return "streaming";
+    case connection_state::polling:
+      return "polling";
+    case connection_state::fallback:
+      return "polling (fallback)";
     case connection_state::recovering:
       return "recovering";
     case connection_state::failed:
@@ -27,7 +31,10 @@ bool is_ready(const service_status& status, std::vector<std::string>* not_ready)
   bool ready = !status.store_error;
   if (status.store_error && not_ready) not_ready->push_back("store: " + *status.store_error);
   for (const auto& c : status.connections) {
-    if (c.state == connection_state::streaming || c.state == connection_state::stopped) continue;
+    // A connection in fallback delivers (by polling) what streaming would: it is not down.
+    if (c.state == connection_state::streaming || c.state == connection_state::polling ||
+        c.state == connection_state::fallback || c.state == connection_state::stopped)
+      continue;
     ready = false;
     if (not_ready) not_ready->push_back(c.name);
   }
@@ -134,6 +141,51 @@ void write_sink(writer& w, const connection_status& c) {
   w.EndObject();
 }
 
+void write_polling(writer& w, const std::optional<polling_status>& p) {
+  key(w, "polling");
+  if (!p) {
+    w.Null();
+    return;
+  }
+  w.StartObject();
+  key(w, "fallback");
+  w.Bool(p->fallback);
+  count(w, "api_calls", p->api_calls);
+  key(w, "daily_api_requests");
+  if (p->api_max && p->api_remaining) {
+    w.StartObject();
+    key(w, "max");
+    w.Int64(*p->api_max);
+    key(w, "remaining");
+    w.Int64(*p->api_remaining);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
+  key(w, "objects");
+  w.StartArray();
+  for (const auto& o : p->objects) {
+    w.StartObject();
+    key(w, "object");
+    string(w, o.object);
+    key(w, "channel");
+    string(w, o.channel);
+    count(w, "events", o.events);
+    count(w, "api_calls", o.api_calls);
+    count(w, "polls", o.polls);
+    count(w, "errors", o.errors);
+    key(w, "last_cursor_time");
+    if (o.cursor_time) {
+      string(w, detail::format_event_time(*o.cursor_time));
+    } else {
+      w.Null();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
 }  // namespace
 
 std::string render_status_json(const service_status& status) {
@@ -169,6 +221,9 @@ std::string render_status_json(const service_status& status) {
     w.EndArray();
     write_client(w, c.client);
     write_sink(w, c);
+    write_polling(w, c.polling);
+    count(w, "fallbacks", c.fallbacks);
+    optional_text(w, "last_gap", c.last_gap);
     w.EndObject();
   }
   w.EndArray();

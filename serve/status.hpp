@@ -21,18 +21,21 @@ namespace sfstream::serve {
 enum class connection_state {
   starting,    ///< Not streaming yet: logging in, handshaking, subscribing for the first time.
   streaming,   ///< Connected and long-polling (paused by back-pressure counts as streaming).
+  polling,     ///< A poll connection reading its objects.
+  fallback,    ///< Streaming refused (the org's daily event allocation is spent): polling.
   recovering,  ///< Was streaming; now backing off, re-authenticating or re-handshaking.
   failed,      ///< Ended by an error (last_error says which); retried later if retryable.
   stopped,     ///< Deliberately stopped: disabled in the config, or the service is stopping.
 };
 
-/// "starting", "streaming", "recovering", "failed", "stopped".
+/// "starting", "streaming", "polling", "polling (fallback)", "recovering", "failed", "stopped".
 std::string_view to_string(connection_state state) noexcept;
 
 /// Every state, in declaration order (for the state gauge of /metrics).
 inline constexpr connection_state all_connection_states[] = {
-    connection_state::starting, connection_state::streaming, connection_state::recovering,
-    connection_state::failed, connection_state::stopped};
+    connection_state::starting, connection_state::streaming,  connection_state::polling,
+    connection_state::fallback, connection_state::recovering, connection_state::failed,
+    connection_state::stopped};
 
 /// One channel of one connection.
 struct channel_status {
@@ -42,6 +45,28 @@ struct channel_status {
   std::optional<std::int64_t> committed_replay_id;          ///< What a restart resumes after.
   std::uint64_t events = 0;                     ///< Events received on this channel.
   std::size_t sink_backlog = 0;                 ///< Handed to the sink, not yet confirmed.
+};
+
+/// One polled object of a connection.
+struct poll_object_status {
+  std::string object;
+  std::string channel;            ///< "/poll/<object>": its events' channel and store key.
+  std::uint64_t events = 0;       ///< Events the sink confirmed (and the cursor committed).
+  std::uint64_t api_calls = 0;    ///< REST calls made for it (queries and pages).
+  std::uint64_t polls = 0;        ///< Polls completed.
+  std::uint64_t errors = 0;       ///< Failed REST calls (retried or not).
+  /// The newest SystemModstamp committed: what the next poll reads after (less the overlap).
+  std::optional<std::chrono::system_clock::time_point> cursor_time;
+};
+
+/// The polling of a connection: a poll connection's, or a streaming one's fallback.
+struct polling_status {
+  bool fallback = false;          ///< The fallback of a streaming connection.
+  std::uint64_t api_calls = 0;    ///< Every REST call, /limits included.
+  /// DailyApiRequests as /limits reported it when polling started.
+  std::optional<std::int64_t> api_max;
+  std::optional<std::int64_t> api_remaining;
+  std::vector<poll_object_status> objects;
 };
 
 /// One configured connection (one org, one sfstream::client).
@@ -54,6 +79,11 @@ struct connection_status {
   std::vector<channel_status> channels;
   client_metrics client;  ///< events, bytes, re-handshakes and reconnects by cause, gaps, ...
   sink_figures sink;      ///< The sink's figures (of this connection's deliveries).
+  /// The objects polled now (a poll connection, or a streaming one in fallback); else empty.
+  std::optional<polling_status> polling;
+  std::uint64_t fallbacks = 0;  ///< Switches of a streaming connection to its fallback polling.
+  /// The last gap record (a stored replay id that could not be honoured), as text.
+  std::optional<std::string> last_gap;
 };
 
 /// The whole service.
@@ -82,7 +112,10 @@ bool is_ready(const service_status& status, std::vector<std::string>* not_ready 
 ///  "reconnects":{"cause":n},"authentications":…,"gaps":…,"pauses":…,"queue_depth":…,
 ///  "queue_bytes":…,"handler_failures":…,"dead_letters":…},
 ///  "sink":{"kind":…,"batches":…,"events":…,"bytes":…,"retries":…,"failures":…,
-///  "dead_letters":…,"backlog":…,"latency_seconds":{"sum":…,"count":…},"last_error":…}}]}
+///  "dead_letters":…,"backlog":…,"latency_seconds":{"sum":…,"count":…},"last_error":…},
+///  "polling":null or {"fallback":…,"api_calls":…,"daily_api_requests":{"max":…,
+///  "remaining":…} or null,"objects":[{"object":…,"channel":…,"events":…,"api_calls":…,
+///  "polls":…,"errors":…,"last_cursor_time":"…Z" or null}]},"fallbacks":…,"last_gap":…}]}
 std::string render_status_json(const service_status& status);
 
 }  // namespace sfstream::serve
