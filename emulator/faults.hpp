@@ -36,6 +36,9 @@ enum class fault_kind {
   /// `{"error":"403::Unknown client","successful":false,"advice":{"interval":0,
   /// "reconnect":"handshake"}}`, with neither channel nor id nor clientId.
   unknown_client_page,
+  /// messages (connect): refused as if its session belonged to another user than the
+  /// handshake's: "400::Authenticated user id does not match the session's user id".
+  session_user_mismatch,
   /// messages (subscribe): 403::Restricted channel without a `subscription` field.
   bare_subscribe_failure,
   /// messages (subscribe with a stored replay id, 0 or more): refused with Salesforce's

@@ -439,7 +439,8 @@ struct cometd_session::impl {
       if (!c->held) arm_expiry(c);
       return;
     }
-    if (*user != c->user_id) {
+    if (*user != c->user_id ||
+        (channel == "/meta/connect" && take(fault_kind::session_user_mismatch))) {
       b.replies.push_back(
           build_reply(c->id, channel, id, nullptr,
                       "400::Authenticated user id does not match the session's user id",

@@ -260,6 +260,7 @@ transport::http_response handle_control(org_emulator& org, const transport::http
         {"multiple-clients", fault_kind::multiple_clients},
         {"unknown-client-final", fault_kind::unknown_client_final},
         {"unknown-client-page", fault_kind::unknown_client_page},
+        {"session-user-mismatch", fault_kind::session_user_mismatch},
         {"bare-subscribe-failure", fault_kind::bare_subscribe_failure},
         {"invalid-replay-id", fault_kind::invalid_replay_id},
         {"unanswered-disconnect", fault_kind::unanswered_disconnect}};
@@ -274,7 +275,7 @@ transport::http_response handle_control(org_emulator& org, const transport::http
     }
     return bad(
         "kind must be too-busy, connection-limit, multiple-clients, unknown-client-final, "
-        "unknown-client-page, bare-subscribe-failure, invalid-replay-id or "
+        "unknown-client-page, session-user-mismatch, bare-subscribe-failure, invalid-replay-id or "
         "unanswered-disconnect");
   }
   if (path == "/_emulator/faults/event-reply") {

@@ -469,6 +469,14 @@ TEST_CASE("the bare 403 unknown-client page without channel or id re-handshakes 
                  });
 }
 
+TEST_CASE("a connect refused because the session's user differs from the handshake's logs in again, re-handshakes and delivers exactly the published events") {
+  run_fault_case([](org_emulator& o) { o.inject_bayeux_fault(message_fault::session_user_mismatch, 1); },
+                 20s, {}, [](const sfstream::client_metrics& m) {
+                   CHECK(m.handshakes >= 2);
+                   CHECK(m.authentications >= 2);  // a fresh token, not the cached one
+                 });
+}
+
 TEST_CASE("a handshake refused for the per-server connection limit backs off, then delivers exactly the published events") {
   run_fault_case(
       [](org_emulator& o) {

@@ -246,6 +246,18 @@ TEST_CASE("unknown client, bare page: neither channel nor id nor clientId, advic
   CHECK(after.body.find(R"("reconnect":"handshake")") != std::string::npos);
 }
 
+TEST_CASE("a session of another user than the handshake's: 400 with Salesforce's text") {
+  harness h;
+  const auto token = h.token();
+  const auto cid = h.handshake(token);
+  h.cometd(connect_body(cid, "2"), token);
+  h.run([&] { h.org().inject_bayeux_fault(fault_kind::session_user_mismatch, 1); });
+  auto r = h.cometd(connect_body(cid, "3"), token);
+  CHECK(r.body.find(R"("error":"400::Authenticated user id does not match the session's user id")") !=
+        std::string::npos);
+  CHECK(r.body.find(R"("channel":"/meta/connect","id":"3")") != std::string::npos);
+}
+
 TEST_CASE("unknown client, final: the reply with reconnect none carries the clientId") {
   harness h;
   const auto token = h.token();
