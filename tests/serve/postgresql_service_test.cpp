@@ -124,4 +124,16 @@ TEST_CASE("a service whose PostgreSQL store is down at start waits for it, then 
   CHECK(r.integer(0, 0) == 3);
   CHECK(r.integer(0, 1) == 3);
   CHECK(r.integer(0, 2) == 3);
+
+  // Tables newer than this build: the start fails at once, saying what to do.
+  REQUIRE_FALSE(s->exec("UPDATE svc.schema_version SET version = 99"));
+  problems.clear();
+  auto again = parse_service_config(text, "test.toml", problems);
+  REQUIRE(again.has_value());
+  service newer(std::move(*again));
+  const auto why = newer.start();
+  CHECK(why.code == errc::invalid_config);
+  CHECK(why.to_string().find("upgrade sfstream") != std::string::npos);
+  newer.stop();
+  newer.wait();
 }
