@@ -94,7 +94,8 @@ error_info read_leases(session& s, const tables& t, const std::vector<std::strin
   result r;
   if (auto e = s.exec("SELECT connection, owner, epoch, owner IS NOT NULL AND expires_at > now(), "
                       "coalesce(to_char(expires_at AT TIME ZONE 'UTC', "
-                      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '') FROM " +
+                      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), ''), "
+                      "coalesce((extract(epoch FROM expires_at) * 1000)::bigint, 0) FROM " +
                           t.leases + " WHERE connection = ANY($1::text[]) ORDER BY connection",
                       {list}, &r))
     return e;
@@ -105,6 +106,7 @@ error_info read_leases(session& s, const tables& t, const std::vector<std::strin
     row.epoch = r.integer(i, 2);
     row.live = r.text(i, 3) == "t";
     row.expires_at = std::string(r.text(i, 4));
+    row.expires_ms = r.integer(i, 5);
     out.push_back(std::move(row));
   }
   return {};

@@ -29,6 +29,7 @@ struct lease_row {
   std::int64_t epoch = 0;
   bool live = false;                 ///< Owned and expires_at > now().
   std::string expires_at;            ///< ISO 8601 UTC text; empty when NULL.
+  std::int64_t expires_ms = 0;       ///< The same in milliseconds since 1970; 0 when NULL.
 };
 
 /// A successful claim.

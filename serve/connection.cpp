@@ -48,7 +48,18 @@ void connection::start() {
     log_.log(log_level::info, "disabled in the configuration: not started");
     return;
   }
-  asio::dispatch(strand_, [self = shared_from_this()] { self->start_run(); });
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    if (self->running_) return;
+    // A start after a completed stop begins afresh.
+    self->stopping_ = false;
+    self->backoff_ = std::chrono::milliseconds(0);
+    {
+      std::lock_guard lock{self->mutex_};
+      self->state_ = connection_state::starting;
+      self->last_error_.reset();
+    }
+    self->start_run();
+  });
 }
 
 void connection::start_run() {
@@ -203,13 +214,26 @@ void connection::retry_or_fail(const error_info& why) {
   });
 }
 
-void connection::stop(std::function<void()> stopped) {
-  asio::dispatch(strand_, [self = shared_from_this(), stopped = std::move(stopped)]() mutable {
-    if (self->stopping_) return;
+void connection::stop(std::function<void()> stopped, bool final) {
+  asio::dispatch(strand_, [self = shared_from_this(), stopped = std::move(stopped),
+                           final]() mutable {
+    if (self->stopping_) {
+      // Stopped already, or a stop under way: `stopped` comes when that one completes.
+      if (final) self->sink_->stop();
+      if (!self->running_) {
+        stopped();
+        return;
+      }
+      self->stopped_ = [first = std::move(self->stopped_), then = std::move(stopped)] {
+        if (first) first();
+        then();
+      };
+      return;
+    }
     self->stopping_ = true;
     self->restart_timer_.cancel();
     self->probe_timer_.cancel();
-    self->sink_->stop();
+    if (final) self->sink_->stop();
     stopped = self->stop_polling(std::move(stopped));
     std::shared_ptr<client> c;
     {

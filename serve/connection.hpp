@@ -48,11 +48,12 @@ class connection : public std::enable_shared_from_this<connection> {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  /// Starts the first run.
+  /// Starts a run; again after a stop has completed (replicas: a lease claimed once more).
   void start();
-  /// Graceful stop: ends a restart wait, lets the sink end its retry waits, cancels the client
-  /// (which drains what it holds and commits) and calls `stopped` once the run has completed.
-  void stop(std::function<void()> stopped);
+  /// Graceful stop: ends a restart wait, cancels the client (which drains what it holds and
+  /// commits) and calls `stopped` once the run has completed. `final` (the service stops):
+  /// the sink ends its retry waits too, and is not used again.
+  void stop(std::function<void()> stopped, bool final = true);
 
   const std::string& name() const noexcept { return config_.name; }
   /// A snapshot for /status and /metrics; safe from any thread.

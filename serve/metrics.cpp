@@ -102,6 +102,63 @@ struct connection_counter {
   std::function<std::uint64_t(const connection_status&)> value;
 };
 
+// With replicas sharing a PostgreSQL store: each connection's lease, this replica's figures.
+void render_lease_metrics(const service_status& status, std::string& out) {
+  if (!status.replica) return;
+  const auto& r = *status.replica;
+  const labels me{{"replica", r.replica}};
+  const std::pair<std::string_view, std::uint64_t> totals[] = {
+      {"sfstream_lease_renewals_total", r.renewals},
+      {"sfstream_lease_claims_total", r.claims},
+      {"sfstream_lease_takeovers_total", r.takeovers},
+      {"sfstream_lease_losses_total", r.losses},
+      {"sfstream_lease_releases_total", r.releases}};
+  const std::string_view help[] = {
+      "Leases renewed by this replica.",
+      "Leases claimed by this replica (free or expired).",
+      "Claims of an expired lease another replica held.",
+      "Leases this replica lost (expired, taken over, or not renewed in time).",
+      "Leases this replica released (at shutdown or to even the share)."};
+  for (std::size_t i = 0; i < std::size(totals); ++i) {
+    family f(std::string(totals[i].first), "counter", help[i]);
+    f.count(me, totals[i].second);
+    f.append_to(out);
+  }
+  family live("sfstream_replicas_live", "gauge",
+              "Replicas with an unexpired heartbeat, this one included.");
+  live.count(me, r.live_replicas);
+  live.append_to(out);
+  family share("sfstream_lease_share", "gauge",
+               "The even share: ceil(connections / live replicas).");
+  share.count(me, r.share);
+  share.append_to(out);
+  family held("sfstream_leases_held", "gauge", "Leases this replica holds and streams.");
+  held.count(me, r.held);
+  held.append_to(out);
+
+  family here("sfstream_connection_lease_held", "gauge",
+              "1 when this replica holds the connection's lease, else 0.");
+  family epoch("sfstream_connection_lease_epoch", "gauge",
+               "The connection's lease epoch, raised by every claim.");
+  family owner("sfstream_connection_lease_owner_info", "gauge",
+               "The replica holding the connection's lease (always 1).");
+  family expiry("sfstream_connection_lease_expiry_timestamp_seconds", "gauge",
+                "When the connection's lease expires unless renewed (the database's clock).");
+  for (const auto& c : status.connections) {
+    if (!c.lease) continue;
+    const labels l{{"connection", c.name}};
+    here.integer(l, c.lease->held_here ? 1 : 0);
+    epoch.integer(l, c.lease->epoch);
+    if (c.lease->owner) owner.sample({{"connection", c.name}, {"owner", *c.lease->owner}}, "1");
+    if (c.lease->expires_ms != 0)
+      expiry.gauge(l, static_cast<double>(c.lease->expires_ms) / 1000.0);
+  }
+  here.append_to(out);
+  epoch.append_to(out);
+  owner.append_to(out);
+  expiry.append_to(out);
+}
+
 }  // namespace
 
 std::string render_metrics(const service_status& status) {
@@ -268,6 +325,7 @@ std::string render_metrics(const service_status& status) {
   committed.append_to(out);
   age.append_to(out);
   channel_backlog.append_to(out);
+  render_lease_metrics(status, out);
   return out;
 }
 

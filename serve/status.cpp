@@ -23,6 +23,8 @@ std::string_view to_string(connection_state state) noexcept {
       return "failed";
     case connection_state::stopped:
       return "stopped";
+    case connection_state::standby:
+      return "standby";
   }
   return "unknown";
 }
@@ -32,8 +34,10 @@ bool is_ready(const service_status& status, std::vector<std::string>* not_ready)
   if (status.store_error && not_ready) not_ready->push_back("store: " + *status.store_error);
   for (const auto& c : status.connections) {
     // A connection in fallback delivers (by polling) what streaming would: it is not down.
+    // One on standby is another replica's to stream.
     if (c.state == connection_state::streaming || c.state == connection_state::polling ||
-        c.state == connection_state::fallback || c.state == connection_state::stopped)
+        c.state == connection_state::fallback || c.state == connection_state::stopped ||
+        c.state == connection_state::standby)
       continue;
     ready = false;
     if (not_ready) not_ready->push_back(c.name);
@@ -186,6 +190,38 @@ void write_polling(writer& w, const std::optional<polling_status>& p) {
   w.EndObject();
 }
 
+void write_lease(writer& w, const lease_status& l) {
+  key(w, "lease");
+  w.StartObject();
+  optional_text(w, "owner", l.owner);
+  key(w, "epoch");
+  w.Int64(l.epoch);
+  optional_text(w, "expires_at",
+                l.expires_at.empty() ? std::nullopt : std::optional<std::string>(l.expires_at));
+  key(w, "held_here");
+  w.Bool(l.held_here);
+  w.EndObject();
+}
+
+void write_replica(writer& w, const replica_status& r) {
+  key(w, "replica");
+  w.StartObject();
+  key(w, "id");
+  string(w, r.replica);
+  key(w, "lease_ttl_seconds");
+  w.Double(static_cast<double>(r.lease_ttl.count()) / 1000.0);
+  count(w, "live_replicas", r.live_replicas);
+  count(w, "share", r.share);
+  count(w, "held", r.held);
+  count(w, "renewals", r.renewals);
+  count(w, "claims", r.claims);
+  count(w, "takeovers", r.takeovers);
+  count(w, "losses", r.losses);
+  count(w, "releases", r.releases);
+  optional_text(w, "last_error", r.last_error);
+  w.EndObject();
+}
+
 }  // namespace
 
 std::string render_status_json(const service_status& status) {
@@ -204,6 +240,7 @@ std::string render_status_json(const service_status& status) {
   key(w, "ready");
   w.Bool(is_ready(status));
   if (status.store_error) optional_text(w, "store_error", status.store_error);
+  if (status.replica) write_replica(w, *status.replica);
   key(w, "connections");
   w.StartArray();
   for (const auto& c : status.connections) {
@@ -224,6 +261,7 @@ std::string render_status_json(const service_status& status) {
     write_polling(w, c.polling);
     count(w, "fallbacks", c.fallbacks);
     optional_text(w, "last_gap", c.last_gap);
+    if (c.lease) write_lease(w, *c.lease);
     w.EndObject();
   }
   w.EndArray();

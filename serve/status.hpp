@@ -26,6 +26,7 @@ enum class connection_state {
   recovering,  ///< Was streaming; now backing off, re-authenticating or re-handshaking.
   failed,      ///< Ended by an error (last_error says which); retried later if retryable.
   stopped,     ///< Deliberately stopped: disabled in the config, or the service is stopping.
+  standby,     ///< Replicas share the connections: its lease is not held by this replica.
 };
 
 /// "starting", "streaming", "polling", "polling (fallback)", "recovering", "failed", "stopped".
@@ -35,7 +36,7 @@ std::string_view to_string(connection_state state) noexcept;
 inline constexpr connection_state all_connection_states[] = {
     connection_state::starting, connection_state::streaming,  connection_state::polling,
     connection_state::fallback, connection_state::recovering, connection_state::failed,
-    connection_state::stopped};
+    connection_state::stopped,  connection_state::standby};
 
 /// One channel of one connection.
 struct channel_status {
@@ -69,6 +70,26 @@ struct polling_status {
   std::vector<poll_object_status> objects;
 };
 
+/// A connection's lease, with a PostgreSQL store shared by replicas.
+struct lease_status {
+  std::optional<std::string> owner;  ///< The replica holding it (unexpired); empty: free.
+  std::int64_t epoch = 0;            ///< Raised by every claim.
+  std::string expires_at;            ///< ISO 8601 UTC, the server's clock; empty when never.
+  std::int64_t expires_ms = 0;       ///< The same in milliseconds since 1970; 0 when never.
+  bool held_here = false;            ///< This replica holds it and streams the connection.
+};
+
+/// This replica, with a PostgreSQL store shared by replicas.
+struct replica_status {
+  std::string replica;
+  std::chrono::milliseconds lease_ttl{0};
+  std::size_t live_replicas = 0;  ///< With an unexpired heartbeat, this one included.
+  std::size_t share = 0;          ///< ceil(connections / live replicas).
+  std::size_t held = 0;           ///< Leases held and streamed here.
+  std::uint64_t renewals = 0, claims = 0, takeovers = 0, losses = 0, releases = 0;
+  std::optional<std::string> last_error;  ///< The keeper's last database failure, redacted.
+};
+
 /// One configured connection (one org, one sfstream::client).
 struct connection_status {
   std::string name;
@@ -84,6 +105,7 @@ struct connection_status {
   std::uint64_t fallbacks = 0;  ///< Switches of a streaming connection to its fallback polling.
   /// The last gap record (a stored replay id that could not be honoured), as text.
   std::optional<std::string> last_gap;
+  std::optional<lease_status> lease;  ///< With replicas sharing a PostgreSQL store.
 };
 
 /// The whole service.
@@ -95,6 +117,7 @@ struct service_status {
   /// Why the replay store cannot be used yet (a PostgreSQL server not reached at start: the
   /// connections wait for it); redacted. Not ready while set.
   std::optional<std::string> store_error;
+  std::optional<replica_status> replica;       ///< With replicas sharing a PostgreSQL store.
   std::vector<connection_status> connections;
 };
 
@@ -115,7 +138,11 @@ bool is_ready(const service_status& status, std::vector<std::string>* not_ready 
 ///  "dead_letters":…,"backlog":…,"latency_seconds":{"sum":…,"count":…},"last_error":…},
 ///  "polling":null or {"fallback":…,"api_calls":…,"daily_api_requests":{"max":…,
 ///  "remaining":…} or null,"objects":[{"object":…,"channel":…,"events":…,"api_calls":…,
-///  "polls":…,"errors":…,"last_cursor_time":"…Z" or null}]},"fallbacks":…,"last_gap":…}]}
+///  "polls":…,"errors":…,"last_cursor_time":"…Z" or null}]},"fallbacks":…,"last_gap":…,
+///  "lease":{"owner":…,"epoch":…,"expires_at":…,"held_here":…}}]}
+/// With replicas, "replica":{"id":…,"lease_ttl_seconds":…,"live_replicas":…,"share":…,
+/// "held":…,"renewals":…,"claims":…,"takeovers":…,"losses":…,"releases":…,"last_error":…}
+/// follows "ready", and each connection has its "lease".
 std::string render_status_json(const service_status& status);
 
 }  // namespace sfstream::serve
