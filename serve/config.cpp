@@ -589,6 +589,34 @@ void parse_store(checker& c, const toml::table& svc, std::size_t line, service_c
   out.postgresql = std::move(pg);
 }
 
+/// `replica` and `lease_ttl`: how this process shares a PostgreSQL store's connections.
+void parse_replica(checker& c, const toml::table& svc, std::size_t line, service_config& out) {
+  if (!out.postgresql) {
+    for (const char* key : {"replica", "lease_ttl"})
+      if (const toml::node* n = svc.get(key))
+        c.problem(line_of(*n), checker::join("service", key),
+                  "only with a PostgreSQL store: replicas share connections through it");
+    return;
+  }
+  if (auto r = c.string(svc, "service", "replica", false, line)) {
+    const bool ok = !r->empty() && r->size() <= 200 &&
+                    std::all_of(r->begin(), r->end(), [](char ch) {
+                      return static_cast<unsigned char>(ch) > ' ' && ch != 0x7f;
+                    });
+    if (!ok)
+      c.problem(line_of(*svc.get("replica")), "service.replica",
+                "must be 1-200 characters without spaces or control characters");
+    out.postgresql->replica = *r;
+  }
+  if (auto v = c.seconds(svc, "service", "lease_ttl")) {
+    if (*v < std::chrono::seconds(1) || *v > std::chrono::minutes(10))
+      c.problem(line_of(*svc.get("lease_ttl")), "service.lease_ttl",
+                "must be 1 to 600 seconds (a replica that stops answering keeps its "
+                "connections this long)");
+    out.postgresql->lease_ttl = *v;
+  }
+}
+
 void parse_channel(checker& c, const toml::table& t, const std::string& path, std::size_t line,
                    channel_config& out) {
   static const std::set<std::string, std::less<>> allowed{"name", "start", "replay_policy"};
@@ -880,8 +908,10 @@ std::optional<service_config> parse_service_config(const std::string& text,
     const std::size_t line = line_of(*svc);
     c.check_keys(*svc, "service",
                  {"store", "store_password_file", "store_password_env", "store_schema",
-                  "store_pool", "threads", "sink_threads", "log_format", "log_level"});
+                  "store_pool", "replica", "lease_ttl", "threads", "sink_threads",
+                  "log_format", "log_level"});
     parse_store(c, *svc, line, out);
+    parse_replica(c, *svc, line, out);
     if (auto n = c.integer(*svc, "service", "threads", 1, 256)) out.threads = static_cast<unsigned>(*n);
     if (auto n = c.integer(*svc, "service", "sink_threads", 1, 256))
       out.sink_threads = static_cast<unsigned>(*n);

@@ -155,6 +155,11 @@ struct postgresql_store_config {
   std::string schema = "sfstream";
   /// Sessions open at most (`store_pool`); 0: one per sink thread.
   unsigned pool_size = 0;
+  /// This process among the replicas sharing the store (`[service] replica`); empty: the
+  /// host name and process id.
+  std::string replica;
+  /// How long a lease outlives its last renewal (`lease_ttl`, seconds); renewed every third.
+  std::chrono::milliseconds lease_ttl{15'000};
 };
 
 /// The whole file.

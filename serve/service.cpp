@@ -1,6 +1,5 @@
 #include "serve/service.hpp"
 
-#include <unistd.h>
 
 #include <cstdio>
 
@@ -14,20 +13,6 @@
 #include "sfstream/version.hpp"
 
 namespace sfstream::serve {
-
-namespace {
-
-/// This process, as the owner of the leases it takes: host, process id and start time.
-std::string replica_name() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-  return std::string(host) + "/" + std::to_string(::getpid()) + "/" + std::to_string(ms);
-}
-
-}  // namespace
 
 service::service(service_config config)
     : config_(std::move(config)),
@@ -44,6 +29,28 @@ service::service(service_config config)
                                               : config_.sink_threads);
     tables_.emplace(config_.postgresql->schema);
     database_timer_ = std::make_unique<boost::asio::steady_timer>(pool_.get_executor());
+    // Every connection is streamed only under its lease, even with one replica: a second one
+    // started by mistake must not stream it too.
+    std::vector<std::string> enabled;
+    for (const auto& conn : config_.connections)
+      if (conn.enabled) enabled.push_back(conn.name);
+    lease_keeper::hooks hooks;
+    hooks.start = [this](const std::string& name) {
+      if (auto c = find(name)) c->start();
+    };
+    hooks.stop = [this](const std::string& name, bool final, std::function<void()> stopped) {
+      if (auto c = find(name)) {
+        c->stop(std::move(stopped), final);
+      } else {
+        stopped();
+      }
+    };
+    lease_keeper::settings ls;
+    ls.replica = config_.postgresql->replica.empty() ? default_replica_id()
+                                                     : config_.postgresql->replica;
+    ls.ttl = config_.postgresql->lease_ttl;
+    keeper_ = std::make_unique<lease_keeper>(o, *tables_, ownership_, ls, std::move(enabled),
+                                             std::move(hooks), log_);
   } else {
     store_ = std::make_unique<shared_store>(open_file_replay_store(config_.store_path));
   }
@@ -95,35 +102,22 @@ service::service(service_config config)
 
 std::shared_ptr<replay_store> service::store_for(const std::string& connection) {
   if (store_) return store_->view(connection);
-  return postgresql::make_replay_store(
-      database_, *tables_, connection,
-      [owner = ownership_, connection] { return owner->fence(connection); });
+  return report_lost_leases(
+      postgresql::make_replay_store(
+          database_, *tables_, connection,
+          [owner = ownership_, connection] { return owner->fence(connection); }),
+      connection, ownership_);
+}
+
+std::shared_ptr<connection> service::find(const std::string& name) const {
+  for (const auto& c : connections_)
+    if (c->name() == name) return c;
+  return nullptr;
 }
 
 error_info service::prepare_database() {
   if (auto why = database_->run([&](postgresql::session& s) { return migrate(s, *tables_); }))
     return why;
-  // Every connection is held by this replica, its lease taken over at start (a stand-in for
-  // the lease keeper: one replica per store).
-  const std::string me = replica_name();
-  for (const auto& conn : config_.connections) {
-    std::int64_t epoch = 0;
-    auto why = database_->run([&](postgresql::session& s) {
-      postgresql::result r;
-      if (auto e = s.exec("INSERT INTO " + tables_->leases +
-                              " AS l (connection, owner, epoch, expires_at, acquired_at, renewed_at)"
-                              " VALUES ($1, $2, 1, 'infinity', now(), now())"
-                              " ON CONFLICT (connection) DO UPDATE SET owner = EXCLUDED.owner,"
-                              " epoch = l.epoch + 1, expires_at = 'infinity', acquired_at = now(),"
-                              " renewed_at = now() RETURNING epoch",
-                          {conn.name, me}, &r))
-        return e;
-      epoch = r.integer(0, 0);
-      return error_info{};
-    });
-    if (why) return why;
-    ownership_->hold(conn.name, {me, epoch});
-  }
   return {};
 }
 
@@ -167,7 +161,20 @@ void service::start_connections() {
   std::lock_guard lock{mutex_};
   // A stop that came first has stopped every connection already: none may start now.
   if (stopping_) return;
+  if (keeper_) {
+    // The keeper starts each connection whose lease it claims; a disabled one is listed only.
+    for (auto& c : connections_)
+      if (!find_config(c->name()).enabled) c->start();
+    keeper_->start();
+    return;
+  }
   for (auto& c : connections_) c->start();
+}
+
+const connection_config& service::find_config(const std::string& name) const {
+  for (const auto& conn : config_.connections)
+    if (conn.name == name) return conn;
+  return config_.connections.front();
 }
 
 service::~service() {
@@ -233,6 +240,15 @@ void service::stop() {
   }
   if (database_timer_) boost::asio::post(pool_, [this] { database_timer_->cancel(); });
   log_.log(log_level::info, "", "stopping: draining, committing and disconnecting");
+  if (keeper_) {
+    // The connections it holds stop first, then their leases are released.
+    keeper_->stop([this] {
+      std::lock_guard lock{mutex_};
+      running_ = 0;
+      cv_.notify_all();
+    });
+    return;
+  }
   for (auto& c : connections_) c->stop([this] { connection_stopped(); });
 }
 
@@ -272,6 +288,18 @@ service_status service::snapshot() const {
   }
   s.connections.reserve(connections_.size());
   for (const auto& c : connections_) s.connections.push_back(c->status());
+  if (keeper_) {
+    s.replica = keeper_->figures();
+    for (auto& c : s.connections) {
+      c.lease = keeper_->lease(c.name);
+      // Not held here and not running: another replica's to stream (or nobody's yet).
+      const bool idle = c.state == connection_state::stopped ||
+                        c.state == connection_state::starting ||
+                        c.state == connection_state::failed;
+      if (c.lease && !c.lease->held_here && idle && find_config(c.name).enabled)
+        c.state = connection_state::standby;
+    }
+  }
   return s;
 }
 

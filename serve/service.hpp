@@ -16,6 +16,7 @@
 #include "serve/admin_server.hpp"
 #include "serve/config.hpp"
 #include "serve/connection.hpp"
+#include "serve/lease_keeper.hpp"
 #include "serve/ownership.hpp"
 #include "serve/service_log.hpp"
 #include "serve/shared_store.hpp"
@@ -39,7 +40,8 @@ class service {
   /// answers.
   error_info start();
   /// Begins the graceful stop (idempotent, any thread): every connection drains, commits and
-  /// disconnects; then the admin listener closes.
+  /// disconnects (with a PostgreSQL store, then its lease is released, so another replica
+  /// takes it over at once); then the admin listener closes.
   void stop();
   /// Blocks until the stop has completed, then joins the pool.
   void wait();
@@ -53,7 +55,9 @@ class service {
  private:
   void connection_stopped();
   std::shared_ptr<replay_store> store_for(const std::string& connection);
-  /// Migrates the PostgreSQL tables and takes every connection's lease.
+  std::shared_ptr<connection> find(const std::string& name) const;
+  const connection_config& find_config(const std::string& name) const;
+  /// Migrates the PostgreSQL tables.
   error_info prepare_database();
   /// Tries prepare_database again after `backoff` (doubling), then starts the connections.
   void retry_database(std::chrono::milliseconds backoff);
@@ -72,6 +76,9 @@ class service {
   std::optional<std::string> store_error_;  // guarded by mutex_
   std::vector<std::shared_ptr<sink>> sinks_;
   std::vector<std::shared_ptr<connection>> connections_;
+  // With a PostgreSQL store: which connections this replica streams (its enabled ones).
+  // Declared after the connections: it goes first, its threads with it.
+  std::unique_ptr<lease_keeper> keeper_;
   std::unique_ptr<admin_server> admin_;
   std::chrono::system_clock::time_point started_at_;
   std::chrono::steady_clock::time_point started_steady_;

@@ -75,6 +75,7 @@ TEST_CASE("serve with a PostgreSQL store and sink, killed with SIGKILL again and
   std::string config = "[service]\nstore = \"" + db.conninfo() + "\"\nstore_password_file = \"" +
                        dbpw.string() +
                        "\"\nthreads = 2\nsink_threads = 2\nlog_format = \"json\"\n"
+                       "replica = \"kill-test\"\nlease_ttl = 1\n"
                        "[[connection]]\nname = \"acme\"\nrestart_backoff = 0.2\n"
                        "[connection.auth]\nlogin_url = \"" +
                        org.org().base_url() +
