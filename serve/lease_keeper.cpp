@@ -375,11 +375,13 @@ void lease_keeper::share(pg::session& s) {
 void lease_keeper::tick(pg::session* s, bool full) {
   finish_stops(s);
   if (!s || !full) return;
+  // Renewals first, the heartbeat after: once this replica's heartbeat has expired, so have
+  // its leases, and another replica that counts it dead finds them claimable.
+  renew_all(*s);
   if (auto e = pg::heartbeat(*s, tables_, settings_.replica, settings_.ttl)) {
     std::lock_guard lock{mutex_};
     figures_.last_error = log_.redact(e.to_string());
   }
-  renew_all(*s);
   if (!stopping()) share(*s);
   finish_stops(s);
 }

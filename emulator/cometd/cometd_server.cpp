@@ -389,6 +389,14 @@ std::size_t cometd_server::client_count() const noexcept {
   return impl_->session.client_count();
 }
 
+std::uint64_t cometd_server::handshake_count() const noexcept {
+  return impl_->session.handshake_count();
+}
+
+std::size_t cometd_server::active_clients(std::chrono::milliseconds within) const {
+  return impl_->session.active_clients(within);
+}
+
 std::uint64_t cometd_server::deliveries_today() const {
   return impl_->session.deliveries_today();
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -62,6 +63,10 @@ class cometd_server {
   std::int64_t publish_raw(const std::string& channel, const std::string& data);
   /// Known clients.
   std::size_t client_count() const noexcept;
+  /// Handshakes that made a client, since the start.
+  std::uint64_t handshake_count() const noexcept;
+  /// Clients streaming: with a connect held now or one received within `within`.
+  std::size_t active_clients(std::chrono::milliseconds within) const;
   /// Events delivered in the current rolling 24 h (the daily-limit counter).
   std::uint64_t deliveries_today() const;
   /// The daily event limit (0 = unlimited); `reset` forgets the deliveries counted so far.

@@ -39,6 +39,7 @@ struct client {
   std::map<std::string, subscription> subscriptions;
   std::deque<shared_text> queue;  ///< Event messages not yet sent, oldest first.
   std::optional<held_connect> held;
+  std::optional<clock::time_point> last_connect;  ///< When its latest /meta/connect came.
 };
 using client_ptr = std::shared_ptr<client>;
 
@@ -143,6 +144,7 @@ struct cometd_session::impl {
   std::size_t reply_fault_count = 0;
   std::uint64_t spoiled = 0;  // events in spoiled replies
   std::deque<clock::time_point> deliveries;
+  std::uint64_t handshakes = 0;  // that made a client
 
   impl(cometd_settings s, const clock& c, event_bus& b, token_check t, session_host& h)
       : settings(s), clk(c), bus(b), check(std::move(t)), host(h) {}
@@ -519,6 +521,7 @@ struct cometd_session::impl {
       b.cookies.push_back("BAYEUX_BROWSER=" + c->browser + "; Path=/cometd/; HttpOnly");
     }
     clients[c->id] = c;
+    ++handshakes;
     b.cookies.push_back("t=" + browsers[c->browser] + "; Path=/cometd/; HttpOnly" +
                         std::string(settings.secure_cookies ? "; Secure" : ""));
     b.cookies.push_back("force-stream=" + force_stream + "; Path=/; SameSite=None" +
@@ -529,6 +532,7 @@ struct cometd_session::impl {
   }
 
   void on_connect(const rapidjson::Value& m, const client_ptr& c, const message_id& id, batch& b) {
+    c->last_connect = clk.now();
     if (take(fault_kind::too_busy)) {
       b.replies.push_back(build_reply(c->id, "/meta/connect", id, nullptr, too_busy_error,
                                       advice_kind::stop, too_busy_text));
@@ -827,6 +831,16 @@ std::uint64_t cometd_session::spoiled_events() const noexcept {
 
 std::size_t cometd_session::client_count() const noexcept {
   return impl_->clients.size();
+}
+
+std::uint64_t cometd_session::handshake_count() const noexcept { return impl_->handshakes; }
+
+std::size_t cometd_session::active_clients(std::chrono::milliseconds within) const {
+  const auto since = impl_->clk.now() - within;
+  std::size_t n = 0;
+  for (const auto& [id, c] : impl_->clients)
+    if (c->held || (c->last_connect && *c->last_connect >= since)) ++n;
+  return n;
 }
 
 std::size_t cometd_session::count_subscribers(const std::string& channel,

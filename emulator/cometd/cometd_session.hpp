@@ -140,6 +140,10 @@ class cometd_session {
   std::size_t pending_reply_faults() const noexcept;
   std::uint64_t spoiled_events() const noexcept;
   std::size_t client_count() const noexcept;
+  /// Handshakes that made a client, since the start.
+  std::uint64_t handshake_count() const noexcept;
+  /// Clients streaming: with a connect held now or one received within `within`.
+  std::size_t active_clients(std::chrono::milliseconds within) const;
   /// Clients logged in as `user_id` subscribed to `channel` (any filter).
   std::size_t count_subscribers(const std::string& channel, const std::string& user_id) const;
   /// The users with a client subscribed to `channel` (any filter), sorted, each once.

@@ -220,3 +220,23 @@ TEST_CASE("session: forgetting every client answers a held connect with 403::Unk
         R"([{"advice":{"interval":0,"reconnect":"handshake"},"channel":"/meta/connect","id":"3","error":"403::Unknown client","successful":false}])");
   CHECK(f.host.gone.count(cid) == 1);
 }
+
+TEST_CASE("session: handshakes are counted, and a client is active while its connect is held or was recent") {
+  fixture f;
+  using std::chrono::milliseconds;
+  auto [a, cookie_a] = f.handshake();
+  auto [b, cookie_b] = f.handshake();
+  CHECK(f.session->handshake_count() == 2);
+  CHECK(f.session->active_clients(milliseconds{500}) == 0);  // no connect yet
+  REQUIRE(f.post(f.connect(a, "2"), "T1", cookie_a).reply);  // answered at once
+  CHECK(f.session->active_clients(milliseconds{500}) == 1);
+  REQUIRE(f.post(f.connect(b, "2"), "T1", cookie_b).reply);  // b's first, answered at once
+  CHECK(f.session->active_clients(milliseconds{500}) == 2);
+  CHECK_FALSE(f.post(f.connect(a, "3"), "T1", cookie_a).reply);  // held
+  f.clk.advance(milliseconds{1000});
+  // a's connect is held: still streaming; b's came a second ago and is not held.
+  CHECK(f.session->active_clients(milliseconds{500}) == 1);
+  f.session->flush(a);
+  CHECK(f.session->active_clients(milliseconds{500}) == 0);
+  CHECK(f.session->handshake_count() == 2);
+}
