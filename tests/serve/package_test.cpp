@@ -110,6 +110,6 @@ TEST_CASE("cpack builds a Debian package with the command, the unit, the example
   const auto check = run_command(quoted(binary) + " serve --check " + quoted(local));
   CAPTURE(check.output);
   CHECK(check.exit_code == 0);
-  CHECK(check.output.find("good: 2 connections") != std::string::npos);
+  CHECK(check.output.find("good: 3 connections") != std::string::npos);
   CHECK(check.output.find("not-a-real-secret") == std::string::npos);
 }
