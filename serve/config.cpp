@@ -819,7 +819,15 @@ void parse_connection(checker& c, const toml::table& t, const std::string& path,
                 "must be stream or poll (got '" + *kind + "')");
     }
   }
+  // The postgresql sink keys its rows by replay id, which polled events do not have.
+  const auto polled_into_postgresql = [&](const char* what) {
+    if (out.sink.type == sink_config::kind::postgresql)
+      c.problem(out.sink.line, checker::join(path, "sink.type"),
+                std::string(what) + " needs a stdout, file or webhook sink: the postgresql sink "
+                "stores events by replay id, and polled events have none");
+  };
   if (out.kind == connection_kind::poll) {
+    polled_into_postgresql("a poll connection");
     parse_polling(c, t, path, line, "connection.object", out.polling);
     if (const toml::node* n = t.get("channel"))
       c.problem(line_of(*n), checker::join(path, "channel"),
@@ -839,6 +847,7 @@ void parse_connection(checker& c, const toml::table& t, const std::string& path,
                 "only with kind = \"poll\" (a streaming connection polls in [connection.fallback])");
   }
   if (const auto* fallback = c.subtable(t, path, "fallback")) {
+    polled_into_postgresql("a [connection.fallback]");
     out.fallback.emplace();
     parse_fallback(c, *fallback, checker::join(path, "fallback"), line_of(*fallback),
                    *out.fallback);

@@ -148,3 +148,30 @@ TEST_CASE("poll and fallback mistakes are each named with their line and key") {
       "string"};
   CHECK(problems == expected);
 }
+
+TEST_CASE("polled events cannot go to a postgresql sink, which keys its rows by replay id") {
+  const std::string auth =
+      "[connection.auth]\nlogin_url = \"http://127.0.0.1:9\"\nusername = \"u\"\n"
+      "password_env = \"PW\"\n";
+  std::vector<std::string> problems;
+  CHECK_FALSE(parse("[[connection]]\nname = \"p\"\nkind = \"poll\"\n" + auth +
+                        "[connection.sink]\ntype = \"postgresql\"\n"  // line 8
+                        "[[connection.object]]\nname = \"Account\"\n"
+                        "[[connection]]\nname = \"s\"\n" + auth +
+                        "[connection.sink]\ntype = \"postgresql\"\n"  // line 18
+                        "[[connection.channel]]\nname = \"/topic/X\"\n"
+                        "[connection.fallback]\n[[connection.fallback.object]]\nname = \"Account\"\n",
+                    problems));
+  const auto has = [&](const std::string& wanted) {
+    for (const auto& p : problems)
+      if (p == wanted) return true;
+    return false;
+  };
+  for (const auto& p : problems) INFO(p);
+  CHECK(has("serve.toml:8: connection[0].sink.type: a poll connection needs a stdout, file or "
+            "webhook sink: the postgresql sink stores events by replay id, and polled events "
+            "have none"));
+  CHECK(has("serve.toml:18: connection[1].sink.type: a [connection.fallback] needs a stdout, "
+            "file or webhook sink: the postgresql sink stores events by replay id, and polled "
+            "events have none"));
+}

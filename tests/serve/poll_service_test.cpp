@@ -1,8 +1,8 @@
 // The service's polling against a real emulator, in process: a poll connection delivering
 // creates, updates and deletes exactly once to a file sink and resuming from its stored cursor
 // after a restart; a streaming connection whose org runs out of daily events switching to its
-// fallback polling and back, with every change delivered once per channel, and the gap path
-// when its stored replay id is no longer retained on return.
+// fallback polling and back, with every change delivered once per channel, the gap path when
+// its stored replay id is no longer retained on return, and a restart while polling.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -355,4 +355,35 @@ TEST_CASE("a fallback whose stored replay id is no longer retained on return log
   CHECK(changes_on(out, "/poll/Account") ==
         set_of({"created:" + run.made_while_polling, "updated:" + a[0]}));
   CHECK(polled_before == 2);
+}
+
+TEST_CASE("a service stopped while polling its fallback resumes the polling from its cursors after a restart") {
+  emulator_fixture org(limited_org_options());
+  create_topic(org);
+  temp_dir dir;
+  const fs::path out = dir.path / "out.jsonl";
+  const std::string text = fallback_text(dir, org);
+  fallback_run run;
+  {
+    service svc(parse(text));
+    REQUIRE_FALSE(svc.start());
+    run = stream_until_the_limit_then_poll(org, svc, out);
+    svc.stop();
+    svc.wait();
+  }
+  // While the service is down, and the allocation still spent.
+  tick(org);
+  const std::string down = create(org, "D1");
+  service svc(parse(text));
+  REQUIRE_FALSE(svc.start());
+  REQUIRE(wait_until([&] { return changes_on(out, "/poll/Account").size() >= 3; }));
+  REQUIRE(wait_polls(svc, 2));
+  CHECK(acme(svc).state == connection_state::fallback);
+  svc.stop();
+  svc.wait();
+  const auto& a = run.streamed;
+  CHECK(changes_on(out, "/poll/Account") ==
+        set_of({"created:" + run.made_while_polling, "updated:" + a[0], "created:" + down}));
+  CHECK(changes_on(out, "/topic/Accounts") ==
+        set_of({"created:" + a[0], "created:" + a[1], "created:" + a[2]}));
 }
