@@ -24,8 +24,8 @@ std::string seconds_text(std::chrono::milliseconds ms) {
 
 void connection::start_polling() {
   if (!polling_) {
-    poll_run::settings s{config_.name, config_.polling, false, config_.on_failure,
-                         config_.api_version, config_.network};
+    poll_run::settings s{config_.name,       config_.polling,     false,
+                         config_.on_failure, config_.api_version, config_.network};
     auto p = std::make_shared<poll_run>(strand_.get_inner_executor(), blocking_, strand_,
                                         std::move(s), credentials_, store_, sink_, log_);
     std::lock_guard lock{mutex_};
@@ -67,7 +67,8 @@ void connection::on_daily_limit(std::uint64_t run) {
   } else {
     log_.log(log_level::info,
              "streaming is still refused (daily event allocation spent): polling goes on; "
-             "next try in " + every + " s");
+             "next try in " +
+                 every + " s");
   }
   std::shared_ptr<client> c;
   {
@@ -80,8 +81,8 @@ void connection::on_daily_limit(std::uint64_t run) {
 
 void connection::start_fallback_polling() {
   if (!polling_) {
-    poll_run::settings s{config_.name, config_.fallback->polling, true, config_.on_failure,
-                         config_.api_version, config_.network};
+    poll_run::settings s{config_.name,       config_.fallback->polling, true,
+                         config_.on_failure, config_.api_version,       config_.network};
     auto p = std::make_shared<poll_run>(strand_.get_inner_executor(), blocking_, strand_,
                                         std::move(s), credentials_, store_, sink_, log_);
     std::lock_guard lock{mutex_};

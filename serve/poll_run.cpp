@@ -96,8 +96,8 @@ void poll_run::start(std::function<void(const error_info&)> finished) {
         out->deliver(name, channel, events, std::move(done));
       });
     };
-    if (auto why = p->add({o.name, o.fields, o.where, o.interval, poll_start::now, {}},
-                          std::move(cbs))) {
+    if (auto why =
+            p->add({o.name, o.fields, o.where, o.interval, poll_start::now, {}}, std::move(cbs))) {
       asio::post(callbacks_, [finished, why] { finished(why); });
       return;
     }
@@ -156,7 +156,9 @@ void poll_run::stop(std::function<void()> stopped) {
   if (poller_) poller_->cancel();
 }
 
-bool poll_run::running() const { return running_; }
+bool poll_run::running() const {
+  return running_;
+}
 
 void poll_run::retire() {
   std::map<std::string, replay_position> retired;
@@ -181,7 +183,7 @@ logger watch_daily_event_limit(logger inner, std::function<void()> on_limit) {
   logger out;
   out.min_level = inner.min_level;  // at most error: the watched lines always pass
   out.sink = [inner = std::move(inner), on_limit = std::move(on_limit)](log_level level,
-                                                                          std::string_view text) {
+                                                                        std::string_view text) {
     if (level == log_level::error &&
         text.find("Salesforce limit reached (daily events)") != std::string_view::npos)
       on_limit();

@@ -545,16 +545,8 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
     };
     try {
       o.callbacks.on_batch(events, done);
-    } catch (const std::exception& ex) {
-      error_info e;
-      e.code = make_error_code(errc::handler_failed);
-      e.diag.server_text = ex.what();
-      done(0, std::move(e));
     } catch (...) {
-      error_info e;
-      e.code = make_error_code(errc::handler_failed);
-      e.diag.server_text = "the handler threw a non-standard exception";
-      done(0, std::move(e));
+      done(0, handler_exception());
     }
   }
 
@@ -597,17 +589,23 @@ class poll_runtime : public std::enable_shared_from_this<poll_runtime> {
       if (o.callbacks.on_event_status) return o.callbacks.on_event_status(ev);
       o.callbacks.on_event(ev);
       return {};
-    } catch (const std::exception& ex) {
-      error_info e;
-      e.code = make_error_code(errc::handler_failed);
-      e.diag.server_text = ex.what();
-      return e;
     } catch (...) {
-      error_info e;
-      e.code = make_error_code(errc::handler_failed);
-      e.diag.server_text = "the handler threw a non-standard exception";
-      return e;
+      return handler_exception();
     }
+  }
+
+  // The failure of a handler that threw: called inside a catch block.
+  static error_info handler_exception() {
+    error_info e;
+    e.code = make_error_code(errc::handler_failed);
+    try {
+      throw;
+    } catch (const std::exception& ex) {
+      e.diag.server_text = ex.what();
+    } catch (...) {
+      e.diag.server_text = "the handler threw a non-standard exception";
+    }
+    return e;
   }
 
   void on_handler_failure(polled_object& o, error_info failure) {

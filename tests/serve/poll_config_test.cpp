@@ -13,16 +13,18 @@ using namespace sfstream::serve;
 namespace {
 
 const std::string head =
-    "[[connection]]\n"                                          // 1
-    "name = \"acme\"\n"                                          // 2
-    "[connection.auth]\n"                                       // 3
-    "login_url = \"http://127.0.0.1:9\"\n"                      // 4
-    "username = \"u\"\n"                                         // 5
-    "password_env = \"PW\"\n"                                    // 6
-    "[connection.sink]\n"                                       // 7
-    "type = \"stdout\"\n";                                       // 8
+    "[[connection]]\n"                      // 1
+    "name = \"acme\"\n"                     // 2
+    "[connection.auth]\n"                   // 3
+    "login_url = \"http://127.0.0.1:9\"\n"  // 4
+    "username = \"u\"\n"                    // 5
+    "password_env = \"PW\"\n"               // 6
+    "[connection.sink]\n"                   // 7
+    "type = \"stdout\"\n";                  // 8
 
-std::optional<std::string> env(const std::string&) { return "pw"; }
+std::optional<std::string> env(const std::string&) {
+  return "pw";
+}
 
 std::optional<service_config> parse(const std::string& text, std::vector<std::string>& out) {
   std::vector<config_problem> problems;
@@ -82,48 +84,48 @@ TEST_CASE("a streaming connection reads its fallback table") {
 TEST_CASE("poll and fallback mistakes are each named with their line and key") {
   std::vector<std::string> problems;
   const std::string text =
-      "[[connection]]\n"                                   // 1
-      "name = \"p\"\n"                                     // 2
-      "kind = \"poll\"\n"                                  // 3
-      "[connection.auth]\n"                               // 4
-      "login_url = \"http://127.0.0.1:9\"\n"              // 5
-      "username = \"u\"\n"                                 // 6
-      "password_env = \"PW\"\n"                            // 7
-      "[connection.sink]\n"                               // 8
-      "type = \"stdout\"\n"                                // 9
-      "[[connection.channel]]\n"                          // 10
-      "name = \"/topic/X\"\n"                              // 11
-      "[[connection.object]]\n"                           // 12
-      "name = \"1Account\"\n"                              // 13
-      "fields = [\"Name\", \"bad field\", 3]\n"            // 14
-      "color = \"red\"\n"                                  // 15
-      "[[connection.object]]\n"                           // 16
-      "name = \"Contact\"\n"                               // 17
-      "interval = 0\n"                                     // 18
-      "[[connection.object]]\n"                           // 19
-      "name = \"Contact\"\n"                               // 20
-      "[[connection]]\n"                                   // 21
-      "name = \"s\"\n"                                     // 22
-      "kind = \"pull\"\n"                                  // 23
-      "[connection.auth]\n"                               // 24
-      "login_url = \"http://127.0.0.1:9\"\n"              // 25
-      "username = \"u\"\n"                                 // 26
-      "password_env = \"PW\"\n"                            // 27
-      "[connection.sink]\n"                               // 28
-      "type = \"stdout\"\n"                                // 29
-      "[[connection]]\n"                                   // 30
-      "name = \"f\"\n"                                     // 31
-      "overlap = 5\n"                                      // 32
-      "[connection.auth]\n"                               // 33
-      "login_url = \"http://127.0.0.1:9\"\n"              // 34
-      "username = \"u\"\n"                                 // 35
-      "password_env = \"PW\"\n"                            // 36
-      "[connection.sink]\n"                               // 37
-      "type = \"stdout\"\n"                                // 38
-      "[[connection.channel]]\n"                          // 39
-      "name = \"/topic/X\"\n"                              // 40
-      "[connection.fallback]\n"                           // 41
-      "probe_interval = \"soon\"\n";                       // 42
+      "[[connection]]\n"                         // 1
+      "name = \"p\"\n"                           // 2
+      "kind = \"poll\"\n"                        // 3
+      "[connection.auth]\n"                      // 4
+      "login_url = \"http://127.0.0.1:9\"\n"     // 5
+      "username = \"u\"\n"                       // 6
+      "password_env = \"PW\"\n"                  // 7
+      "[connection.sink]\n"                      // 8
+      "type = \"stdout\"\n"                      // 9
+      "[[connection.channel]]\n"                 // 10
+      "name = \"/topic/X\"\n"                    // 11
+      "[[connection.object]]\n"                  // 12
+      "name = \"1Account\"\n"                    // 13
+      "fields = [\"Name\", \"bad field\", 3]\n"  // 14
+      "color = \"red\"\n"                        // 15
+      "[[connection.object]]\n"                  // 16
+      "name = \"Contact\"\n"                     // 17
+      "interval = 0\n"                           // 18
+      "[[connection.object]]\n"                  // 19
+      "name = \"Contact\"\n"                     // 20
+      "[[connection]]\n"                         // 21
+      "name = \"s\"\n"                           // 22
+      "kind = \"pull\"\n"                        // 23
+      "[connection.auth]\n"                      // 24
+      "login_url = \"http://127.0.0.1:9\"\n"     // 25
+      "username = \"u\"\n"                       // 26
+      "password_env = \"PW\"\n"                  // 27
+      "[connection.sink]\n"                      // 28
+      "type = \"stdout\"\n"                      // 29
+      "[[connection]]\n"                         // 30
+      "name = \"f\"\n"                           // 31
+      "overlap = 5\n"                            // 32
+      "[connection.auth]\n"                      // 33
+      "login_url = \"http://127.0.0.1:9\"\n"     // 34
+      "username = \"u\"\n"                       // 35
+      "password_env = \"PW\"\n"                  // 36
+      "[connection.sink]\n"                      // 37
+      "type = \"stdout\"\n"                      // 38
+      "[[connection.channel]]\n"                 // 39
+      "name = \"/topic/X\"\n"                    // 40
+      "[connection.fallback]\n"                  // 41
+      "probe_interval = \"soon\"\n";             // 42
   CHECK_FALSE(parse(text, problems));
   const std::vector<std::string> expected{
       "serve.toml:10: connection[0].channel: a poll connection reads [[connection.object]] "
@@ -154,24 +156,28 @@ TEST_CASE("polled events cannot go to a postgresql sink, which keys its rows by 
       "[connection.auth]\nlogin_url = \"http://127.0.0.1:9\"\nusername = \"u\"\n"
       "password_env = \"PW\"\n";
   std::vector<std::string> problems;
-  CHECK_FALSE(parse("[[connection]]\nname = \"p\"\nkind = \"poll\"\n" + auth +
-                        "[connection.sink]\ntype = \"postgresql\"\n"  // line 8
-                        "[[connection.object]]\nname = \"Account\"\n"
-                        "[[connection]]\nname = \"s\"\n" + auth +
-                        "[connection.sink]\ntype = \"postgresql\"\n"  // line 18
-                        "[[connection.channel]]\nname = \"/topic/X\"\n"
-                        "[connection.fallback]\n[[connection.fallback.object]]\nname = \"Account\"\n",
-                    problems));
+  CHECK_FALSE(
+      parse("[[connection]]\nname = \"p\"\nkind = \"poll\"\n" + auth +
+                "[connection.sink]\ntype = \"postgresql\"\n"  // line 8
+                "[[connection.object]]\nname = \"Account\"\n"
+                "[[connection]]\nname = \"s\"\n" +
+                auth +
+                "[connection.sink]\ntype = \"postgresql\"\n"  // line 18
+                "[[connection.channel]]\nname = \"/topic/X\"\n"
+                "[connection.fallback]\n[[connection.fallback.object]]\nname = \"Account\"\n",
+            problems));
   const auto has = [&](const std::string& wanted) {
     for (const auto& p : problems)
       if (p == wanted) return true;
     return false;
   };
   for (const auto& p : problems) INFO(p);
-  CHECK(has("serve.toml:8: connection[0].sink.type: a poll connection needs a stdout, file or "
-            "webhook sink: the postgresql sink stores events by replay id, and polled events "
-            "have none"));
-  CHECK(has("serve.toml:18: connection[1].sink.type: a [connection.fallback] needs a stdout, "
-            "file or webhook sink: the postgresql sink stores events by replay id, and polled "
-            "events have none"));
+  CHECK(
+      has("serve.toml:8: connection[0].sink.type: a poll connection needs a stdout, file or "
+          "webhook sink: the postgresql sink stores events by replay id, and polled events "
+          "have none"));
+  CHECK(
+      has("serve.toml:18: connection[1].sink.type: a [connection.fallback] needs a stdout, "
+          "file or webhook sink: the postgresql sink stores events by replay id, and polled "
+          "events have none"));
 }
