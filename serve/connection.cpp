@@ -52,6 +52,7 @@ void connection::start() {
     if (self->running_) return;
     // A start after a completed stop begins afresh.
     self->stopping_ = false;
+    self->fallback_ = false;  // streaming is tried first; the limit brings the fallback back
     self->backoff_ = std::chrono::milliseconds(0);
     {
       std::lock_guard lock{self->mutex_};

@@ -31,6 +31,13 @@ void connection::start_polling() {
     std::lock_guard lock{mutex_};
     polling_ = std::move(p);
   }
+  if (polling_->running()) {
+    // A stop still finishing (the connection was started again at once): start after it.
+    polling_->stop([self = shared_from_this()] {
+      if (!self->stopping_) self->start_polling();
+    });
+    return;
+  }
   {
     std::lock_guard lock{mutex_};
     state_ = connection_state::polling;
