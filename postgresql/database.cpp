@@ -89,10 +89,11 @@ std::unique_ptr<session> session::open(const connect_options& options, error_inf
   }
   // The server's notices ("already exists, skipping") are not ours to print.
   PQsetNoticeProcessor(s->conn_, [](void*, const char*) {}, nullptr);
-  if (options.statement_timeout.count() > 0) {
-    const std::string set =
-        "SET statement_timeout = " + std::to_string(options.statement_timeout.count());
-    if (auto e = s->exec(set)) {
+  for (const auto& [name, value] :
+       {std::pair{"statement_timeout", options.statement_timeout},
+        std::pair{"idle_in_transaction_session_timeout", options.idle_in_transaction_timeout}}) {
+    if (value.count() <= 0) continue;
+    if (auto e = s->exec("SET " + std::string(name) + " = " + std::to_string(value.count()))) {
       error = e;
       return nullptr;
     }

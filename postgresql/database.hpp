@@ -33,6 +33,10 @@ struct connect_options {
   std::chrono::seconds connect_timeout{10};
   /// Each statement's limit on the server (statement_timeout); 0: the server's default.
   std::chrono::milliseconds statement_timeout{15'000};
+  /// A transaction left idle this long is ended by the server, its locks freed
+  /// (idle_in_transaction_session_timeout): a client frozen inside one (SIGSTOP, a VM paused)
+  /// must not hold a lease row another replica needs. 0: the server's default.
+  std::chrono::milliseconds idle_in_transaction_timeout{0};
   std::string application_name = "sfstream";
 };
 

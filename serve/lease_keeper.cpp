@@ -341,7 +341,10 @@ void lease_keeper::share(pg::session& s) {
     if (auto e = pg::claim_lease(s, tables_, name, settings_.replica, settings_.ttl, got)) {
       std::lock_guard lock{mutex_};
       figures_.last_error = log_.redact(e.to_string());
-      return;
+      // A row locked by a transaction that does not end (its statement timed out): the
+      // next candidate may be free.
+      if (!s.healthy()) return;
+      continue;
     }
     if (!got) continue;
     --want;

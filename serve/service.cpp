@@ -24,6 +24,10 @@ service::service(service_config config)
     postgresql::connect_options o;
     o.conninfo = config_.postgresql->conninfo;
     o.password = config_.postgresql->password;
+    // A replica frozen inside a fenced transaction holds its lease row locked: the server ends
+    // that transaction well before the lease expires, so a takeover is never held up by it.
+    o.idle_in_transaction_timeout =
+        std::max<std::chrono::milliseconds>(config_.postgresql->lease_ttl / 2, std::chrono::milliseconds(500));
     database_ = std::make_shared<postgresql::pool>(
         o, config_.postgresql->pool_size != 0 ? config_.postgresql->pool_size
                                               : config_.sink_threads);
