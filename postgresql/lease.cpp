@@ -28,7 +28,7 @@ error_info ensure_leases(session& s, const tables& t, const std::vector<std::str
 
 error_info claim_lease(session& s, const tables& t, std::string_view connection,
                        std::string_view owner, std::chrono::milliseconds ttl,
-                       std::optional<claimed_lease>& out) {
+                       std::optional<claimed_lease>& out, bool own_too) {
   out.reset();
   // `old` is the row as the statement found it (its snapshot), so the previous owner comes
   // back with the new epoch; a concurrent claim makes this one re-check its WHERE and miss.
@@ -37,8 +37,9 @@ error_info claim_lease(session& s, const tables& t, std::string_view connection,
                       "expires_at = " + expiry(3) + ", acquired_at = now(), renewed_at = now() "
                       "FROM " + t.leases + " old WHERE l.connection = $1 AND "
                       "old.connection = l.connection AND "
-                      "(l.owner IS NULL OR l.expires_at < now()) RETURNING l.epoch, old.owner",
-                      {connection, owner, millis(ttl)}, &r))
+                      "(l.owner IS NULL OR l.expires_at < now() OR ($4 AND l.owner = $2)) "
+                      "RETURNING l.epoch, old.owner",
+                      {connection, owner, millis(ttl), own_too ? "true" : "false"}, &r))
     return e;
   if (r.rows() != 1) return {};
   claimed_lease c;
@@ -49,6 +50,16 @@ error_info claim_lease(session& s, const tables& t, std::string_view connection,
     c.takeover = *c.previous_owner != owner;
   }
   out = std::move(c);
+  return {};
+}
+
+error_info lock_replica(session& s, const tables& t, std::string_view replica, bool& locked) {
+  result r;
+  locked = false;
+  if (auto e = s.exec("SELECT pg_try_advisory_lock(hashtext('sfstream replica ' || $1 || ' ' || $2))",
+                      {t.schema_name, replica}, &r))
+    return e;
+  locked = r.rows() == 1 && r.text(0, 0) == "t";
   return {};
 }
 
@@ -143,7 +154,8 @@ std::size_t fair_share(std::size_t connections, std::size_t replicas) noexcept {
 }
 
 lease_plan plan_leases(std::string_view me, const std::set<std::string>& held,
-                       const std::vector<lease_row>& rows, const std::vector<std::string>& live) {
+                       const std::vector<lease_row>& rows, const std::vector<std::string>& live,
+                       bool own_too) {
   std::set<std::string> replicas(live.begin(), live.end());
   replicas.emplace(me);
   const std::size_t share = fair_share(rows.size(), replicas.size());
@@ -166,8 +178,14 @@ lease_plan plan_leases(std::string_view me, const std::set<std::string>& held,
     }
     return plan;
   }
-  for (const auto& row : rows)
-    if (!row.live && !held.count(row.connection)) plan.claim.push_back(row.connection);
+  std::vector<std::string> predecessor;
+  for (const auto& row : rows) {
+    if (held.count(row.connection)) continue;
+    if (!row.live)
+      plan.claim.push_back(row.connection);
+    else if (own_too && row.owner == me)
+      predecessor.push_back(row.connection);
+  }
   // Replicas that look at the same moment start at different places, so they race for fewer
   // of the same rows; a lost race only means trying the next one.
   if (!plan.claim.empty()) {
@@ -175,6 +193,7 @@ lease_plan plan_leases(std::string_view me, const std::set<std::string>& held,
     std::rotate(plan.claim.begin(), plan.claim.begin() + static_cast<std::ptrdiff_t>(start),
                 plan.claim.end());
   }
+  plan.claim.insert(plan.claim.begin(), predecessor.begin(), predecessor.end());
   plan.want = share - held.size();
   return plan;
 }

@@ -44,10 +44,17 @@ struct claimed_lease {
 error_info ensure_leases(session& s, const tables& t, const std::vector<std::string>& connections);
 
 /// Claims `connection` for `owner` when it is free or expired; `out` is empty when another
-/// replica holds it.
+/// replica holds it. With `own_too` also when `owner` holds it already: a predecessor of the
+/// same name that is gone (only with the replica lock, see lock_replica()).
 error_info claim_lease(session& s, const tables& t, std::string_view connection,
                        std::string_view owner, std::chrono::milliseconds ttl,
-                       std::optional<claimed_lease>& out);
+                       std::optional<claimed_lease>& out, bool own_too = false);
+
+/// Takes the replica lock of `replica` for the life of session `s` (a session advisory lock):
+/// `locked` false when another live process holds it (the same replica name twice). The lock
+/// of a process that died goes with its connection, so a replica restarted under the same
+/// name may take its predecessor's leases over at once.
+error_info lock_replica(session& s, const tables& t, std::string_view replica, bool& locked);
 
 /// Extends `held` by `ttl` from now; `renewed` false when the lease was lost (expired,
 /// taken over or released).
@@ -83,7 +90,10 @@ struct lease_plan {
 /// The even share: `me` holds no more than fair_share() while another live replica holds less
 /// than it, and claims free or expired leases up to it. `held` are the leases `me` holds (and
 /// keeps renewing); `rows` the table's rows of every configured connection.
+/// With `own_too`, leases still held under the name `me` but not in `held` (a predecessor's)
+/// are claimable too, first.
 lease_plan plan_leases(std::string_view me, const std::set<std::string>& held,
-                       const std::vector<lease_row>& rows, const std::vector<std::string>& live);
+                       const std::vector<lease_row>& rows, const std::vector<std::string>& live,
+                       bool own_too = false);
 
 }  // namespace sfstream::postgresql

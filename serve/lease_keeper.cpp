@@ -164,6 +164,7 @@ void lease_keeper::run() {
       s.reset();
       error_info why;
       if (full) s = pg::session::open(database_, why);
+      locked_ = false;
       if (!s && full) {
         std::lock_guard lock{mutex_};
         figures_.last_error = log_.redact(why.to_string());
@@ -172,6 +173,18 @@ void lease_keeper::run() {
     }
     if (s && !prepared) {
       prepared = !pg::migrate(*s, tables_) && !pg::ensure_leases(*s, tables_, connections_);
+    }
+    if (s && prepared && !locked_ && full) {
+      // One live process per replica name: the lock lives as long as this session.
+      bool was = duplicate_;
+      if (!pg::lock_replica(*s, tables_, settings_.replica, locked_)) {
+        duplicate_ = !locked_;
+        if (duplicate_ && !was)
+          log_.log(log_level::error, "",
+                   "another live process runs as replica " + settings_.replica +
+                       ": this one claims no connection until it is gone (give each replica "
+                       "its own [service] replica)");
+      }
     }
     tick(s && prepared ? s.get() : nullptr, full);
     // The stop is complete once every connection has stopped and its lease was given up.
@@ -184,7 +197,8 @@ void lease_keeper::run() {
       if (!all_idle) continue;
       done = std::move(done_);
     }
-    if (s && prepared) pg::retire_replica(*s, tables_, settings_.replica);
+    // (A second process of this name leaves the first one's heartbeat alone.)
+    if (s && prepared && locked_) pg::retire_replica(*s, tables_, settings_.replica);
     {
       std::lock_guard lock{mutex_};
       figures_.held = 0;
@@ -316,7 +330,10 @@ void lease_keeper::share(pg::session& s) {
       it->second.seen.expires_at = row.expires_at;
       it->second.seen.expires_ms = row.expires_ms;
     }
-    plan = pg::plan_leases(settings_.replica, held, rows, live);
+    plan = pg::plan_leases(settings_.replica, held, rows, live, locked_);
+    // Without the replica lock (the name is in use elsewhere, or not checked yet) nothing is
+    // claimed: two processes of one name would take each other's leases.
+    if (!locked_) plan.claim.clear();
     figures_.live_replicas = std::max<std::size_t>(live.size(), 1);
     figures_.share = pg::fair_share(connections_.size(), figures_.live_replicas);
     figures_.last_error.reset();
@@ -338,7 +355,8 @@ void lease_keeper::share(pg::session& s) {
     }
     const auto sent = steady::now();
     std::optional<pg::claimed_lease> got;
-    if (auto e = pg::claim_lease(s, tables_, name, settings_.replica, settings_.ttl, got)) {
+    if (auto e = pg::claim_lease(s, tables_, name, settings_.replica, settings_.ttl, got,
+                                 locked_)) {
       std::lock_guard lock{mutex_};
       figures_.last_error = log_.redact(e.to_string());
       // A row locked by a transaction that does not end (its statement timed out): the
@@ -369,7 +387,8 @@ void lease_keeper::share(pg::session& s) {
     log_.log(log_level::info, name,
              "lease claimed (epoch " + std::to_string(got->held.epoch) +
                  (got->takeover ? ", taken over from " + *got->previous_owner + " after it expired"
-                                : std::string()) +
+                  : got->previous_owner ? ", from a predecessor of this name that is gone"
+                                        : std::string()) +
                  "): starting");
     hooks_.start(name);
   }

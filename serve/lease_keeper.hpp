@@ -13,6 +13,11 @@
 // touching no row, or a fenced write reporting ownership::lost) stops its connection at once.
 // stop() stops every connection (drain, commit, still fenced), then releases their leases so
 // another replica takes them over at once, and ends the heartbeat.
+//
+// One live process per replica name: the keeper's session holds a lock on the name. A
+// process restarted under the same name (the one before it died, its lock gone with its
+// connection) takes its predecessor's leases over at once, raising their epochs; a second
+// live process of one name claims nothing.
 #pragma once
 
 #include <chrono>
@@ -119,6 +124,9 @@ class lease_keeper {
   bool finished_ = false;
   bool wake_ = false;
   std::function<void()> done_;
+  // keeper thread only: the replica lock is held on its session; another process has it
+  bool locked_ = false;
+  bool duplicate_ = false;
   std::thread thread_, watchdog_;
 };
 

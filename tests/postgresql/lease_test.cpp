@@ -114,6 +114,38 @@ TEST_CASE("leases: claim, renew, expiry, takeover and release, by the server's c
   CHECK_FALSE(rows[1].owner);
   CHECK_FALSE(rows[1].live);
 
+  // One live process per replica name; the one holding the name may take over a lease still
+  // held under it (a predecessor's), at a new epoch; without the flag nobody may.
+  bool locked = false;
+  REQUIRE_FALSE(pg::lock_replica(*a, t, "r1", locked));
+  CHECK(locked);
+  REQUIRE_FALSE(pg::lock_replica(*b, t, "r1", locked));
+  CHECK_FALSE(locked);
+  REQUIRE_FALSE(pg::lock_replica(*b, t, "r2", locked));
+  CHECK(locked);
+  CHECK_FALSE(claim(*b, t, "acme", "r1", 10s));
+  std::optional<pg::claimed_lease> own;
+  REQUIRE_FALSE(pg::claim_lease(*a, t, "acme", "r1", 10s, own, true));
+  REQUIRE(own);
+  CHECK(own->held.epoch == 4);
+  CHECK_FALSE(own->takeover);
+  CHECK(pg::check_fence(*a, t, "acme", third->held).code == sfstream::errc::lease_lost);
+  REQUIRE_FALSE(pg::claim_lease(*b, t, "acme", "r2", 10s, own, true));
+  CHECK_FALSE(own);  // another name's live lease stays its own
+  {
+    // The lock goes with its session.
+    auto gone = open_session();
+    REQUIRE_FALSE(pg::lock_replica(*gone, t, "r9", locked));
+    CHECK(locked);
+  }
+  // (the server lets go of it once it has seen the connection close)
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE_FALSE(pg::lock_replica(*b, t, "r9", locked));
+    if (locked) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(locked);
+
   // Heartbeats: live replicas until their expiry or retirement.
   REQUIRE_FALSE(pg::heartbeat(*a, t, "r1", 10s));
   REQUIRE_FALSE(pg::heartbeat(*b, t, "r2", 300ms));
@@ -265,6 +297,14 @@ TEST_CASE("leases: the even share is ceil(connections / live replicas), extras r
   plan = pg::plan_leases("b", {"c4"}, rows, {"a", "b"});
   CHECK(plan.want == 2);
   CHECK(plan.claim == std::vector<std::string>{"c5"});
+  // Leases still held under my name but not by me (a predecessor's): claimable first with the
+  // replica lock, never without.
+  rows[0] = row("c0", "b", true);
+  plan = pg::plan_leases("b", {"c4"}, rows, {"a", "b"}, true);
+  CHECK(plan.claim == std::vector<std::string>{"c0", "c5"});
+  plan = pg::plan_leases("b", {"c4"}, rows, {"a", "b"}, false);
+  CHECK(plan.claim == std::vector<std::string>{"c5"});
+  rows[0] = row("c0", "a", true);
   // A replica missing from the live list (its heartbeat failed) still counts itself.
   plan = pg::plan_leases("b", {"c4"}, rows, {"a"});
   CHECK(plan.want == 2);

@@ -98,7 +98,7 @@ struct replica {
 
 }  // namespace
 
-TEST_CASE("lease keeper: replicas share evenly, a lost lease stops at once, a graceful stop hands over without waiting for expiry") {
+TEST_CASE("lease keeper: replicas share evenly, a lost lease stops at once, one name runs once, a graceful stop hands over without waiting for expiry") {
   const serve::service_log log(serve::log_format::text, sfstream::log_level::warning, {});
   streams s;
   replica a("a", "keeper_share", 900ms, six, s, log);
@@ -138,12 +138,25 @@ TEST_CASE("lease keeper: replicas share evenly, a lost lease stops at once, a gr
   REQUIRE(again);
   CHECK(again->epoch > epoch_before);
 
+  // A second live process under the name "a" claims nothing, not even "a"'s leases.
+  {
+    streams s2;
+    replica dup("a", "keeper_share", 900ms, six, s2, log);
+    dup.keeper->start();
+    std::this_thread::sleep_for(1200ms);
+    CHECK(s2.held_by("a") == 0);
+    CHECK(dup.keeper->figures().claims == 0);
+    REQUIRE(dup.stop(5s));
+  }
+  CHECK(s.held_by("a") + s.held_by("b") == 6);
+
   // "a" stops gracefully: its connections stop, then their leases are released, and "b"
   // holds all six well before a lease could have expired.
   const auto a_held = s.held_by("a");
+  const auto released_before = a.keeper->figures().releases;
   const auto t0 = steady::now();
   REQUIRE(a.stop(5s));
-  CHECK(a.keeper->figures().releases == a_held);
+  CHECK(a.keeper->figures().releases - released_before == a_held);
   const auto takeovers_before = b.keeper->figures().takeovers;
   REQUIRE(eventually([&] { return s.held_by("b") == 6; }, 5s));
   const auto handover = steady::now() - t0;
