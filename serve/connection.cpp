@@ -51,6 +51,7 @@ void connection::start() {
   asio::dispatch(strand_, [self = shared_from_this()] {
     if (self->running_) return;
     // A start after a completed stop begins afresh.
+    ++self->runs_;
     self->stopping_ = false;
     self->fallback_ = false;  // streaming is tried first; the limit brings the fallback back
     self->backoff_ = std::chrono::milliseconds(0);
@@ -64,7 +65,8 @@ void connection::start() {
 }
 
 void connection::start_run() {
-  if (stopping_) return;
+  // One run at a time: a second client would replace (and destroy) the running one.
+  if (stopping_ || running_) return;
   if (config_.kind == connection_kind::poll) {
     start_polling();
     return;
@@ -210,8 +212,10 @@ void connection::retry_or_fail(const error_info& why) {
   std::snprintf(delay, sizeof delay, "%.1f", static_cast<double>(backoff_.count()) / 1000.0);
   log_.log(log_level::error, "failed: " + text + "; starting again in " + delay + " s");
   restart_timer_.expires_after(backoff_);
-  restart_timer_.async_wait([self = shared_from_this()](boost::system::error_code wait) {
-    if (!wait) self->start_run();
+  // A stop (or a stop and a new start) after the timer fired, with its handler still queued,
+  // must not start a second run: only the run this wait belongs to is restarted.
+  restart_timer_.async_wait([self = shared_from_this(), runs = runs_](boost::system::error_code wait) {
+    if (!wait && runs == self->runs_) self->start_run();
   });
 }
 
@@ -232,6 +236,7 @@ void connection::stop(std::function<void()> stopped, bool final) {
       return;
     }
     self->stopping_ = true;
+    ++self->runs_;
     self->restart_timer_.cancel();
     self->probe_timer_.cancel();
     if (final) self->sink_->stop();

@@ -104,6 +104,7 @@ class connection : public std::enable_shared_from_this<connection> {
   // strand only
   bool stopping_ = false;
   bool running_ = false;
+  std::uint64_t runs_ = 0;  // raised by every start() and stop(): a stale restart wait is void
   std::chrono::milliseconds backoff_{0};
   std::function<void()> stopped_;
   std::uint64_t run_ = 0;     // client runs started, to tell a stale limit report

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "postgresql/lease.hpp"
-#include "support/postgres_server.hpp"
+#include "support/postgres_session.hpp"
 
 namespace {
 
@@ -24,15 +24,7 @@ postgres_server& server() {
   return s;
 }
 
-std::unique_ptr<pg::session> open_session() {
-  pg::connect_options c;
-  c.conninfo = server().conninfo();
-  c.password = server().password();
-  sfstream::error_info e;
-  auto s = pg::session::open(c, e);
-  REQUIRE_MESSAGE(s != nullptr, e.to_string());
-  return s;
-}
+std::unique_ptr<pg::session> open_session() { return sfstream::testing::open_session(server()); }
 
 std::unique_ptr<pg::session> migrated(const pg::tables& t) {
   auto s = open_session();

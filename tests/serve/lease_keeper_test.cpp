@@ -12,7 +12,7 @@
 #include "postgresql/lease.hpp"
 #include "serve/lease_keeper.hpp"
 #include "serve/service_log.hpp"
-#include "support/postgres_server.hpp"
+#include "support/postgres_session.hpp"
 
 namespace {
 
@@ -28,9 +28,7 @@ postgres_server& server() {
 }
 
 pg::connect_options database() {
-  pg::connect_options c;
-  c.conninfo = server().conninfo();
-  c.password = server().password();
+  auto c = sfstream::testing::connect_options_of(server());
   c.connect_timeout = std::chrono::seconds(2);
   return c;
 }

@@ -19,11 +19,12 @@
 #include "postgresql/schema.hpp"
 #include "support/child_process.hpp"
 #include "support/emulator_fixture.hpp"
-#include "support/postgres_server.hpp"
+#include "support/postgres_session.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using sfstream::testing::emulator_fixture;
+using sfstream::testing::open_session;
 using sfstream::testing::postgres_server;
 using sfstream::testing::wait_until;
 namespace pg = sfstream::postgresql;
@@ -37,16 +38,6 @@ std::unique_ptr<sfstream::testing::child_process> serve(const fs::path& config,
   return std::make_unique<sfstream::testing::child_process>(
       std::vector<std::string>{SFSTREAM_CLI_PATH, "serve", "--config", config.string()},
       sfstream::testing::child_process::environment{}, fs::path(log.string() + ".out"), log);
-}
-
-std::unique_ptr<pg::session> open_session(const postgres_server& db) {
-  pg::connect_options c;
-  c.conninfo = db.conninfo();
-  c.password = db.password();
-  sfstream::error_info e;
-  auto s = pg::session::open(c, e);
-  REQUIRE_MESSAGE(s != nullptr, e.to_string());
-  return s;
 }
 
 using row_set = std::multiset<std::pair<std::string, std::int64_t>>;

@@ -26,11 +26,12 @@
 #include "postgresql/schema.hpp"
 #include "support/child_process.hpp"
 #include "support/emulator_fixture.hpp"
-#include "support/postgres_server.hpp"
+#include "support/postgres_session.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using sfstream::testing::emulator_fixture;
+using sfstream::testing::open_session;
 using sfstream::testing::postgres_server;
 using sfstream::testing::wait_until;
 namespace pg = sfstream::postgresql;
@@ -46,16 +47,6 @@ const std::string channel = "/event/Order__e";
 
 std::string org_name(int i) { return "org" + std::to_string(i); }
 std::string replica_name(int r) { return "r" + std::to_string(r); }
-
-std::unique_ptr<pg::session> open_session(const postgres_server& db) {
-  pg::connect_options c;
-  c.conninfo = db.conninfo();
-  c.password = db.password();
-  sfstream::error_info e;
-  auto s = pg::session::open(c, e);
-  REQUIRE_MESSAGE(s != nullptr, e.to_string());
-  return s;
-}
 
 // connection → owner of its unexpired lease.
 std::map<std::string, std::string> owners(pg::session& s) {
