@@ -185,6 +185,8 @@ void connection::on_run_finished(std::error_code ec) {
     return;
   }
   if (fallback_) {
+    // The client committed what the sink confirmed: the polling starts after it.
+    start_fallback_polling();
     probe_later();
     return;
   }

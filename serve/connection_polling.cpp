@@ -70,7 +70,6 @@ void connection::on_daily_limit(std::uint64_t run) {
                  std::to_string(config_.fallback->polling.objects.size()) +
                  " object(s) instead (channels /poll/<Object>); trying streaming again every " +
                  every + " s");
-    start_fallback_polling();
   } else {
     log_.log(log_level::info,
              "streaming is still refused (daily event allocation spent): polling goes on; "
@@ -82,8 +81,14 @@ void connection::on_daily_limit(std::uint64_t run) {
     std::lock_guard lock{mutex_};
     c = client_;
   }
-  // The client drains and commits what it holds; its end arms the next try (on_run_finished).
-  if (c) c->cancel();
+  // The client drains and commits what it holds; its end starts the polling (after the newest
+  // event committed) and arms the next try (on_run_finished).
+  if (c) {
+    c->cancel();
+    return;
+  }
+  start_fallback_polling();
+  probe_later();
 }
 
 void connection::start_fallback_polling() {
@@ -96,14 +101,32 @@ void connection::start_fallback_polling() {
     polling_ = std::move(p);
   }
   if (polling_->running()) return;
-  polling_->start([weak = weak_from_this()](const error_info& why) {
-    auto self = weak.lock();
-    if (!self) return;
-    // Started again at the next try of streaming, if streaming is still refused then.
-    self->log_.log(log_level::error,
-                   "the fallback polling ended: " + self->redact_(why.to_string()) +
-                       "; polling again at the next try of streaming");
-  });
+  // Just after the newest event committed on any channel: what the stream had not delivered
+  // when it was refused is polled too.
+  std::optional<std::chrono::system_clock::time_point> since;
+  try {
+    for (const auto& ch : config_.channels) {
+      const auto p = store_->load(ch.name.substr(0, ch.name.find('?')));
+      if (!p || !p->cursor.empty() || p->event_time.time_since_epoch().count() == 0) continue;
+      const auto after = p->event_time + std::chrono::milliseconds(1);
+      if (!since || *since < after) since = after;
+    }
+  } catch (const sfstream::error& e) {
+    log_.log(log_level::warning,
+             "the fallback starts at the newest records: the stored positions could not be "
+             "read (" + redact_(e.info().to_string()) + ")");
+    since.reset();
+  }
+  polling_->start(
+      [weak = weak_from_this()](const error_info& why) {
+        auto self = weak.lock();
+        if (!self) return;
+        // Started again at the next try of streaming, if streaming is still refused then.
+        self->log_.log(log_level::error,
+                       "the fallback polling ended: " + self->redact_(why.to_string()) +
+                           "; polling again at the next try of streaming");
+      },
+      since);
 }
 
 void connection::probe_later() {

@@ -72,7 +72,8 @@ poll_run::poll_run(asio::any_io_executor io, asio::any_io_executor blocking,
 
 poll_run::~poll_run() = default;
 
-void poll_run::start(std::function<void(const error_info&)> finished) {
+void poll_run::start(std::function<void(const error_info&)> finished,
+                     std::optional<std::chrono::system_clock::time_point> since) {
   if (running_) return;
   poll_config pc;
   pc.credentials = credentials_;
@@ -97,7 +98,7 @@ void poll_run::start(std::function<void(const error_info&)> finished) {
       });
     };
     if (auto why =
-            p->add({o.name, o.fields, o.where, o.interval, poll_start::now, {}}, std::move(cbs))) {
+            p->add({o.name, o.fields, o.where, o.interval, poll_start::now, since}, std::move(cbs))) {
       asio::post(callbacks_, [finished, why] { finished(why); });
       return;
     }

@@ -5,9 +5,10 @@
 // cursor once the sink confirmed them; cursors live in the connection's view of the service's
 // store, beside its replay ids (the keys never collide).
 //
-// A fallback starts each object at its newest record when the fallback begins, unless the
-// store holds a live cursor of an earlier fallback that never ended (the service stopped while
-// polling): then it resumes from it, so changes made while the service was down come too.
+// A fallback starts each object just after the newest event the connection committed (at its
+// newest record when it has none), so what the stream had not delivered yet when it was refused
+// is polled too; unless the store holds a live cursor of an earlier fallback that never ended
+// (the service stopped while polling): then it resumes from it.
 // When streaming works again the connection stops the fallback and retires its cursors, so
 // the next fallback does not poll again what the stream delivered in between.
 #pragma once
@@ -54,7 +55,10 @@ class poll_run : public std::enable_shared_from_this<poll_run> {
   poll_run& operator=(const poll_run&) = delete;
 
   /// Starts polling; `finished` gets the error that ended the run (not called after stop()).
-  void start(std::function<void(const error_info&)> finished);
+  /// An object without a stored cursor starts with the changes stamped at or after `since`,
+  /// or at its newest record when there is none.
+  void start(std::function<void(const error_info&)> finished,
+             std::optional<std::chrono::system_clock::time_point> since = std::nullopt);
   /// Cancels the run: `stopped` comes once the batch the sink holds was confirmed and its
   /// cursor committed (at once when not running).
   void stop(std::function<void()> stopped);

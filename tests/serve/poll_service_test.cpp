@@ -249,11 +249,16 @@ std::string fallback_text(const temp_dir& dir, emulator_fixture& org) {
                      "[[connection.fallback.object]]\nname = \"Account\"\nfields = [\"Name\"]\n");
 }
 
-/// What both fallback tests share: three changes streamed (the whole daily allocation), the
-/// switch to polling, and two changes made while polling.
+/// What the fallback tests share: three changes streamed (the whole daily allocation), one the
+/// stream no longer delivers, the switch to polling, and two changes made while polling.
 struct fallback_run {
   std::vector<std::string> streamed;  // A1, A2, A3
+  std::string undelivered;            // A4: published on the stream, refused by the limit
   std::string made_while_polling;     // B1
+  /// What the fallback polls: A4 (it starts after the newest event committed), B1, A1's update.
+  std::multiset<std::string> polled() const {
+    return {"created:" + undelivered, "created:" + made_while_polling, "updated:" + streamed[0]};
+  }
 };
 
 fallback_run stream_until_the_limit_then_poll(emulator_fixture& org, service& svc,
@@ -262,6 +267,8 @@ fallback_run stream_until_the_limit_then_poll(emulator_fixture& org, service& sv
   REQUIRE(wait_until([&] { return acme(svc).state == connection_state::streaming; }));
   for (int i = 1; i <= 3; ++i) r.streamed.push_back(create(org, "A" + std::to_string(i)));
   REQUIRE(wait_until([&] { return changes_on(out, "/topic/Accounts").size() >= 3; }));
+  tick(org);
+  r.undelivered = create(org, "A4");
   // The next connect is refused with the daily limit: the connection polls instead.
   REQUIRE(wait_until([&] {
     const auto c = acme(svc);
@@ -273,9 +280,9 @@ fallback_run stream_until_the_limit_then_poll(emulator_fixture& org, service& sv
   tick(org);
   r.made_while_polling = create(org, "B1");
   update(org, r.streamed[0], "A1-changed");
-  REQUIRE(wait_until([&] { return changes_on(out, "/poll/Account").size() >= 2; }));
-  CHECK(changes_on(out, "/poll/Account") ==
-        set_of({"created:" + r.made_while_polling, "updated:" + r.streamed[0]}));
+  REQUIRE(wait_until([&] { return changes_on(out, "/poll/Account").size() >= 3; }));
+  CHECK(changes_on(out, "/poll/Account") == r.polled());
+  CHECK(changes_on(out, "/topic/Accounts").size() == 3);
   return r;
 }
 
@@ -304,21 +311,22 @@ TEST_CASE(
     return c.state == connection_state::streaming && !c.polling;
   }));
   const std::string after = create(org, "C1");
-  REQUIRE(wait_until([&] { return changes_on(out, "/topic/Accounts").size() >= 6; }));
+  REQUIRE(wait_until([&] { return changes_on(out, "/topic/Accounts").size() >= 7; }));
   std::this_thread::sleep_for(600ms);  // three poll intervals: a poller still running would show
   svc.stop();
   svc.wait();
 
-  // The overlap expected: the changes made while polling come twice, once polled
-  // (/poll/Account) and once streamed after the return (/topic/Accounts, replayed from the
-  // stored id); every other change comes only streamed. Nothing comes twice on one channel.
+  // The overlap expected: the changes after the newest event streamed before the limit (the one
+  // refused and those made while polling) come twice, once polled (/poll/Account) and once
+  // streamed after the return (/topic/Accounts, replayed from the stored id); every other
+  // change comes only streamed. Nothing comes twice on one channel.
   const auto& a = run.streamed;
   CHECK(changes_on(out, "/topic/Accounts") ==
         set_of({"created:" + a[0], "created:" + a[1], "created:" + a[2],
-                "created:" + run.made_while_polling, "updated:" + a[0], "created:" + after}));
-  CHECK(changes_on(out, "/poll/Account") ==
-        set_of({"created:" + run.made_while_polling, "updated:" + a[0]}));
-  CHECK(lines_of(out).size() == 8);
+                "created:" + run.undelivered, "created:" + run.made_while_polling,
+                "updated:" + a[0], "created:" + after}));
+  CHECK(changes_on(out, "/poll/Account") == run.polled());
+  CHECK(lines_of(out).size() == 10);
   const auto c = acme(svc);
   CHECK(c.fallbacks == 1);
   CHECK_FALSE(c.last_gap.has_value());
@@ -341,7 +349,7 @@ TEST_CASE(
   REQUIRE_FALSE(svc.start());
   const auto run = stream_until_the_limit_then_poll(org, svc, out);
   // The sink wrote them; the poller counts them once their confirmation reached it.
-  CHECK(wait_until([&] { return acme(svc).polling->objects.at(0).events == 2; }));
+  CHECK(wait_until([&] { return acme(svc).polling->objects.at(0).events == 3; }));
 
   // A day and an hour later the allocation is back, and every retained event is gone.
   tick(org, 25h);
@@ -358,13 +366,13 @@ TEST_CASE(
   svc.stop();
   svc.wait();
 
-  // The stream has what it delivered before the limit and after the return; the changes made
-  // while polling come only polled (their stream events expired with the stored id).
+  // The stream has what it delivered before the limit and after the return; the change it
+  // refused and those made while polling come only polled (their stream events expired with
+  // the stored id): every change once.
   const auto& a = run.streamed;
   CHECK(changes_on(out, "/topic/Accounts") ==
         set_of({"created:" + a[0], "created:" + a[1], "created:" + a[2], "created:" + after}));
-  CHECK(changes_on(out, "/poll/Account") ==
-        set_of({"created:" + run.made_while_polling, "updated:" + a[0]}));
+  CHECK(changes_on(out, "/poll/Account") == run.polled());
 }
 
 TEST_CASE(
@@ -388,14 +396,15 @@ TEST_CASE(
   const std::string down = create(org, "D1");
   service svc(parse(text));
   REQUIRE_FALSE(svc.start());
-  REQUIRE(wait_until([&] { return changes_on(out, "/poll/Account").size() >= 3; }));
+  REQUIRE(wait_until([&] { return changes_on(out, "/poll/Account").size() >= 4; }));
   REQUIRE(wait_polls(svc, 2));
   CHECK(acme(svc).state == connection_state::fallback);
   svc.stop();
   svc.wait();
   const auto& a = run.streamed;
   CHECK(changes_on(out, "/poll/Account") ==
-        set_of({"created:" + run.made_while_polling, "updated:" + a[0], "created:" + down}));
+        set_of({"created:" + run.undelivered, "created:" + run.made_while_polling,
+                "updated:" + a[0], "created:" + down}));
   CHECK(changes_on(out, "/topic/Accounts") ==
         set_of({"created:" + a[0], "created:" + a[1], "created:" + a[2]}));
 }
