@@ -29,6 +29,16 @@ std::string one_line(const char* message) {
   return s;
 }
 
+/// True when the server answered a connection attempt and refused it for a reason no retry
+/// fixes: the login (password, role, pg_hba.conf) or a database that does not exist. A server
+/// starting up, shutting down or out of connection slots is worth waiting for.
+bool refused_for_good(std::string_view message) {
+  const auto has = [&](std::string_view s) { return message.find(s) != std::string_view::npos; };
+  return has("password authentication failed") || has("authentication failed for user") ||
+         has("no pg_hba.conf entry") || has("password is required") ||
+         (has("FATAL:") && has("\" does not exist"));
+}
+
 }  // namespace
 
 result::result(pg_result* r) : r_(r, [](pg_result* p) { PQclear(p); }) {}
@@ -84,7 +94,17 @@ std::unique_ptr<session> session::open(const connect_options& options, error_inf
   const char* db = PQdb(s->conn_);
   s->where_ = std::string(host ? host : "?") + ":" + (port ? port : "?") + "/" + (db ? db : "?");
   if (PQstatus(s->conn_) != CONNECTION_OK) {
-    error = io_error("connecting to PostgreSQL at " + s->where_, one_line(PQerrorMessage(s->conn_)));
+    std::string message = one_line(PQerrorMessage(s->conn_));
+    if (refused_for_good(message)) {
+      error.code = make_error_code(errc::invalid_config);
+      error.diag.context = "connecting to PostgreSQL at " + s->where_ +
+                           " (no retry helps: correct the user, password or database of the "
+                           "connection string and password setting)";
+      error.diag.server_text = std::move(message);
+      error.cause = {};
+      return nullptr;
+    }
+    error = io_error("connecting to PostgreSQL at " + s->where_, std::move(message));
     return nullptr;
   }
   // The server's notices ("already exists, skipping") are not ours to print.

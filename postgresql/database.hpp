@@ -66,7 +66,9 @@ inline constexpr std::string_view sqlstate_deadlock = "40P01";
 
 class session {
  public:
-  /// Connects; errc::replay_store_io (with the server's message) when it cannot.
+  /// Connects; errc::replay_store_io (with the server's message) when it cannot, or
+  /// errc::invalid_config when the server refused the login or knows no such database (no
+  /// retry helps).
   static std::unique_ptr<session> open(const connect_options& options, error_info& error);
   ~session();
   session(const session&) = delete;

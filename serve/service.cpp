@@ -216,7 +216,7 @@ error_info service::start() {
                " sink thread(s); positions in " + where);
   if (database_) {
     if (auto why = prepare_database()) {
-      // Tables newer than this build: no wait helps.
+      // Tables newer than this build, a refused login, no such database: no wait helps.
       if (why.code == errc::invalid_config) return why;
       {
         std::lock_guard lock{mutex_};

@@ -26,8 +26,9 @@ struct postgresql_store_options {
 
 /// A store in table `<schema>.positions`. Opening connects, creates or migrates the tables
 /// (schema versioned; several processes may open at once) and throws sfstream::error
-/// (errc::replay_store_io with the server's message, errc::invalid_config for tables newer
-/// than this build) when it cannot. Each save is one short transaction; a broken connection is
+/// (errc::replay_store_io with the server's message when it cannot be reached,
+/// errc::invalid_config when it refuses the login or has no such database, or for tables
+/// newer than this build) when it cannot. Each save is one short transaction; a broken connection is
 /// opened again on the next call, and a save whose commit was cut is retried once (saving the
 /// same positions twice is harmless). Errors name the server, never the password.
 std::shared_ptr<replay_store> open_postgresql_replay_store(const postgresql_store_options& options);

@@ -131,9 +131,21 @@ TEST_CASE("a store outlives a server restart and its errors name the server neve
     FAIL("a wrong password was accepted");
   } catch (const sfstream::error& e) {
     const std::string what = e.what();
-    CHECK(e.info().code == sfstream::errc::replay_store_io);
+    // The server refused the login: no retry helps.
+    CHECK(e.info().code == sfstream::errc::invalid_config);
     CHECK(what.find("password authentication failed") != std::string::npos);
+    CHECK(what.find("correct the user, password or database") != std::string::npos);
     CHECK(what.find("not-the-password-xyz") == std::string::npos);
+  }
+  // A database that does not exist: the same.
+  auto missing = options("restart");
+  missing.conninfo = server().conninfo("no_such_db");
+  try {
+    sfstream::open_postgresql_replay_store(missing);
+    FAIL("a missing database was accepted");
+  } catch (const sfstream::error& e) {
+    CHECK(e.info().code == sfstream::errc::invalid_config);
+    CHECK(std::string(e.what()).find("\"no_such_db\" does not exist") != std::string::npos);
   }
 }
 

@@ -137,4 +137,18 @@ TEST_CASE("a service whose PostgreSQL store is down at start waits for it, then 
   CHECK(why.to_string().find("upgrade sfstream") != std::string::npos);
   newer.stop();
   newer.wait();
+
+  // A refused login: the start fails at once too, naming the server, never the password.
+  { std::ofstream(dbpw, std::ios::trunc) << "wrong-db-password-123"; }
+  problems.clear();
+  auto refused_config = parse_service_config(text, "test.toml", problems);
+  REQUIRE(refused_config.has_value());
+  service refused(std::move(*refused_config));
+  const auto refusal = refused.start();
+  CHECK(refusal.code == errc::invalid_config);
+  CHECK(refusal.to_string().find("password authentication failed") != std::string::npos);
+  CHECK(refusal.to_string().find("127.0.0.1:" + std::to_string(db.port())) != std::string::npos);
+  CHECK(refusal.to_string().find("wrong-db-password-123") == std::string::npos);
+  refused.stop();
+  refused.wait();
 }
