@@ -132,7 +132,9 @@ TEST_CASE("three serve replicas share twelve orgs through PostgreSQL: SIGKILL, S
   }
   std::vector<fs::path> logs;
   std::vector<std::unique_ptr<sfstream::testing::child_process>> procs(replicas);
+  std::vector<std::size_t> last_log(replicas, 0);
   const auto launch = [&](int r) {
+    last_log[r] = logs.size();
     logs.push_back(dir.path / ("serve-" + replica_name(r) + "-" + std::to_string(logs.size()) +
                                ".log"));
     procs[r] = std::make_unique<sfstream::testing::child_process>(
@@ -213,7 +215,14 @@ TEST_CASE("three serve replicas share twelve orgs through PostgreSQL: SIGKILL, S
     const int frozen = (round + 1) % replicas;
     CAPTURE(round);
     procs[killed]->kill(SIGKILL);
-    CHECK(procs[killed]->wait(10s) == -SIGKILL);
+    const int code = procs[killed]->wait(10s);
+    if (code != -SIGKILL) {
+      // It had ended before it was killed: what it said last.
+      const std::string text = sfstream::testing::read_whole_file(logs[last_log[killed]]);
+      MESSAGE("replica " << replica_name(killed) << " ended with " << code << "; its log ends:\n"
+                         << text.substr(text.size() > 4000 ? text.size() - 4000 : 0));
+    }
+    CHECK(code == -SIGKILL);
     live.erase(replica_name(killed));
     CHECK(until_owned(live));
 
