@@ -42,8 +42,10 @@ class sink {
   /// `done` exactly once, from any thread: done(events.size(), {}) once all are safe at the
   /// destination, or done(k, error) when only the first k are and the next one failed in a way
   /// the sink will not retry any more (the connection's handler failure policy decides then).
-  /// The events stay valid until `done` is called. At most one batch per connection is in
-  /// flight: the next comes after `done`.
+  /// The events stay valid until `done` is called. At most one batch per connection and
+  /// channel is in flight: the next of that channel comes after `done`. Batches of different
+  /// channels of one connection may overlap (its streaming client and its poller while it
+  /// returns from a fallback), so a sink keeps its per-connection state thread-safe.
   virtual void deliver(const std::string& connection, const std::string& channel,
                        std::span<const event> events, batch_done done) = 0;
 
