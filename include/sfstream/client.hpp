@@ -24,6 +24,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 
+#include "sfstream/detail/completion.hpp"
 #include "sfstream/config.hpp"
 #include "sfstream/error.hpp"
 #include "sfstream/event.hpp"
@@ -141,10 +142,7 @@ class client {
   template <typename CompletionToken>
   auto async_run(CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(std::error_code)>(
-        [this](auto handler) {
-          start_run([h = std::make_shared<decltype(handler)>(std::move(handler))](
-                        std::error_code ec) mutable { std::move (*h)(ec); });
-        },
+        [this](auto handler) { start_run(detail::make_completion(std::move(handler))); },
         token);
   }
 

@@ -53,7 +53,8 @@ class credentials_provider {
   /// Gets a token: the cached one, or a new one when there is none or `force_refresh` is set
   /// (the server refused the cached one). Transport failures (errc::connection_failed,
   /// timeout, tls_error, ...) are passed through unchanged so the caller may retry;
-  /// authentication errors (errc::auth_*) are final for these credentials.
+  /// authentication errors (errc::auth_*) are final for these credentials. `done` runs on the
+  /// provider's executor (any of its threads): a caller with a strand dispatches onto it.
   virtual void async_token(bool force_refresh, token_handler done) = 0;
 
   /// One line naming the kind of credentials, user and login host: no secret, fit for logs.

@@ -390,11 +390,15 @@ void client_runtime::carry_out(bayeux::authenticate& a) {
           config_.credentials->describe());
   // The provider keeps this callback until its login completes, and the runtime keeps the
   // provider: a weak reference, so a runtime abandoned mid-login is freed, not kept in a cycle.
-  config_.credentials->async_token(
-      a.force_refresh, asio::bind_executor(strand_, [weak = weak_from_this()](
+  // The provider calls it on its own executor (a std::function has no associated executor):
+  // the runtime's state is touched only on its strand.
+  config_.credentials->async_token(a.force_refresh, [weak = weak_from_this()](
                                                         error_info error, access_token token) {
-        const auto self = weak.lock();
-        if (!self || self->run_ == run_state::closed) return;
+    const auto self = weak.lock();
+    if (!self) return;
+    asio::dispatch(self->strand_, [self, error = std::move(error),
+                                   token = std::move(token)]() mutable {
+        if (self->run_ == run_state::closed) return;
         const auto now = steady::now();
         if (error) {
           // A failure the session retries is worth a warning; one that ends the run is
@@ -408,7 +412,8 @@ void client_runtime::carry_out(bayeux::authenticate& a) {
           self->session_.on_authenticated(now);
         }
         self->pump();
-      }));
+    });
+  });
 }
 
 error_info client_runtime::use_token(access_token token) {

@@ -154,7 +154,10 @@ TEST_CASE("lease keeper: replicas share evenly, a lost lease stops at once, one 
   const auto released_before = a.keeper->figures().releases;
   const auto t0 = steady::now();
   REQUIRE(a.stop(5s));
-  CHECK(a.keeper->figures().releases - released_before == a_held);
+  // Every lease "a" held is released (a loaded machine may have moved one between the two
+  // readings above, as the even share allows: at least those it held then).
+  CHECK(a.keeper->figures().releases - released_before >= a_held);
+  CHECK(s.held_by("a") == 0);
   const auto takeovers_before = b.keeper->figures().takeovers;
   REQUIRE(eventually([&] { return s.held_by("b") == 6; }, 5s));
   const auto handover = steady::now() - t0;
